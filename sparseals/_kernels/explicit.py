@@ -1,0 +1,91 @@
+"""The explicit-ALS half-step: one independent regularised least-squares solve per row.
+
+Called twice per iteration: users from (CSR, item factors), items from (CSC, user
+factors). With biases, the row's unknowns are ``[x_i, b_i]`` and each observed
+entry contributes the design vector ``[y_j, 1]`` with target
+``r_ij − shift − c_j`` (``c_j`` the other side's bias, ``shift`` the global mean);
+this is the augmented-vector formulation of DESIGN §1 without storing the
+constant columns.
+"""
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from ._options import OUTER
+from .solve import nnls, spd_solve
+
+
+def allocate_scratch(n_threads, dim, dtype):
+    """Per-thread scratch for :func:`half_step` (allocated once per half-step)."""
+    return (
+        np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # normal matrix
+        np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # factor / NNLS sub-matrix
+        np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # NNLS work
+        np.empty((n_threads, 3, dim + 1), dtype=dtype),  # rhs, solution, NNLS z
+        np.empty((n_threads, dim + 1), dtype=np.int64),  # NNLS index list
+        np.empty((n_threads, dim + 1), dtype=np.bool_),  # NNLS passive set
+    )
+
+
+@njit(**OUTER)
+def half_step(indptr, indices, data, other, other_bias, shift, target, target_bias,
+              reg, reg_exponent, use_bias, nonnegative, scratch):
+    """Recompute every row of ``target`` (and ``target_bias``) in place.
+
+    Parameters are plain arrays: ``indptr``/``indices``/``data`` a compressed
+    matrix whose rows are the rows of ``target``; ``other`` the fixed factors,
+    ``other_bias`` their biases (read only when ``use_bias``). Row i is
+    regularised with ``reg * n_i ** reg_exponent``; a row without entries becomes
+    zero. Returns the number of rows whose system was singular and got a ridge.
+    """
+    n_rows = target.shape[0]
+    k = other.shape[1]
+    dim = k + 1 if use_bias else k
+    gram_s, sub_s, work_s, vec_s, idx_s, passive_s = scratch
+    jittered = np.zeros(n_rows, dtype=np.int8)
+    for row in prange(n_rows):
+        tid = numba.get_thread_id()
+        gram = gram_s[tid]
+        rhs = vec_s[tid, 0]
+        start = indptr[row]
+        end = indptr[row + 1]
+        if end == start:
+            target[row, :] = 0.0
+            if use_bias:
+                target_bias[row] = 0.0
+            continue
+        for a in range(dim):
+            rhs[a] = 0.0
+            for b in range(a + 1):
+                gram[a, b] = 0.0
+        for p in range(start, end):
+            col = indices[p]
+            v = other[col]
+            y = data[p] - shift
+            if use_bias:
+                y -= other_bias[col]
+                for b in range(k):
+                    gram[k, b] += v[b]
+                gram[k, k] += 1.0
+                rhs[k] += y
+            for a in range(k):
+                va = v[a]
+                rhs[a] += y * va
+                for b in range(a + 1):
+                    gram[a, b] += va * v[b]
+        lam = reg * (end - start) ** reg_exponent
+        for a in range(dim):
+            gram[a, a] += lam
+        if nonnegative:
+            x = vec_s[tid, 1]
+            jittered[row] = nnls(gram, rhs, dim, k, x, passive_s[tid], vec_s[tid, 2],
+                                 sub_s[tid], work_s[tid], idx_s[tid])
+        else:
+            x = rhs
+            jittered[row] = spd_solve(gram, dim, x, sub_s[tid])
+        for a in range(k):
+            target[row, a] = x[a]
+        if use_bias:
+            target_bias[row] = x[k]
+    return np.count_nonzero(jittered)

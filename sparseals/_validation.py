@@ -1,0 +1,143 @@
+"""Every check made at the public boundary, and its error text.
+
+Messages name the parameter, what was received and, where there is one, the fix.
+The kernels assume what these functions establish.
+"""
+
+import numbers
+
+import numpy as np
+
+INT32_MAX = np.iinfo(np.int32).max
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(dtype, name="dtype"):
+    """``dtype`` as a numpy float32 or float64 dtype."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be 'float32' or 'float64'; got {dtype!r}")
+    return resolved
+
+
+def positive_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def non_negative_float(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a non-negative number; got {value!r}")
+    value = float(value)
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a non-negative finite number; got {value!r}")
+    return value
+
+
+def one_of(value, name, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
+    return value
+
+
+def optional_int(value, name):
+    if value is not None and (isinstance(value, (bool, np.bool_))
+                              or not isinstance(value, numbers.Integral)):
+        raise ValueError(f"{name} must be an integer or None; got {value!r}")
+    return value
+
+
+def _as_1d(values, name):
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got an array of shape {array.shape}")
+    return array
+
+
+def id_array(ids, name):
+    """``ids`` as a 1-D integer array (any integer dtype; never bool, float or object)."""
+    array = _as_1d(ids, name)
+    if array.dtype.kind not in "iu":
+        if array.size == 0 and array.dtype.kind == "f":
+            return array.astype(np.int64)
+        raise TypeError(
+            f"{name} must hold integer indices; got dtype {array.dtype}"
+            + (" (use Ratings.from_dataframe for arbitrary ids)" if array.dtype.kind in "OUS" else "")
+        )
+    return array
+
+
+def ids_in_range(ids, name, size, what):
+    """Raise unless every id in ``ids`` lies in ``[0, size)``."""
+    if ids.size == 0:
+        return
+    low = ids.min()
+    if low < 0:
+        first = int(np.flatnonzero(ids < 0)[0])
+        raise ValueError(f"{name} contains negative ids (first at position {first}: {ids[first]})")
+    high = ids.max()
+    if high >= size:
+        first = int(np.flatnonzero(ids >= size)[0])
+        raise ValueError(
+            f"{name} contains id {ids[first]} at position {first}, out of range for "
+            f"{size} {what} (valid ids are 0..{size - 1})"
+        )
+
+
+def value_array(values, name, dtype):
+    """``values`` as a 1-D finite array of ``dtype`` (real numbers only)."""
+    array = _as_1d(values, name)
+    return finite_real(array, name, dtype)
+
+
+def finite_real(array, name, dtype, allow_nan=False):
+    """``array`` cast to ``dtype`` after checking it holds finite real numbers.
+
+    With ``allow_nan`` NaN passes (dense input, where it marks a missing rating).
+    """
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers; got dtype {array.dtype}")
+    with np.errstate(over="ignore"):
+        converted = array.astype(dtype, copy=False)
+    bad = ~np.isfinite(converted)
+    if allow_nan:
+        bad &= ~np.isnan(converted)
+    if bad.any():
+        count = int(bad.sum())
+        first = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), bad.shape)
+        where = first[0] if len(first) == 1 else first
+        original = array[first]
+        detail = "infinite" if allow_nan else "NaN or infinite"
+        hint = ""
+        if np.isfinite(original):  # only the cast to a narrower float made it infinite
+            hint = f" (finite in the input, but too large for {np.dtype(dtype).name})"
+        raise ValueError(
+            f"{name} contains {count} {detail} value(s) (first at position {where}: "
+            f"{original!r}){hint}; drop or fill them"
+        )
+    return converted
+
+
+def same_length(arrays, names):
+    lengths = [len(a) for a in arrays]
+    if len(set(lengths)) > 1:
+        listed = ", ".join(f"{n}={length}" for n, length in zip(names, lengths))
+        raise ValueError(f"{', '.join(names)} must have the same length; got {listed}")
+
+
+def shape_2d(shape):
+    if (not isinstance(shape, tuple) or len(shape) != 2
+            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape)):
+        raise ValueError(f"shape must be a pair of integers (n_users, n_items); got {shape!r}")
+    n_users, n_items = int(shape[0]), int(shape[1])
+    if n_users < 1 or n_items < 1:
+        raise ValueError(f"shape must be positive in both dimensions; got {shape!r}")
+    if max(n_users, n_items) > INT32_MAX:
+        raise ValueError(
+            f"shape {shape!r} exceeds {INT32_MAX} users or items, the limit of int32 indices"
+        )
+    return n_users, n_items

@@ -1,0 +1,290 @@
+"""``Ratings``: validated ratings held by user (CSR) and by item (CSC), with id maps."""
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _validation as v
+
+_DUPLICATES = {"error", "sum", "last", "mean"}
+
+
+class Compressed(NamedTuple):
+    """One side of the ratings: row ``r``'s entries are ``indices/data[indptr[r]:indptr[r+1]]``."""
+
+    indptr: np.ndarray  # int32, or int64 when nnz ≥ 2³¹
+    indices: np.ndarray  # int32
+    data: np.ndarray  # float32 or float64
+
+
+class Ratings:
+    """A sparse users × items rating matrix, validated once and stored both ways.
+
+    Build it with one of the constructors (:meth:`from_coo`, :meth:`from_dataframe`,
+    :meth:`from_dense`, :meth:`from_sparse`); the models also accept a scipy.sparse
+    matrix or a dense array and build one for you. A stored value is an observed
+    rating, zeros included; a missing cell is unobserved.
+
+    Attributes
+    ----------
+    shape : (int, int)
+        ``(n_users, n_items)``.
+    nnz : int
+        Number of observed ratings.
+    by_user, by_item : Compressed
+        The CSR (rows = users) and CSC (rows = items) arrays: int32 indices, int32
+        index pointers (int64 when nnz ≥ 2³¹), values in ``dtype``.
+    user_ids, item_ids : ndarray
+        Original id of each row / column (``arange`` when built from indices).
+    """
+
+    def __init__(self, by_user, by_item, shape, user_ids=None, item_ids=None):
+        self.by_user = by_user
+        self.by_item = by_item
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.user_ids = np.arange(self.shape[0]) if user_ids is None else user_ids
+        self.item_ids = np.arange(self.shape[1]) if item_ids is None else item_ids
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_coo(cls, users, items, values, shape=None, dtype="float32", duplicates="error"):
+        """Ratings from three parallel arrays of user index, item index and value.
+
+        Parameters
+        ----------
+        users, items : array_like of int
+            Indices ``0..n_users-1`` and ``0..n_items-1``.
+        values : array_like of float
+            The ratings; must be finite.
+        shape : (int, int), optional
+            ``(n_users, n_items)``; default one past the largest index on each side.
+        dtype : {'float32', 'float64'}
+            Storage type of the values.
+        duplicates : {'error', 'sum', 'last', 'mean'}
+            What to do with a (user, item) pair given more than once.
+
+        Returns
+        -------
+        Ratings
+
+        Examples
+        --------
+        >>> r = Ratings.from_coo([0, 0, 1], [0, 2, 1], [5.0, 3.0, 4.0])
+        >>> r.shape, r.nnz
+        ((2, 3), 3)
+        """
+        dtype = v.float_dtype(dtype)
+        v.one_of(duplicates, "duplicates", _DUPLICATES)
+        users = v.id_array(users, "users")
+        items = v.id_array(items, "items")
+        values = v.value_array(values, "values", dtype)
+        v.same_length([users, items, values], ["users", "items", "values"])
+        if users.size == 0:
+            raise ValueError("no ratings given: users, items and values are empty")
+        if shape is None:
+            v.ids_in_range(users, "users", v.INT32_MAX, "users")
+            v.ids_in_range(items, "items", v.INT32_MAX, "items")
+            shape = (int(users.max()) + 1, int(items.max()) + 1)
+        shape = v.shape_2d(shape)
+        v.ids_in_range(users, "users", shape[0], "users")
+        v.ids_in_range(items, "items", shape[1], "items")
+        return cls._build(users, items, values, shape, duplicates)
+
+    @classmethod
+    def from_dataframe(cls, df, user="userId", item="movieId", rating="rating",
+                       dtype="float32", duplicates="error"):
+        """Ratings from a pandas DataFrame whose user and item ids may be anything hashable.
+
+        Ids are encoded to ``0..n-1`` in sorted order; the originals are kept in
+        ``user_ids`` / ``item_ids``. ``rating=None`` gives every pair the value 1
+        (implicit feedback without counts).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"u": ["ann", "bob"], "i": [10, 20], "r": [4.0, 2.5]})
+        >>> Ratings.from_dataframe(df, user="u", item="i", rating="r").item_ids.tolist()
+        [10, 20]
+        """
+        import pandas as pd
+
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
+        dtype = v.float_dtype(dtype)
+        v.one_of(duplicates, "duplicates", _DUPLICATES)
+        for role, column in (("user", user), ("item", item), ("rating", rating)):
+            if column is not None and column not in df.columns:
+                raise ValueError(
+                    f"{role} column {column!r} is not in the DataFrame; its columns are "
+                    f"{list(df.columns)}"
+                )
+        if len(df) == 0:
+            raise ValueError("no ratings given: the DataFrame is empty")
+        codes = {}
+        uniques = {}
+        for role, column in (("user", user), ("item", item)):
+            series = df[column]
+            if series.isna().any():
+                first = int(np.flatnonzero(series.isna().to_numpy())[0])
+                raise ValueError(f"{role} column {column!r} has missing ids (first at row {first})")
+            codes[role], uniques[role] = pd.factorize(series, sort=True)
+            uniques[role] = np.asarray(uniques[role])
+        if rating is None:
+            values = np.ones(len(df), dtype=dtype)
+        else:
+            values = v.value_array(df[rating].to_numpy(), f"rating column {rating!r}", dtype)
+        shape = v.shape_2d((len(uniques["user"]), len(uniques["item"])))
+        return cls._build(codes["user"], codes["item"], values, shape, duplicates,
+                          uniques["user"], uniques["item"])
+
+    @classmethod
+    def from_dense(cls, array, dtype="float32"):
+        """Ratings from a dense 2-D array in which NaN marks an unobserved cell."""
+        dtype = v.float_dtype(dtype)
+        array = np.asarray(array)
+        if array.ndim != 2:
+            raise ValueError(f"a dense rating matrix must be 2-D; got shape {array.shape}")
+        if array.size == 0:
+            raise ValueError(f"the dense rating matrix is empty (shape {array.shape})")
+        values = v.finite_real(array, "the dense rating matrix", dtype, allow_nan=True)
+        observed = ~np.isnan(values)
+        if not observed.any():
+            raise ValueError("the dense rating matrix has no observed cells (all NaN)")
+        shape = v.shape_2d(array.shape)
+        if observed.all():
+            indptr = np.arange(0, values.size + 1, shape[1], dtype=_indptr_dtype(values.size))
+            by_user = Compressed(indptr, np.tile(np.arange(shape[1], dtype=np.int32), shape[0]),
+                                 np.ascontiguousarray(values).ravel())
+            return cls(by_user, _transpose(by_user, shape), shape)
+        users, items = np.nonzero(observed)
+        return cls._build(users.astype(np.int32), items.astype(np.int32), values[observed],
+                          shape, "error")
+
+    @classmethod
+    def from_sparse(cls, matrix, dtype="float32", duplicates="error"):
+        """Ratings from any scipy.sparse matrix or array (users × items).
+
+        Every stored entry is a rating, explicit zeros included.
+        """
+        if not sp.issparse(matrix):
+            raise TypeError(f"matrix must be a scipy.sparse matrix; got {type(matrix).__name__}")
+        dtype = v.float_dtype(dtype)
+        if matrix.ndim != 2:
+            raise ValueError(f"the sparse rating matrix must be 2-D; got shape {matrix.shape}")
+        shape = v.shape_2d(tuple(int(s) for s in matrix.shape))
+        coo = matrix.tocoo()
+        if coo.nnz == 0:
+            raise ValueError(f"the sparse rating matrix {shape} has no stored entries")
+        values = v.value_array(coo.data, "the sparse matrix's values", dtype)
+        return cls._build(coo.row, coo.col, values, shape, duplicates)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def _build(cls, users, items, values, shape, duplicates, user_ids=None, item_ids=None):
+        """CSR and CSC from validated COO arrays, resolving duplicate pairs."""
+        n = len(values)
+        coo = sp.coo_matrix((values, (users, items)), shape=shape)
+        csr = coo.tocsr()  # sums duplicates, sorts indices (O(nnz), no Python loop)
+        del coo
+        if csr.nnz < n:
+            if duplicates == "error":
+                raise ValueError(_duplicate_message(users, items, shape, user_ids, item_ids))
+            if duplicates == "mean":
+                counts = sp.coo_matrix((np.ones(n, dtype=values.dtype), (users, items)),
+                                       shape=shape).tocsr()
+                csr.data /= counts.data
+            elif duplicates == "last":
+                keep = _last_occurrences(users, items, shape)
+                csr = sp.coo_matrix((values[keep], (users[keep], items[keep])),
+                                    shape=shape).tocsr()
+        by_user = Compressed(csr.indptr.astype(_indptr_dtype(csr.nnz), copy=False),
+                             csr.indices.astype(np.int32, copy=False), csr.data)
+        del csr
+        return cls(by_user, _transpose(by_user, shape), shape, user_ids, item_ids)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def nnz(self):
+        return int(self.by_user.indptr[-1])
+
+    @property
+    def dtype(self):
+        return self.by_user.data.dtype
+
+    @property
+    def csr(self):
+        """The ratings as a ``scipy.sparse.csr_array`` (users × items), sharing our arrays."""
+        return sp.csr_array(self.by_user[::-1], shape=self.shape)
+
+    @property
+    def csc(self):
+        """The ratings as a ``scipy.sparse.csc_array`` (users × items), sharing our arrays."""
+        return sp.csc_array(self.by_item[::-1], shape=self.shape)
+
+    @property
+    def is_fully_observed(self):
+        return self.nnz == self.shape[0] * self.shape[1]
+
+    def astype(self, dtype):
+        """The same ratings with values in ``dtype`` (indices shared; values copied if needed)."""
+        dtype = v.float_dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        return Ratings(self.by_user._replace(data=self.by_user.data.astype(dtype)),
+                       self.by_item._replace(data=self.by_item.data.astype(dtype)),
+                       self.shape, self.user_ids, self.item_ids)
+
+    def to_dense(self, fill=np.nan):
+        """Dense ``(n_users, n_items)`` array with ``fill`` in unobserved cells."""
+        dense = np.full(self.shape, fill, dtype=self.dtype)
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.by_user.indptr))
+        dense[rows, self.by_user.indices] = self.by_user.data
+        return dense
+
+    def __repr__(self):
+        density = self.nnz / (self.shape[0] * self.shape[1])
+        return (f"Ratings({self.shape[0]} users × {self.shape[1]} items, {self.nnz} ratings, "
+                f"{density:.3%} dense, {self.dtype.name})")
+
+
+def _indptr_dtype(nnz):
+    return np.int32 if nnz <= v.INT32_MAX else np.int64
+
+
+def _transpose(by_row, shape):
+    """The other side's compressed arrays, via scipy's O(nnz) conversion."""
+    csr = sp.csr_matrix((by_row.data, by_row.indices, by_row.indptr), shape=shape, copy=False)
+    csc = csr.tocsc()
+    nnz = csc.nnz
+    return Compressed(csc.indptr.astype(_indptr_dtype(nnz), copy=False),
+                      csc.indices.astype(np.int32, copy=False), csc.data)
+
+
+def _pair_keys(users, items, shape):
+    return users.astype(np.int64) * shape[1] + items.astype(np.int64)
+
+
+def _last_occurrences(users, items, shape):
+    """Positions of the last occurrence of each distinct (user, item) pair."""
+    keys = _pair_keys(users, items, shape)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    is_last = np.ones(len(keys), dtype=bool)
+    is_last[:-1] = sorted_keys[1:] != sorted_keys[:-1]
+    return order[is_last]
+
+
+def _duplicate_message(users, items, shape, user_ids, item_ids):
+    keys = _pair_keys(users, items, shape)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    repeated = sorted_keys[1:] == sorted_keys[:-1]
+    count = int(repeated.sum())
+    first = int(np.flatnonzero(repeated)[0])
+    a, b = sorted(int(p) for p in order[first:first + 2])
+    user, item = users[a], items[a]
+    if user_ids is not None:
+        user, item = user_ids[user], item_ids[item]
+    return (f"{count} duplicated (user, item) pair(s): the first, ({user}, {item}), is at "
+            f"positions {a} and {b}; pass duplicates='sum', 'last' or 'mean' to combine them")

@@ -1,0 +1,149 @@
+"""Public half-step functions, for callers that run their own ALS loop (e.g. Dask).
+
+One half-step recomputes every row of one side with the other side held fixed.
+The functions here validate their arguments and then call the numba kernels;
+the models call the unchecked ``_``-prefixed versions after validating once.
+"""
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+from . import _validation as v
+from ._threads import kernel_threads
+from .ratings import Compressed
+
+__all__ = ["explicit_half_step"]
+
+
+def explicit_half_step(rows, other_factors, *, regularization, reg_exponent=0.0,
+                       other_biases=None, global_mean=0.0, nonnegative=False,
+                       num_threads=None):
+    """Solve every row's regularised least-squares problem with the other side fixed.
+
+    Row i of ``rows`` (a user, for a CSR of users × items) gets
+    ``argmin_x Σ_j (r_ij − μ − c_j − x·y_j)² + λ n_i^ν ‖x‖²`` over its stored
+    entries only, where ``y_j`` are the rows of ``other_factors``. With
+    ``other_biases`` given, each row also gets its own bias (the unknown is
+    ``[x, b]`` and the bias is regularised alike).
+
+    Parameters
+    ----------
+    rows : scipy.sparse matrix or Compressed
+        The ratings with one row per factor row to compute (CSR for users, the
+        CSC's arrays / the transposed CSR for items).
+    other_factors : ndarray, shape (n_cols, K)
+        Fixed factors of the other side, float32 or float64; the result has its dtype.
+    regularization : float
+        λ ≥ 0.
+    reg_exponent : float
+        ν: 0 for plain λ, 1 for the weighted-λ of ALS-WR.
+    other_biases : ndarray of shape (n_cols,), optional
+        Fixed biases of the other side; when given, row biases are fitted too.
+    global_mean : float
+        μ, subtracted from every rating (used with biases).
+    nonnegative : bool
+        Constrain the factors (not the bias) to be ≥ 0 (per-row NNLS).
+    num_threads : int, optional
+        Numba threads; default all.
+
+    Returns
+    -------
+    factors : ndarray, shape (n_rows, K)
+    biases : ndarray of shape (n_rows,) or None
+        ``None`` unless ``other_biases`` was given.
+    n_singular : int
+        Rows whose system was singular and were solved with a tiny ridge.
+    """
+    other_factors = np.asarray(other_factors)
+    if other_factors.ndim != 2:
+        raise ValueError(f"other_factors must be 2-D (n_cols, K); got shape {other_factors.shape}")
+    dtype = v.float_dtype(other_factors.dtype, "other_factors' dtype")
+    other_factors = np.ascontiguousarray(v.finite_real(other_factors, "other_factors", dtype))
+    rows = _as_compressed(rows, other_factors.shape[0], dtype)
+    n_rows = len(rows.indptr) - 1
+    reg = v.non_negative_float(regularization, "regularization")
+    nu = v.non_negative_float(reg_exponent, "reg_exponent")
+    if other_biases is not None:
+        other_biases = v.value_array(other_biases, "other_biases", dtype)
+        if len(other_biases) != other_factors.shape[0]:
+            raise ValueError(f"other_biases has length {len(other_biases)}; expected "
+                             f"{other_factors.shape[0]} (one per row of other_factors)")
+    factors = np.empty((n_rows, other_factors.shape[1]), dtype=dtype)
+    biases = None if other_biases is None else np.empty(n_rows, dtype=dtype)
+    n_singular = _explicit_step(rows, other_factors, other_biases, float(global_mean), factors,
+                                biases, reg, nu, bool(nonnegative), num_threads)
+    return factors, biases, n_singular
+
+
+def _as_compressed(rows, n_cols, dtype):
+    if sp.issparse(rows):
+        if rows.ndim != 2 or rows.shape[1] != n_cols:
+            raise ValueError(f"rows has shape {rows.shape}; expected (n_rows, {n_cols}) to match "
+                             "other_factors")
+        csr = sp.csr_matrix(rows)
+        csr.sum_duplicates()
+        rows = Compressed(csr.indptr, csr.indices, csr.data)
+    if not isinstance(rows, Compressed):
+        raise TypeError(f"rows must be a scipy.sparse matrix or a Compressed triple; got "
+                        f"{type(rows).__name__}")
+    indptr = v.id_array(rows.indptr, "rows.indptr")
+    indices = v.id_array(rows.indices, "rows.indices")
+    if indptr.size == 0 or indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != indices.size:
+        raise ValueError("rows.indptr must start at 0, never decrease and end at len(indices)")
+    v.ids_in_range(indices, "rows.indices", n_cols, "rows of other_factors")
+    data = v.value_array(rows.data, "rows.data", dtype)
+    if data.size != indices.size:
+        raise ValueError(f"rows.data has {data.size} values for {indices.size} indices")
+    return Compressed(indptr, indices, data)
+
+
+def _explicit_step(rows, other, other_bias, shift, target, target_bias, reg, reg_exponent,
+                   nonnegative, num_threads):
+    """Unchecked sparse half-step: fills ``target`` (and ``target_bias``) in place."""
+    from ._kernels.explicit import allocate_scratch, half_step
+
+    use_bias = target_bias is not None
+    dtype = target.dtype
+    if not use_bias:  # the kernel reads these only with biases, but numba needs arrays
+        other_bias = target_bias = np.zeros(1, dtype=dtype)
+    import numba
+
+    # numba thread ids may range over the whole pool, whatever the count in use
+    scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1] + int(use_bias), dtype)
+    with kernel_threads(num_threads):
+        return int(half_step(rows.indptr, rows.indices, rows.data, other, other_bias,
+                             dtype.type(shift), target, target_bias, reg, reg_exponent,
+                             use_bias, nonnegative, scratch))
+
+
+def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, reg,
+                         reg_exponent, num_threads):
+    """Half-step for a fully observed matrix: one shared K × K system, many right-hand sides.
+
+    ``values`` is the dense (n_rows, n_cols) rating matrix. Returns the number of
+    singular systems solved by least squares (0 or 1).
+    """
+    use_bias = target_bias is not None
+    with kernel_threads(num_threads, blas=True):
+        design = other
+        targets = values
+        if use_bias:
+            design = np.hstack([other, np.ones((other.shape[0], 1), dtype=other.dtype)])
+            targets = values - (shift + other_bias)[None, :]
+        elif shift:
+            targets = values - shift
+        gram = design.T @ design
+        gram[np.diag_indices_from(gram)] += reg * other.shape[0] ** reg_exponent
+        rhs = targets @ design
+        try:
+            solution = scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram, lower=True), rhs.T).T
+            singular = 0
+        except np.linalg.LinAlgError:  # λ = 0 and rank-deficient: minimum-norm solution
+            solution = np.linalg.lstsq(gram, rhs.T, rcond=None)[0].T
+            singular = 1
+    k = other.shape[1]
+    target[:] = solution[:, :k]
+    if use_bias:
+        target_bias[:] = solution[:, k]
+    return singular
