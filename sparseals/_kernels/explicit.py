@@ -16,9 +16,16 @@ from ._options import OUTER
 from .solve import nnls, spd_solve
 
 
+BLOCK = 128
+"""Ratings gathered per block: each block's factor rows are copied into one contiguous
+array whose Gram matrix is one BLAS gemm, instead of one rank-1 update per rating."""
+
+
 def allocate_scratch(n_threads, dim, dtype):
     """Per-thread scratch for :func:`half_step` (allocated once per half-step)."""
     return (
+        np.empty((n_threads, BLOCK, dim), dtype=dtype),  # gathered factor rows
+        np.empty((n_threads, dim, dim), dtype=dtype),  # one block's Gram matrix
         np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # normal matrix
         np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # factor / NNLS sub-matrix
         np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # NNLS work
@@ -42,10 +49,12 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
     n_rows = target.shape[0]
     k = other.shape[1]
     dim = k + 1 if use_bias else k
-    gram_s, sub_s, work_s, vec_s, idx_s, passive_s = scratch
+    block_s, block_gram_s, gram_s, sub_s, work_s, vec_s, idx_s, passive_s = scratch
     jittered = np.zeros(n_rows, dtype=np.int8)
     for row in prange(n_rows):
         tid = numba.get_thread_id()
+        block = block_s[tid]
+        block_gram = block_gram_s[tid]
         gram = gram_s[tid]
         rhs = vec_s[tid, 0]
         start = indptr[row]
@@ -57,23 +66,27 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
             continue
         for a in range(dim):
             rhs[a] = 0.0
-            for b in range(a + 1):
+            for b in range(dim):
                 gram[a, b] = 0.0
-        for p in range(start, end):
-            col = indices[p]
-            v = other[col]
-            y = data[p] - shift
-            if use_bias:
-                y -= other_bias[col]
-                for b in range(k):
-                    gram[k, b] += v[b]
-                gram[k, k] += 1.0
-                rhs[k] += y
-            for a in range(k):
-                va = v[a]
-                rhs[a] += y * va
+        for first in range(start, end, BLOCK):
+            size = min(BLOCK, end - first)
+            for p in range(size):
+                col = indices[first + p]
+                y = data[first + p] - shift
+                gathered = block[p]
+                if use_bias:
+                    y -= other_bias[col]
+                    gathered[k] = 1.0
+                    rhs[k] += y
+                for a in range(k):
+                    va = other[col, a]
+                    gathered[a] = va
+                    rhs[a] += y * va
+            rows = block[:size]
+            np.dot(rows.T, rows, block_gram)
+            for a in range(dim):
                 for b in range(a + 1):
-                    gram[a, b] += va * v[b]
+                    gram[a, b] += block_gram[a, b]
         lam = reg * (end - start) ** reg_exponent
         for a in range(dim):
             gram[a, a] += lam

@@ -1,0 +1,142 @@
+"""Generated rating data with planted structure, for demos, tests and benchmarks.
+
+One generator (:func:`synthetic`) serves every size: power-law item popularity,
+log-normal user activity, a planted low-rank signal with user and item biases and
+noise, and no duplicate pairs. Everything is vectorised.
+"""
+
+import numpy as np
+
+from .. import _validation as v
+from ..ratings import Ratings
+
+PRESETS = {
+    # name: (n_users, n_items, n_ratings)
+    "ml100k": (943, 1_682, 100_000),
+    "ml1m": (6_040, 3_706, 1_000_209),
+    "ml20m": (138_493, 26_744, 20_000_263),
+    "netflix": (480_189, 17_770, 100_480_507),
+}
+
+
+def seed_example(seed=0):
+    """The textbook example this library grew from: 50 users × 200 movies, ratings 1..5.
+
+    Every cell is observed and drawn uniformly from {1, …, 5}.
+
+    Returns
+    -------
+    ndarray of shape (50, 200), float64
+    """
+    rng = np.random.default_rng(seed)
+    return rng.integers(1, 6, size=(50, 200)).astype(np.float64)
+
+
+def synthetic(n_users, n_items, nnz, rank=10, seed=0, implicit=False, noise=0.3,
+              popularity_exponent=0.9, dtype="float32", return_truth=False):
+    """Generate a sparse rating matrix with planted low-rank structure.
+
+    Which cells are observed: users draw their number of ratings from a log-normal
+    activity distribution, items are picked with power-law (Zipf) popularity, and
+    pairs are unique. Explicit values are ``3.5 + b_u + c_i + u·v + noise``
+    rounded and clipped to 1..5; implicit values are counts ``1 + Poisson(e^(u·v))``.
+
+    Parameters
+    ----------
+    n_users, n_items, nnz : int
+        Shape and number of ratings (at most ``n_users * n_items / 2``).
+    rank : int
+        Rank of the planted signal.
+    seed : int
+        Everything is determined by it.
+    implicit : bool
+        Counts instead of star ratings.
+    noise : float
+        Standard deviation of the Gaussian noise (explicit only).
+    popularity_exponent : float
+        Zipf exponent of item popularity.
+    dtype : {'float32', 'float64'}
+    return_truth : bool
+        Also return the noiseless scores' parts ``(user_factors, item_factors)``.
+
+    Returns
+    -------
+    Ratings (and the planted factors with ``return_truth``)
+
+    Examples
+    --------
+    >>> r = synthetic(1000, 500, 20_000, seed=1)
+    >>> r.shape, r.nnz
+    ((1000, 500), 20000)
+    """
+    n_users = v.positive_int(n_users, "n_users")
+    n_items = v.positive_int(n_items, "n_items")
+    nnz = v.positive_int(nnz, "nnz")
+    rank = v.positive_int(rank, "rank")
+    if nnz > n_users * n_items // 2:
+        raise ValueError(f"nnz={nnz} is more than half of the {n_users} × {n_items} cells; "
+                         "a sparse generator cannot place that many unique pairs")
+    rng = np.random.default_rng(seed)
+    users, items = _unique_pairs(rng, n_users, n_items, nnz, popularity_exponent)
+    user_factors = rng.standard_normal((n_users, rank)) * (0.8 / np.sqrt(rank))
+    item_factors = rng.standard_normal((n_items, rank))
+    scores = _rowwise_dot(user_factors, item_factors, users, items)
+    if implicit:
+        values = 1.0 + rng.poisson(np.exp(np.clip(scores, -10, 5)))
+    else:
+        user_bias = rng.normal(0.0, 0.3, n_users)
+        item_bias = rng.normal(0.0, 0.4, n_items)
+        values = 3.5 + user_bias[users] + item_bias[items] + scores
+        values += rng.normal(0.0, noise, nnz)
+        values = np.clip(np.rint(values), 1, 5)
+    ratings = Ratings.from_coo(users, items, values, shape=(n_users, n_items), dtype=dtype)
+    if return_truth:
+        return ratings, (user_factors, item_factors)
+    return ratings
+
+
+def preset(name, seed=0, implicit=False, dtype="float32", scale=1.0):
+    """:func:`synthetic` with the shape of a known data set (see ``PRESETS``).
+
+    ``scale`` multiplies the number of ratings (e.g. 0.05 for a quick run).
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    n_users, n_items, nnz = PRESETS[name]
+    return synthetic(n_users, n_items, max(1, int(nnz * scale)), rank=10, seed=seed,
+                     implicit=implicit, dtype=dtype)
+
+
+def _rowwise_dot(a, b, rows, cols, chunk=1 << 21):
+    out = np.empty(len(rows))
+    for start in range(0, len(rows), chunk):
+        stop = start + chunk
+        out[start:stop] = np.einsum("ij,ij->i", a[rows[start:stop]], b[cols[start:stop]])
+    return out
+
+
+def _unique_pairs(rng, n_users, n_items, nnz, exponent):
+    """``nnz`` distinct (user, item) pairs drawn by activity × popularity."""
+    activity = rng.lognormal(0.0, 1.0, n_users)
+    activity /= activity.sum()
+    popularity = 1.0 / np.arange(1, n_items + 1) ** exponent
+    popularity = rng.permutation(popularity / popularity.sum())
+    keys = np.empty(0, dtype=np.int64)
+    while len(keys) < nnz:
+        need = nnz - len(keys)
+        draw = int(need * 1.2) + 16
+        users = rng.choice(n_users, size=draw, p=activity)
+        items = rng.choice(n_items, size=draw, p=popularity)
+        keys = _sorted_unique(np.concatenate([keys, users.astype(np.int64) * n_items + items]))
+    keys = rng.choice(keys, size=nnz, replace=False) if len(keys) > nnz else keys
+    keys.sort()
+    return (keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32)
+
+
+def _sorted_unique(keys):
+    # np.unique's hash path is several times slower than a sort for int64 keys
+    keys.sort()
+    keep = np.empty(len(keys), dtype=bool)
+    keep[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=keep[1:])
+    return keys[keep]
