@@ -108,7 +108,8 @@ def finite_real(array, name, dtype, allow_nan=False):
         bad &= ~np.isnan(converted)
     if bad.any():
         count = int(bad.sum())
-        first = np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), bad.shape)
+        first = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(bad.ravel())[0]),
+                                                        bad.shape))
         where = first[0] if len(first) == 1 else first
         original = array[first]
         detail = "infinite" if allow_nan else "NaN or infinite"
@@ -117,7 +118,7 @@ def finite_real(array, name, dtype, allow_nan=False):
             hint = f" (finite in the input, but too large for {np.dtype(dtype).name})"
         raise ValueError(
             f"{name} contains {count} {detail} value(s) (first at position {where}: "
-            f"{original!r}){hint}; drop or fill them"
+            f"{original}){hint}; drop or fill them"
         )
     return converted
 

@@ -1,0 +1,173 @@
+"""The explicit half-step kernel against the slow reference, and its properties."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from naive import explicit_rows, explicit_user_gradient
+from sparseals.ratings import Compressed
+from sparseals.solvers import _dense_explicit_step, explicit_half_step
+
+TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
+
+
+def sparse_problem(rng, n_rows=60, n_cols=40, k=6, density=0.15):
+    """Random ratings with empty rows, and rows with fewer ratings than k."""
+    dense = np.where(rng.random((n_rows, n_cols)) < density,
+                     rng.normal(3.0, 1.0, (n_rows, n_cols)), np.nan)
+    dense[:3] = np.nan  # empty rows
+    dense[3, 5:] = np.nan  # at most 5 ratings < k
+    dense[4, 1:] = np.nan
+    other = rng.standard_normal((n_cols, k))
+    return dense, other
+
+
+def compressed(dense, index_dtype=np.int32):
+    mask = ~np.isnan(dense)
+    rows, cols = np.nonzero(mask)
+    csr = sp.csr_matrix((dense[rows, cols], (rows, cols)), shape=dense.shape)
+    csr.sort_indices()
+    return Compressed(csr.indptr.astype(index_dtype), csr.indices.astype(np.int32), csr.data)
+
+
+def relative_error(actual, expected):
+    return np.abs(actual - expected).max() / max(np.abs(expected).max(), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("reg_exponent", [0.0, 1.0])
+@pytest.mark.parametrize("biases", [False, True])
+def test_half_step_matches_reference(dtype, reg_exponent, biases):
+    rng = np.random.default_rng(1)
+    dense, other = sparse_problem(rng)
+    other_bias = rng.standard_normal(other.shape[0]) if biases else None
+    shift = 3.0 if biases else 0.0
+    expected, expected_bias = explicit_rows(dense, other, 0.3, reg_exponent, other_bias, shift)
+    factors, bias, singular = explicit_half_step(
+        compressed(dense), other.astype(dtype), regularization=0.3, reg_exponent=reg_exponent,
+        other_biases=other_bias, global_mean=shift)
+    assert factors.dtype == dtype and singular == 0
+    assert relative_error(factors, expected) < TOLERANCE[dtype]
+    assert np.all(factors[:3] == 0)  # empty rows: zero, never NaN
+    if biases:
+        assert relative_error(bias, expected_bias) < TOLERANCE[dtype]
+        assert np.all(bias[:3] == 0)
+    else:
+        assert bias is None
+
+
+def test_long_rows_span_several_gathered_blocks():
+    rng = np.random.default_rng(2)
+    dense = rng.normal(size=(3, 700))  # 700 ratings per row: more than one 128-row block
+    dense[1, ::3] = np.nan
+    other = rng.standard_normal((700, 9))
+    expected, _ = explicit_rows(dense, other, 0.1)
+    factors, _, _ = explicit_half_step(compressed(dense), other, regularization=0.1)
+    assert relative_error(factors, expected) < 1e-10
+
+
+def test_int64_index_pointers_give_the_same_answer():
+    rng = np.random.default_rng(3)
+    dense, other = sparse_problem(rng)
+    small, _, _ = explicit_half_step(compressed(dense, np.int32), other, regularization=0.2)
+    large, _, _ = explicit_half_step(compressed(dense, np.int64), other, regularization=0.2)
+    np.testing.assert_array_equal(small, large)
+
+
+def test_scipy_input_is_accepted():
+    rng = np.random.default_rng(4)
+    dense, other = sparse_problem(rng)
+    via_scipy, _, _ = explicit_half_step(sp.csr_array(np.nan_to_num(dense)), other,
+                                         regularization=0.2)
+    # zeros of nan_to_num are not stored by csr_array, so this is the same problem
+    expected, _, _ = explicit_half_step(compressed(dense), other, regularization=0.2)
+    np.testing.assert_allclose(via_scipy, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("reg_exponent", [0.0, 1.0])
+def test_gradient_is_zero_after_a_half_step(reg_exponent):
+    rng = np.random.default_rng(5)
+    dense, other = sparse_problem(rng, k=4)
+    factors, _, _ = explicit_half_step(compressed(dense), other, regularization=0.5,
+                                       reg_exponent=reg_exponent)
+    gradient = explicit_user_gradient(dense, factors, other, 0.5, reg_exponent)
+    assert np.abs(gradient).max() < 1e-9 * max(1.0, np.abs(factors).max())
+
+
+def test_singular_rows_get_a_tiny_ridge_and_stay_finite():
+    rng = np.random.default_rng(6)
+    dense, other = sparse_problem(rng, k=8)
+    factors, _, singular = explicit_half_step(compressed(dense), other, regularization=0.0)
+    assert singular >= 2  # rows 3 and 4 have fewer ratings than factors
+    assert np.isfinite(factors).all()
+    # the ridge is tiny: the fit to the observed entries is (near) exact for those rows
+    row = 4
+    cols = np.flatnonzero(~np.isnan(dense[row]))
+    np.testing.assert_allclose(other[cols] @ factors[row], dense[row, cols], atol=1e-6)
+
+
+@pytest.mark.parametrize("biases", [False, True])
+def test_nonnegative_rows_satisfy_kkt(biases):
+    rng = np.random.default_rng(7)
+    dense, other = sparse_problem(rng, k=5, density=0.4)
+    other = np.abs(other)
+    other_bias = rng.standard_normal(other.shape[0]) if biases else None
+    reg = 0.2
+    factors, bias, _ = explicit_half_step(compressed(dense), other, regularization=reg,
+                                          other_biases=other_bias, nonnegative=True,
+                                          global_mean=1.0 if biases else 0.0)
+    assert (factors >= 0).all()
+    assert ((factors == 0).any(axis=1)).sum() > 5  # the constraint is active somewhere
+    for i in range(dense.shape[0]):
+        cols = np.flatnonzero(~np.isnan(dense[i]))
+        if len(cols) == 0:
+            continue
+        target = dense[i, cols] - (1.0 + other_bias[cols] if biases else 0.0)
+        pred = other[cols] @ factors[i] + (bias[i] if biases else 0.0)
+        residual = target - pred
+        grad = -other[cols].T @ residual + reg * factors[i]  # ½ gradient
+        scale = 1e-8 * max(1.0, np.abs(other[cols].T @ target).max())
+        free = factors[i] > 0
+        assert np.abs(grad[free]).max(initial=0) < scale
+        assert grad[~free].min(initial=0) > -scale
+        if biases:
+            assert abs(-residual.sum() + reg * bias[i]) < scale
+
+
+@pytest.mark.parametrize("biases", [False, True])
+def test_dense_fast_path_matches_the_sparse_kernel(biases):
+    rng = np.random.default_rng(8)
+    values = rng.normal(3, 1, (20, 30))
+    other = rng.standard_normal((30, 4))
+    other_bias = rng.standard_normal(30) if biases else None
+    expected, expected_bias, _ = explicit_half_step(
+        compressed(values), other, regularization=0.7, reg_exponent=1.0,
+        other_biases=other_bias, global_mean=3.0 if biases else 0.0)
+    target = np.empty((20, 4))
+    target_bias = np.empty(20) if biases else None
+    _dense_explicit_step(values, other, other_bias, 3.0 if biases else 0.0, target,
+                         target_bias, 0.7, 1.0, None)
+    np.testing.assert_allclose(target, expected, rtol=1e-10, atol=1e-12)
+    if biases:
+        np.testing.assert_allclose(target_bias, expected_bias, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(other_factors=np.ones(3)), ValueError, r"other_factors must be 2-D"),
+    (dict(other_factors=np.ones((3, 2), dtype=np.int64)), ValueError, r"other_factors' dtype must be 'float32' or 'float64'"),
+    (dict(other_factors=np.full((3, 2), np.nan)), ValueError, r"other_factors contains 6 NaN"),
+    (dict(rows=sp.csr_matrix(np.ones((2, 4)))), ValueError, r"rows has shape \(2, 4\); expected \(n_rows, 3\)"),
+    (dict(rows=Compressed(np.array([0, 1]), np.array([7]), np.array([1.0]))), ValueError, r"rows.indices contains id 7"),
+    (dict(rows=Compressed(np.array([0, 2]), np.array([1]), np.array([1.0]))), ValueError, r"indptr must start at 0"),
+    (dict(rows=np.ones((2, 3))), TypeError, r"rows must be a scipy.sparse matrix or a Compressed"),
+    (dict(regularization=-1.0), ValueError, r"regularization must be a non-negative finite number; got -1.0"),
+    (dict(other_biases=np.ones(2)), ValueError, r"other_biases has length 2; expected 3"),
+])
+def test_half_step_validates(kwargs, error, message):
+    arguments = dict(rows=sp.csr_matrix(np.ones((2, 3))), other_factors=np.ones((3, 2)),
+                     regularization=0.1)
+    arguments.update(kwargs)
+    rows = arguments.pop("rows")
+    other = arguments.pop("other_factors")
+    with pytest.raises(error, match=message):
+        explicit_half_step(rows, other, **arguments)

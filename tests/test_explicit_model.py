@@ -1,0 +1,239 @@
+"""ExplicitALS: convergence properties, scoring, parameters and errors."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sparseals as sa
+from naive import explicit_loss, top_n
+from sparseals._base import NotFittedError
+from sparseals.datasets import seed_example
+
+
+def observed_sample(rng, shape=(40, 30), density=0.3):
+    dense = rng.integers(1, 6, shape).astype(float)
+    dense[rng.random(shape) >= density] = np.nan
+    return dense
+
+
+@pytest.mark.parametrize("options", [
+    dict(), dict(reg_exponent=1.0), dict(biases=True), dict(nonnegative=True),
+    dict(biases=True, reg_exponent=1.0, reg_users=0.5, reg_items=0.05),
+])
+def test_loss_never_increases_and_matches_the_reference(options):
+    rng = np.random.default_rng(0)
+    dense = observed_sample(rng)
+    model = sa.ExplicitALS(factors=4, regularization=0.1, iterations=12, dtype="float64",
+                           random_state=1, **options).fit(dense)
+    history = np.array(model.loss_history_)
+    assert np.all(np.diff(history) <= 1e-9 * history[:-1])
+    expected = explicit_loss(dense, model.user_factors_, model.item_factors_,
+                             model._reg_users, model._reg_items, model.reg_exponent,
+                             model.user_biases_, model.item_biases_, model.global_mean_)
+    assert history[-1] == pytest.approx(expected, rel=1e-10)
+
+
+def test_fully_observed_converges_to_the_rank_k_svd_error():
+    dense = seed_example(0)
+    model = sa.ExplicitALS(factors=2, regularization=0.0, iterations=400, dtype="float64",
+                           random_state=0).fit(dense)
+    singular_values = np.linalg.svd(dense, compute_uv=False)
+    eckart_young = (singular_values[2:] ** 2).sum()
+    assert model.loss_history_[-1] == pytest.approx(eckart_young, rel=1e-6)
+
+
+def test_planted_low_rank_matrix_is_recovered_from_a_sample():
+    rng = np.random.default_rng(42)
+    truth = rng.standard_normal((300, 5)) @ rng.standard_normal((5, 400))
+    noisy = truth + rng.normal(0.0, 0.1, truth.shape)
+    observed = rng.random(truth.shape) < 0.2
+    model = sa.ExplicitALS(factors=5, regularization=0.5, iterations=30, random_state=0)
+    model.fit(np.where(observed, noisy, np.nan))
+    users, items = np.nonzero(~observed)
+    error = model.predict(users, items) - truth[users, items]
+    assert np.sqrt(np.mean(error ** 2)) < 0.15
+
+
+def test_thread_count_does_not_change_the_result():
+    rng = np.random.default_rng(3)
+    dense = observed_sample(rng, (200, 150), 0.2)
+    fits = [sa.ExplicitALS(factors=8, iterations=3, random_state=5, num_threads=n,
+                           biases=True).fit(dense) for n in (1, 2)]
+    np.testing.assert_array_equal(fits[0].user_factors_, fits[1].user_factors_)
+    np.testing.assert_array_equal(fits[0].item_factors_, fits[1].item_factors_)
+    assert fits[0].loss_history_ == fits[1].loss_history_
+
+
+def test_float32_agrees_with_float64():
+    rng = np.random.default_rng(4)
+    dense = observed_sample(rng)
+    single, double = (sa.ExplicitALS(factors=3, regularization=0.5, iterations=5, dtype=d,
+                                     random_state=2).fit(dense) for d in ("float32", "float64"))
+    assert single.user_factors_.dtype == np.float32
+    np.testing.assert_allclose(single.user_factors_, double.user_factors_, rtol=1e-3, atol=1e-4)
+    assert single.loss_history_[-1] == pytest.approx(double.loss_history_[-1], rel=1e-4)
+
+
+def test_same_random_state_same_fit_and_inputs_of_every_kind_agree():
+    rng = np.random.default_rng(5)
+    dense = observed_sample(rng)
+    ratings = sa.Ratings.from_dense(dense)
+    matrix = sp.csr_matrix(ratings.csr)
+    fits = [sa.ExplicitALS(factors=3, iterations=3, random_state=9).fit(x)
+            for x in (dense, ratings, matrix)]
+    for other in fits[1:]:
+        np.testing.assert_array_equal(fits[0].item_factors_, other.item_factors_)
+
+
+def test_recommend_matches_brute_force_and_never_returns_seen_items():
+    rng = np.random.default_rng(6)
+    dense = observed_sample(rng, (25, 60), 0.3)
+    model = sa.ExplicitALS(factors=4, iterations=5, random_state=0, biases=True).fit(dense)
+    scores = model.user_factors_ @ model.item_factors_.T + model.item_biases_[None, :] \
+        + model.user_biases_[:, None] + model.global_mean_
+    items, values = model.recommend(np.arange(25), n=7)
+    assert items.shape == (25, 7)
+    for user in range(25):
+        seen = np.flatnonzero(~np.isnan(dense[user]))
+        np.testing.assert_array_equal(items[user], top_n(scores[user], 7, seen))
+        np.testing.assert_allclose(values[user], scores[user, items[user]], rtol=1e-5)
+        assert not set(items[user]) & set(seen)
+    single_items, single_scores = model.recommend(3, n=7)
+    np.testing.assert_array_equal(single_items, items[3])
+    everything, _ = model.recommend(0, n=60, exclude_seen=False)
+    np.testing.assert_array_equal(everything, top_n(scores[0], 60))
+
+
+def test_recommend_ties_are_broken_by_lower_index_and_candidates_can_be_restricted():
+    model = sa.ExplicitALS(factors=1, iterations=1, random_state=0).fit(np.ones((3, 6)))
+    model.item_factors_[:] = np.array([[1.0], [2.0], [2.0], [0.5], [2.0], [1.0]])
+    model.user_factors_[:] = 1.0
+    items, _ = model.recommend(0, n=4, exclude_seen=False)
+    np.testing.assert_array_equal(items, [1, 2, 4, 0])
+    items, _ = model.recommend([0, 1], n=10, exclude_seen=False, items=[5, 3, 0])
+    np.testing.assert_array_equal(items, [[0, 5, 3], [0, 5, 3]])
+
+
+def test_recommend_pads_when_exclusions_leave_too_few_candidates():
+    dense = np.full((2, 4), np.nan)
+    dense[0, :3] = 4.0
+    dense[1, 3] = 2.0
+    model = sa.ExplicitALS(factors=2, iterations=2, random_state=0).fit(dense)
+    items, scores = model.recommend(0, n=3)
+    assert items[0] == 3 and list(items[1:]) == [-1, -1] and np.isneginf(scores[1:]).all()
+
+
+def test_similar_items_is_cosine_excluding_the_item_itself():
+    rng = np.random.default_rng(7)
+    model = sa.ExplicitALS(factors=4, iterations=3, random_state=0).fit(observed_sample(rng))
+    factors = model.item_factors_.astype(np.float64)
+    unit = factors / np.linalg.norm(factors, axis=1, keepdims=True)
+    items, scores = model.similar_items([0, 5], n=4)
+    for row, item in enumerate([0, 5]):
+        cosine = unit @ unit[item]
+        np.testing.assert_array_equal(items[row], top_n(cosine, 4, [item]))
+        np.testing.assert_allclose(scores[row], cosine[items[row]], rtol=1e-5)
+    users, _ = model.similar_users(2, n=3)
+    assert users.shape == (3,) and 2 not in users
+
+
+def test_fold_in_equals_the_row_a_half_step_computes():
+    rng = np.random.default_rng(8)
+    dense = observed_sample(rng)
+    for biases in (False, True):
+        model = sa.ExplicitALS(factors=3, iterations=4, random_state=0, dtype="float64",
+                               biases=biases).fit(dense)
+        # after fit, the item step came last: recompute user 2 against the final items
+        items = np.flatnonzero(~np.isnan(dense[2]))
+        result = model.fold_in(items, dense[2, items])
+        from sparseals.solvers import explicit_half_step
+        expected, expected_bias, _ = explicit_half_step(
+            sa.Ratings.from_dense(dense).csr, model.item_factors_,
+            regularization=model._reg_users, other_biases=model.item_biases_,
+            global_mean=model.global_mean_)
+        if biases:
+            np.testing.assert_allclose(result[0], expected[2], rtol=1e-10)
+            assert result[1] == pytest.approx(expected_bias[2], rel=1e-10)
+        else:
+            np.testing.assert_allclose(result, expected[2], rtol=1e-10)
+
+
+def test_callback_progress_and_params():
+    seen = []
+    model = sa.ExplicitALS(factors=2, iterations=3, show_progress=True,
+                           callback=lambda it, loss: seen.append((it, loss)))
+    model.fit(np.ones((4, 5)))
+    assert [it for it, _ in seen] == [0, 1, 2]
+    assert [loss for _, loss in seen] == model.loss_history_
+    params = model.get_params()
+    assert params["factors"] == 2 and set(params) >= {"regularization", "reg_exponent", "dtype"}
+    clone = type(model)(**params)
+    assert clone.get_params() == params
+    assert model.set_params(factors=5, biases=True) is model and model.factors == 5
+    assert repr(sa.ExplicitALS(factors=3)) == "ExplicitALS(factors=3)"
+    with pytest.raises(ValueError, match=r"ExplicitALS has no parameter 'rank'"):
+        model.set_params(rank=3)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(factors=0), r"factors must be a positive integer; got 0"),
+    (dict(factors=2.5), r"factors must be a positive integer; got 2.5"),
+    (dict(regularization=-0.1), r"regularization must be a non-negative finite number"),
+    (dict(regularization=np.nan), r"regularization must be a non-negative finite number"),
+    (dict(reg_items="x"), r"reg_items must be a non-negative number; got 'x'"),
+    (dict(reg_exponent=-1), r"reg_exponent must be a non-negative"),
+    (dict(iterations=0), r"iterations must be a positive integer"),
+    (dict(dtype="float16"), r"dtype must be 'float32' or 'float64'; got 'float16'"),
+    (dict(biases="yes"), r"biases must be True or False; got 'yes'"),
+    (dict(num_threads=1.5), r"num_threads must be an integer or None"),
+    (dict(callback=3), r"callback must be callable"),
+    (dict(random_state="seed"), r"random_state must be None, an int"),
+])
+def test_bad_parameters_are_named_at_fit(params, message):
+    model = sa.ExplicitALS(**params)  # the constructor only stores
+    with pytest.raises(ValueError, match=message):
+        model.fit(np.ones((3, 3)))
+
+
+def test_bad_calls_on_a_model_are_named():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        sa.ExplicitALS().recommend(0)
+    with pytest.raises(TypeError, match=r"X must be a Ratings, a scipy.sparse matrix or a dense"):
+        sa.ExplicitALS().fit([[1, 2]])
+    model = sa.ExplicitALS(factors=2, iterations=1).fit(np.ones((3, 4)))
+    with pytest.raises(ValueError, match=r"users contains id 3 at position 0, out of range for 3 users"):
+        model.recommend(3)
+    with pytest.raises(ValueError, match=r"users contains negative ids"):
+        model.predict([-1], [0])
+    with pytest.raises(ValueError, match=r"users, items must have the same length"):
+        model.predict([0, 1], [0])
+    with pytest.raises(TypeError, match=r"items must hold integer indices"):
+        model.predict([0], [0.5])
+    with pytest.raises(ValueError, match=r"n must be a positive integer; got 0"):
+        model.recommend(0, n=0)
+    with pytest.raises(ValueError, match=r"items contains repeated item indices"):
+        model.fold_in([1, 1], [3.0, 4.0])
+    with pytest.raises(ValueError, match=r"values contains 1 NaN"):
+        model.fold_in([1], [np.nan])
+    assert isinstance(model.predict(0, 1), float)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_users=st.integers(1, 12), n_items=st.integers(1, 12), factors=st.integers(1, 6),
+       regularization=st.sampled_from([0.0, 0.01, 1.0]), density=st.floats(0.05, 1.0),
+       biases=st.booleans(), nonnegative=st.booleans(), seed=st.integers(0, 2**16))
+def test_any_small_problem_fits_to_finite_factors_with_a_falling_loss(
+        n_users, n_items, factors, regularization, density, biases, nonnegative, seed):
+    rng = np.random.default_rng(seed)
+    dense = rng.normal(3.0, 2.0, (n_users, n_items))
+    dense[rng.random(dense.shape) >= density] = np.nan
+    dense[0, 0] = 1.0  # at least one rating
+    model = sa.ExplicitALS(factors=factors, regularization=regularization, iterations=4,
+                           biases=biases, nonnegative=nonnegative, dtype="float64",
+                           random_state=seed).fit(dense)
+    assert np.isfinite(model.user_factors_).all() and np.isfinite(model.item_factors_).all()
+    history = np.array(model.loss_history_)
+    if regularization > 0:  # with λ = 0 singular rows get a ridge, so allow its rounding
+        assert np.all(np.diff(history) <= 1e-8 * np.abs(history[:-1]) + 1e-10)

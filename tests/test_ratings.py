@@ -1,0 +1,132 @@
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from sparseals import Ratings
+
+
+def random_coo(rng, n_users=30, n_items=20, density=0.3):
+    dense = np.where(rng.random((n_users, n_items)) < density,
+                     rng.integers(1, 6, (n_users, n_items)).astype(float), np.nan)
+    users, items = np.nonzero(~np.isnan(dense))
+    order = rng.permutation(len(users))
+    return dense, users[order], items[order], dense[users, items][order]
+
+
+def test_from_coo_holds_the_same_data_both_ways():
+    rng = np.random.default_rng(0)
+    dense, users, items, values = random_coo(rng)
+    r = Ratings.from_coo(users, items, values, shape=dense.shape)
+    assert r.shape == dense.shape and r.nnz == len(values)
+    np.testing.assert_array_equal(r.to_dense(), dense.astype(np.float32))
+    np.testing.assert_array_equal(r.csr.toarray(), np.nan_to_num(dense))
+    np.testing.assert_array_equal(r.csc.toarray(), np.nan_to_num(dense))
+    for side in (r.by_user, r.by_item):
+        assert side.indices.dtype == np.int32 and side.indptr.dtype == np.int32
+        assert side.data.dtype == np.float32
+
+
+def test_dtype_float64_and_astype_shares_indices():
+    r = Ratings.from_coo([0, 1], [1, 0], [1.5, 2.5], dtype="float64")
+    assert r.dtype == np.float64
+    r32 = r.astype("float32")
+    assert r32.dtype == np.float32 and r32.by_user.indices is r.by_user.indices
+    assert r.astype(np.float64) is r
+
+
+def test_shape_defaults_and_explicit_zero_is_a_rating():
+    r = Ratings.from_coo([0, 2], [3, 0], [0.0, 1.0])
+    assert r.shape == (3, 4) and r.nnz == 2
+    assert r.to_dense()[0, 3] == 0.0 and np.isnan(r.to_dense()[1, 1])
+
+
+@pytest.mark.parametrize("how, expected", [("sum", 7.0), ("last", 3.0), ("mean", 3.5)])
+def test_duplicates_are_combined_on_request(how, expected):
+    r = Ratings.from_coo([0, 1, 0], [0, 1, 0], [4.0, 2.0, 3.0], duplicates=how)
+    assert r.nnz == 2 and r.to_dense()[0, 0] == expected and r.to_dense()[1, 1] == 2.0
+
+
+def test_duplicates_are_an_error_by_default():
+    with pytest.raises(ValueError, match=r"1 duplicated .* \(0, 0\), is at positions 0 and 2"):
+        Ratings.from_coo([0, 1, 0], [0, 1, 0], [4.0, 2.0, 3.0])
+
+
+def test_from_dataframe_encodes_arbitrary_ids():
+    df = pd.DataFrame({"u": ["bob", "ann", "bob"], "i": [20, 10, 10], "r": [1.0, 2.0, 3.0]})
+    r = Ratings.from_dataframe(df, user="u", item="i", rating="r")
+    assert list(r.user_ids) == ["ann", "bob"] and list(r.item_ids) == [10, 20]
+    np.testing.assert_array_equal(r.to_dense(), [[2.0, np.nan], [3.0, 1.0]])
+    assert Ratings.from_dataframe(df, user="u", item="i", rating=None).by_user.data.tolist() == [1, 1, 1]
+
+
+def test_from_dataframe_reports_duplicates_with_original_ids():
+    df = pd.DataFrame({"u": ["x", "x"], "i": ["a", "a"], "r": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"\(x, a\)"):
+        Ratings.from_dataframe(df, user="u", item="i", rating="r")
+
+
+def test_from_dense_nan_is_missing_and_full_matrix_is_fully_observed():
+    r = Ratings.from_dense([[1.0, np.nan], [2.0, 3.0]])
+    assert r.nnz == 3 and not r.is_fully_observed
+    full = Ratings.from_dense(np.arange(6.0).reshape(2, 3))
+    assert full.is_fully_observed
+    np.testing.assert_array_equal(full.csc.toarray(), np.arange(6.0).reshape(2, 3))
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "lil", "dok"])
+def test_from_sparse_any_format(fmt):
+    m = sp.random(15, 12, density=0.3, random_state=3, format=fmt)
+    r = Ratings.from_sparse(m, dtype="float64")
+    np.testing.assert_array_equal(r.csr.toarray(), m.toarray())
+    r2 = Ratings.from_sparse(sp.csr_array(m))
+    assert r2.nnz == m.nnz
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: Ratings.from_coo([0, -1], [0, 1], [1, 2]), ValueError, r"users contains negative ids \(first at position 1"),
+    (lambda: Ratings.from_coo([0, 1], [0, 5], [1, 2], shape=(2, 3)), ValueError, r"items contains id 5 at position 1, out of range for 3 items"),
+    (lambda: Ratings.from_coo([0, 1], [0, 1], [1, np.nan]), ValueError, r"values contains 1 NaN or infinite value\(s\) \(first at position 1"),
+    (lambda: Ratings.from_coo([0, 1], [0, 1], [np.inf, 1]), ValueError, r"values contains 1 NaN or infinite"),
+    (lambda: Ratings.from_coo([0, 1], [0, 1], [1e300, 1]), ValueError, r"too large for float32"),
+    (lambda: Ratings.from_coo([0, 1], [0], [1, 2]), ValueError, r"users, items, values must have the same length; got users=2, items=1, values=2"),
+    (lambda: Ratings.from_coo([], [], []), ValueError, r"no ratings given"),
+    (lambda: Ratings.from_coo([0.5, 1], [0, 1], [1, 2]), TypeError, r"users must hold integer indices; got dtype float64"),
+    (lambda: Ratings.from_coo(["a", "b"], [0, 1], [1, 2]), TypeError, r"use Ratings.from_dataframe"),
+    (lambda: Ratings.from_coo([True, False], [0, 1], [1, 2]), TypeError, r"users must hold integer indices; got dtype bool"),
+    (lambda: Ratings.from_coo([0, 1], [0, 1], [1 + 1j, 2]), TypeError, r"values must hold real numbers; got dtype complex128"),
+    (lambda: Ratings.from_coo([0, 1], [0, 1], ["a", "b"]), TypeError, r"values must hold real numbers"),
+    (lambda: Ratings.from_coo([[0, 1]], [0, 1], [1, 2]), ValueError, r"users must be one-dimensional; got an array of shape \(1, 2\)"),
+    (lambda: Ratings.from_coo([0, 1], [0, 1], [1, 2], dtype="int32"), ValueError, r"dtype must be 'float32' or 'float64'; got 'int32'"),
+    (lambda: Ratings.from_coo([0, 1], [0, 1], [1, 2], duplicates="first"), ValueError, r"duplicates must be one of"),
+    (lambda: Ratings.from_coo([0, 1], [0, 1], [1, 2], shape=(2,)), ValueError, r"shape must be a pair of integers"),
+    (lambda: Ratings.from_coo([0, 1], [0, 1], [1, 2], shape=(2, 0)), ValueError, r"shape must be positive"),
+    (lambda: Ratings.from_coo([0, 1], [0, 1], [1, 2], shape=(2**31, 2)), ValueError, r"limit of int32 indices"),
+    (lambda: Ratings.from_coo(np.array([0, 2**40]), [0, 1], [1, 2]), ValueError, r"users contains id 1099511627776 at position 1"),
+    (lambda: Ratings.from_dense([1.0, 2.0]), ValueError, r"must be 2-D; got shape \(2,\)"),
+    (lambda: Ratings.from_dense(np.full((2, 2), np.nan)), ValueError, r"no observed cells"),
+    (lambda: Ratings.from_dense(np.zeros((0, 3))), ValueError, r"is empty"),
+    (lambda: Ratings.from_dense([[1.0, np.inf]]), ValueError, r"contains 1 infinite value\(s\) \(first at position \(0, 1\)"),
+    (lambda: Ratings.from_sparse(np.eye(2)), TypeError, r"matrix must be a scipy.sparse matrix; got ndarray"),
+    (lambda: Ratings.from_sparse(sp.csr_matrix((3, 3))), ValueError, r"has no stored entries"),
+    (lambda: Ratings.from_sparse(sp.csr_matrix(np.array([[np.nan, 1.0]]))), ValueError, r"values contains 1 NaN"),
+    (lambda: Ratings.from_dataframe({"u": [1]}), TypeError, r"df must be a pandas DataFrame; got dict"),
+    (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1], "i": [2]}), user="u", item="i", rating="r"), ValueError, r"rating column 'r' is not in the DataFrame; its columns are \['u', 'i'\]"),
+    (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1.0, None], "i": [2, 3], "r": [1, 2]}), user="u", item="i", rating="r"), ValueError, r"user column 'u' has missing ids \(first at row 1\)"),
+    (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [], "i": [], "r": []}), user="u", item="i", rating="r"), ValueError, r"the DataFrame is empty"),
+])
+def test_every_bad_input_is_named(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_non_contiguous_and_big_endian_inputs_are_accepted():
+    users = np.arange(20)[::2]
+    values = np.arange(10, dtype=">f8") + 1
+    r = Ratings.from_coo(users, np.zeros(10, dtype=">i4"), values)
+    assert r.shape == (19, 1) and r.by_user.data.dtype == np.float32
+    np.testing.assert_array_equal(r.by_item.data, np.arange(10) + 1)
+
+
+def test_repr_says_size():
+    assert "2 users × 2 items, 2 ratings" in repr(Ratings.from_coo([0, 1], [0, 1], [1, 2]))
