@@ -142,3 +142,21 @@ def shape_2d(shape):
             f"shape {shape!r} exceeds {INT32_MAX} users or items, the limit of int32 indices"
         )
     return n_users, n_items
+
+
+def arithmetic_range(values, name, dtype):
+    """Raise if squaring and summing ``values`` could overflow ``dtype``.
+
+    Normal equations hold sums of squared ratings; past ~sqrt(max float) / 1e4 they
+    overflow to inf and the fit would turn to NaN.
+    """
+    if values.size == 0:
+        return
+    limit = np.sqrt(np.finfo(dtype).max) / 1e4
+    largest = float(np.max(np.abs(values)))
+    if largest > limit:
+        raise ValueError(
+            f"{name} reach {largest:.3g}, too large for {np.dtype(dtype).name} arithmetic "
+            f"(squares overflow past ~{limit:.1g}); divide them by a constant"
+            + (" or use dtype='float64'" if np.dtype(dtype) == np.float32 else "")
+        )
