@@ -9,9 +9,10 @@ cache) on first use.
 
 __version__ = "0.1.0"
 
-__all__ = ["Ratings", "ExplicitALS", "__version__"]
+__all__ = ["Ratings", "ExplicitALS", "ImplicitALS", "load", "__version__"]
 
-_LAZY = {"Ratings": "ratings", "ExplicitALS": "models"}
+_LAZY = {"Ratings": "ratings", "ExplicitALS": "models", "ImplicitALS": "models",
+         "load": "persistence"}
 
 
 def __getattr__(name):

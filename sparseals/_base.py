@@ -13,6 +13,13 @@ from .ratings import Compressed, Ratings
 _SCORE_BLOCK = 1 << 22  # scores computed per batch: users × candidates ≤ 4M entries
 
 
+def _nothing_stored(matrix):
+    """True for a sparse matrix without entries or a dense one that is all NaN."""
+    if sp.issparse(matrix):
+        return matrix.nnz == 0
+    return matrix.dtype.kind == "f" and bool(np.isnan(matrix).all())
+
+
 class NotFittedError(ValueError, AttributeError):
     """Raised when a method needs a fitted model."""
 
@@ -98,10 +105,22 @@ class ALSBase:
         -------
         self
         """
+        return self._fit(X)
+
+    def _fit(self, X, init=None):
+        """:meth:`fit`, warm-started from ``init`` when given.
+
+        ``init`` is a fitted model of the same class, ``factors`` and ``dtype`` on a
+        matrix of the same shape (``model_selection.grid_search`` passes the fit of a
+        neighbouring setting); its factors and biases replace the random start.
+        """
         dtype = self._validate_params()
         ratings = as_ratings(X, dtype)
+        v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
         rng = np.random.default_rng(self.random_state)
         self._initialise(ratings, rng, dtype)
+        if init is not None:
+            self._warm_start(init)
         self.loss_history_ = []
         progress = None
         if self.show_progress:
@@ -133,6 +152,30 @@ class ALSBase:
         self._seen = ratings.by_user
         self.user_ids_ = ratings.user_ids
         self.item_ids_ = ratings.item_ids
+
+    _WARM_START = ("user_factors_", "item_factors_", "user_biases_", "item_biases_")
+
+    def _warm_start(self, init):
+        """Copy ``init``'s fitted arrays over the fresh ones where shapes and dtypes agree."""
+        for name in self._WARM_START:
+            mine, theirs = getattr(self, name, None), getattr(init, name, None)
+            if (mine is not None and theirs is not None and mine.shape == theirs.shape
+                    and mine.dtype == theirs.dtype):
+                mine[...] = theirs
+
+    def save(self, path):
+        """Save the fitted model to one ``.npz`` file (no pickle; see :func:`sparseals.load`).
+
+        The write is atomic: a temporary file in the same folder replaces ``path``
+        only once complete.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        from .persistence import save
+
+        save(self, path)
 
     def _check_finite(self, iteration):
         for name in ("user_factors_", "item_factors_"):
@@ -265,3 +308,148 @@ class ALSBase:
                 top_n(scores, candidates, exclude_start[start:stop], exclude_end[start:stop],
                       exclude_indices, column_of, n, out_items[start:stop], out_scores[start:stop])
         return out_items, out_scores
+
+    # ------------------------------------------------------------------ incremental updates
+    # Subclasses provide ``_solve_rows(side, rows, target, target_bias)``: an exact solve of
+    # each row's system with the other side fixed, and ``_check_values(data, name)``.
+    def partial_fit_users(self, users, rows):
+        """Recompute (or add) the factors of some users from their interactions, items fixed.
+
+        Each given user's factors are solved afresh from ``rows`` (the same exact
+        per-row system a user half-step solves; the item factors do not change),
+        and ``rows`` replaces that user's seen items for :meth:`recommend`. An
+        index past the last user adds users: the factor matrix grows to it, and
+        users skipped over get zero factors (the solution for no interactions).
+
+        Parameters
+        ----------
+        users : int or array_like of int
+            User indices (each at most once).
+        rows : scipy.sparse matrix or ndarray, shape (len(users), n_items)
+            The users' complete interactions, one row per user, in the training
+            format (a dense array marks missing cells with NaN).
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp, sparseals as sa
+        >>> X = sp.random(30, 20, density=0.3, format="csr", random_state=0)
+        >>> model = sa.ExplicitALS(factors=3, iterations=2, random_state=0).fit(X)
+        >>> new = sp.csr_matrix(([4.0, 5.0], ([0, 0], [2, 7])), shape=(1, 20))
+        >>> model.partial_fit_users(30, new).user_factors_.shape
+        (31, 3)
+        """
+        return self._partial_fit("user", users, rows)
+
+    def partial_fit_items(self, items, cols):
+        """Recompute (or add) the factors of some items from their interactions, users fixed.
+
+        The mirror of :meth:`partial_fit_users`: ``cols`` holds the given items'
+        complete columns, shape ``(n_users, len(items))``, and replaces them in
+        the seen items used by :meth:`recommend`.
+
+        Returns
+        -------
+        self
+        """
+        return self._partial_fit("item", items, cols)
+
+    def _partial_fit(self, side, ids, matrix):
+        self._check_fitted()
+        what = f"{side}s"
+        arg = "rows" if side == "user" else "cols"
+        ids = v.id_array(np.atleast_1d(ids), what)
+        if ids.size == 0:
+            raise ValueError(f"{what} is empty: give at least one index")
+        v.ids_in_range(ids, what, v.INT32_MAX, what)
+        if len(np.unique(ids)) < len(ids):
+            raise ValueError(f"{what} contains repeated indices; give each of the {what} once")
+        factors = getattr(self, f"{side}_factors_")
+        dtype = factors.dtype
+        n_other = len(self.item_factors_ if side == "user" else self.user_factors_)
+        expected = (len(ids), n_other) if side == "user" else (n_other, len(ids))
+        if not (sp.issparse(matrix) or isinstance(matrix, np.ndarray)):
+            raise TypeError(f"{arg} must be a scipy.sparse matrix or a dense numpy array; got "
+                            f"{type(matrix).__name__}")
+        if matrix.shape != expected:
+            raise ValueError(f"{arg} has shape {matrix.shape}; expected {expected} (one "
+                             f"{'row' if side == 'user' else 'column'} per given {side}, "
+                             f"one {'column' if side == 'user' else 'row'} per fitted "
+                             f"{'item' if side == 'user' else 'user'})")
+        if _nothing_stored(matrix):
+            interactions = Compressed(np.zeros(len(ids) + 1, dtype=np.int32),
+                                      np.zeros(0, dtype=np.int32), np.zeros(0, dtype=dtype))
+        else:
+            ratings = as_ratings(matrix, dtype, name=arg)
+            interactions = ratings.by_user if side == "user" else ratings.by_item
+        self._check_values(interactions.data, arg)
+        target = np.zeros((len(ids), factors.shape[1]), dtype=dtype)
+        bias = getattr(self, f"{side}_biases_", None)
+        target_bias = None if bias is None else np.zeros(len(ids), dtype=dtype)
+        self._solve_rows(side, interactions, target, target_bias)
+        self._grow(side, int(ids.max()) + 1)
+        getattr(self, f"{side}_factors_")[ids] = target
+        if target_bias is not None:
+            getattr(self, f"{side}_biases_")[ids] = target_bias
+        self._replace_seen(side, ids, interactions)
+        return self
+
+    def _grow(self, side, size):
+        """Extend one side's fitted arrays to ``size`` rows (zeros; ids continue the index)."""
+        factors = getattr(self, f"{side}_factors_")
+        old = len(factors)
+        if size <= old:
+            return
+        extra = size - old
+        setattr(self, f"{side}_factors_",
+                np.vstack([factors, np.zeros((extra, factors.shape[1]), dtype=factors.dtype)]))
+        bias = getattr(self, f"{side}_biases_", None)
+        if bias is not None:
+            setattr(self, f"{side}_biases_", np.concatenate([bias, np.zeros(extra, bias.dtype)]))
+        ids = getattr(self, f"{side}_ids_")
+        added = np.arange(old, size)
+        if ids.dtype.kind not in "iu":
+            added = added.astype(object)
+        setattr(self, f"{side}_ids_", np.concatenate([ids, added]))
+
+    def _replace_seen(self, side, ids, interactions):
+        """Replace the given users' rows (items' columns) of the seen matrix."""
+        shape = (len(self.user_factors_), len(self.item_factors_))
+        seen = self._seen
+        counts = np.diff(seen.indptr)
+        old_rows = np.repeat(np.arange(len(counts)), counts)
+        old_cols = seen.indices
+        new_counts = np.diff(interactions.indptr)
+        new_owner = ids[np.repeat(np.arange(len(new_counts)), new_counts)]
+        if side == "user":
+            keep = ~np.isin(old_rows, ids)
+            rows = np.concatenate([old_rows[keep], new_owner])
+            cols = np.concatenate([old_cols[keep], interactions.indices])
+        else:
+            keep = ~np.isin(old_cols, ids)
+            rows = np.concatenate([old_rows[keep], interactions.indices])
+            cols = np.concatenate([old_cols[keep], new_owner])
+        old_data = np.ones(len(old_cols)) if seen.data is None else seen.data
+        data = np.concatenate([old_data[keep], interactions.data.astype(old_data.dtype)])
+        csr = sp.csr_matrix((data, (rows, cols)), shape=shape)
+        index_type = np.int32 if csr.nnz <= v.INT32_MAX else np.int64
+        self._seen = Compressed(csr.indptr.astype(index_type), csr.indices.astype(np.int32),
+                                csr.data)
+
+    def _fold_in_row(self, items, values):
+        """A validated one-row Compressed from a new user's item indices and values."""
+        dtype = self.item_factors_.dtype
+        items = self._indices(items, "items", len(self.item_factors_), "items")
+        values = v.value_array(np.atleast_1d(values), "values", dtype)
+        v.same_length([items, values], ["items", "values"])
+        if len(np.unique(items)) < len(items):
+            raise ValueError("items contains repeated item indices; give each item once")
+        order = np.argsort(items, kind="stable")
+        return Compressed(np.array([0, len(items)], dtype=np.int32),
+                          items[order].astype(np.int32), values[order])
+
+    def _check_values(self, data, name):
+        """Model-specific checks of interaction values (none by default)."""

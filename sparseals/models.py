@@ -1,11 +1,13 @@
-"""The public models: :class:`ExplicitALS` (and, later, the implicit-feedback model)."""
+"""The public models: :class:`ExplicitALS` and :class:`ImplicitALS`."""
 
 import numpy as np
 
 from . import _validation as v
 from ._base import ALSBase
 from .ratings import Compressed
-from .solvers import _dense_explicit_step, _explicit_step
+from ._threads import kernel_threads
+from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
+                      _confidence_terms, _dense_explicit_step, _explicit_step, _implicit_step)
 
 
 class ExplicitALS(ALSBase):
@@ -177,17 +179,204 @@ class ExplicitALS(ALSBase):
             With ``biases=True``, a pair ``(factors, bias)``.
         """
         self._check_fitted()
+        row = self._fold_in_row(items, values)
         dtype = self.item_factors_.dtype
-        items = self._indices(items, "items", len(self.item_factors_), "items")
-        values = v.value_array(values, "values", dtype)
-        v.same_length([items, values], ["items", "values"])
-        if len(np.unique(items)) < len(items):
-            raise ValueError("items contains repeated item indices; give each item once")
-        row = Compressed(np.array([0, len(items)], dtype=np.int64), items.astype(np.int32),
-                         values)
-        factors = np.empty((1, self.factors), dtype=dtype)
+        factors = np.empty((1, self.item_factors_.shape[1]), dtype=dtype)
         bias = np.empty(1, dtype=dtype) if self.biases else None
-        _explicit_step(row, self.item_factors_, self.item_biases_, self.global_mean_, factors,
-                       bias, self._reg_users, float(self.reg_exponent), self.nonnegative,
-                       self.num_threads)
+        self._solve_rows("user", row, factors, bias)
         return (factors[0], float(bias[0])) if self.biases else factors[0]
+
+    def _solve_rows(self, side, rows, target, target_bias):
+        """Solve the given rows of one side exactly, the other side fixed (fold-in, partial fit)."""
+        if side == "user":
+            other, other_bias, reg = self.item_factors_, self.item_biases_, self._reg_users
+        else:
+            other, other_bias, reg = self.user_factors_, self.user_biases_, self._reg_items
+        return _explicit_step(rows, other, other_bias, self.global_mean_, target, target_bias,
+                              reg, float(self.reg_exponent), self.nonnegative, self.num_threads)
+
+
+class ImplicitALS(ALSBase):
+    """Implicit-feedback matrix factorisation (Hu, Koren & Volinsky 2008) by ALS.
+
+    Every user–item cell counts. A stored value r (a play count, a click, …) gives
+    the preference ``p = 1 if r > 0 else 0`` and the confidence ``c = 1 + alpha·r``;
+    every cell that is not stored has ``p = 0`` and confidence ``unobserved_weight``
+    (α₀). The model minimises
+
+        ``Σ_all (i,j) c_ij (p_ij − u_i·v_j)² + λ_u Σ_i w_i ‖u_i‖² + λ_m Σ_j w^j ‖v_j‖²``
+
+    with ``w_i = (n_i + α₀ M)^ν`` (``reg_exponent`` ν = 0: plain λ). Each half-step
+    computes ``α₀ VᵀV`` once and adds per row only the observed corrections; rows are
+    solved exactly (``solver="cholesky"``) or by ``cg_steps`` conjugate-gradient steps
+    warm started from the current factors (``solver="cg"``, Takács et al. 2011).
+
+    Parameters
+    ----------
+    factors : int
+        K, the number of latent factors.
+    regularization : float
+        λ for both sides (``reg_users`` / ``reg_items`` override one side).
+    reg_users, reg_items : float, optional
+        λ_u and λ_m.
+    alpha : float
+        Confidence scale α ≥ 0.
+    unobserved_weight : float
+        α₀ ≥ 0, the confidence of the cells that are not stored (Rendle et al. 2021
+        tune it; 1 in Hu et al.).
+    reg_exponent : float
+        ν: the penalty of row i is scaled by ``(n_i + α₀ M) ** ν``, M the number of
+        columns (frequency-scaled regularisation of Rendle et al. 2021).
+    confidence : {'linear', 'raw'}
+        ``'linear'``: ``c = 1 + alpha·r``; the values must be ≥ 0 (a stored 0 is an
+        observed non-preference with confidence 1). ``'raw'``: ``c = alpha·|r|``, the
+        stored value *is* the confidence, as in the `implicit` library (its model
+        with ``alpha=a`` on a matrix ``C`` is this one with ``confidence='raw'``,
+        ``alpha=a``, ``unobserved_weight=1``). This is also how to supply your own
+        confidence matrix: store each cell's confidence and pass ``confidence='raw'``,
+        ``alpha=1``; a negative value marks a known dislike (preference 0) with
+        confidence ``|r|``, and a stored 0 removes the cell from the loss.
+    solver : {'cg', 'cholesky'}
+        Conjugate gradient (fast, approximate per half-step) or exact solves.
+    cg_steps : int
+        Conjugate-gradient steps per row and half-step.
+    iterations : int
+        Full alternations (user step + item step).
+    dtype : {'float32', 'float64'}
+        Precision of factors and computation.
+    random_state : int, Generator or None
+        Seed of the initial item factors (user factors start at zero).
+    num_threads : int, optional
+        Threads for the parallel loops (default: all numba may use; −1 all, −2 all
+        but one). Results do not depend on it.
+    show_progress : bool
+        Show a tqdm progress bar with the loss.
+    callback : callable, optional
+        Called as ``callback(iteration, loss)`` after each iteration.
+
+    Attributes
+    ----------
+    user_factors_, item_factors_ : ndarray of shape (n_users, K), (n_items, K)
+    loss_history_ : list of float
+        The full loss above after each iteration (computed with the Gram-matrix
+        identity ``Σ_all (u_i·v_j)² = ⟨UᵀU, VᵀV⟩``, never a dense N × M matrix).
+        It never increases (both solvers decrease every row's objective).
+    n_singular_ : int
+        Row systems in the last iteration that were singular and solved with a ridge.
+
+    Notes
+    -----
+    ``fold_in``, ``partial_fit_users`` and ``partial_fit_items`` always solve the
+    rows' systems exactly, whatever ``solver`` is.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp, sparseals as sa
+    >>> plays = sp.random(100, 80, density=0.05, format="csr", random_state=0) * 10
+    >>> model = sa.ImplicitALS(factors=8, iterations=5, random_state=0).fit(plays)
+    >>> items, scores = model.recommend(0, n=5)
+    >>> items.shape
+    (5,)
+    """
+
+    def __init__(self, factors=64, regularization=0.01, reg_users=None, reg_items=None, alpha=1.0,
+                 unobserved_weight=1.0, reg_exponent=0.0, confidence="linear", solver="cg",
+                 cg_steps=3, iterations=15, dtype="float32", random_state=None, num_threads=None,
+                 show_progress=False, callback=None):
+        self.factors = factors
+        self.regularization = regularization
+        self.reg_users = reg_users
+        self.reg_items = reg_items
+        self.alpha = alpha
+        self.unobserved_weight = unobserved_weight
+        self.reg_exponent = reg_exponent
+        self.confidence = confidence
+        self.solver = solver
+        self.cg_steps = cg_steps
+        self.iterations = iterations
+        self.dtype = dtype
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.show_progress = show_progress
+        self.callback = callback
+
+    def _validate_params(self):
+        if not isinstance(self.show_progress, (bool, np.bool_)):
+            raise ValueError(f"show_progress must be True or False; got {self.show_progress!r}")
+        v.non_negative_float(self.alpha, "alpha")
+        v.non_negative_float(self.unobserved_weight, "unobserved_weight")
+        v.one_of(self.confidence, "confidence", _CONFIDENCES)
+        v.one_of(self.solver, "solver", _IMPLICIT_SOLVERS)
+        v.positive_int(self.cg_steps, "cg_steps")
+        return self._validate_common()
+
+    def _initialise(self, ratings, rng, dtype):
+        self._check_values(ratings.by_user.data, "X")
+        super()._initialise(ratings, rng, dtype)
+        # the first user step solves from zero: the natural CG start
+        self.user_factors_[:] = 0
+
+    def _check_values(self, data, name):
+        _check_confidence_values(data, self.confidence, name)
+
+    def _step(self, rows, other, target, reg, use_cg):
+        return _implicit_step(rows, other, target, reg, float(self.reg_exponent),
+                              float(self.alpha), float(self.unobserved_weight), self.confidence,
+                              use_cg, int(self.cg_steps), self.num_threads)
+
+    def _iterate(self, ratings):
+        use_cg = self.solver == "cg"
+        self.n_singular_ = self._step(ratings.by_user, self.item_factors_, self.user_factors_,
+                                      self._reg_users, use_cg)
+        self.n_singular_ += self._step(ratings.by_item, self.user_factors_, self.item_factors_,
+                                       self._reg_items, use_cg)
+
+    def _solve_rows(self, side, rows, target, target_bias=None):
+        """Solve the given rows of one side exactly, the other side fixed (fold-in, partial fit)."""
+        if side == "user":
+            return self._step(rows, self.item_factors_, target, self._reg_users, False)
+        return self._step(rows, self.user_factors_, target, self._reg_items, False)
+
+    def _loss(self, ratings):
+        from ._kernels.loss import implicit_row_losses
+
+        users, items = self.user_factors_, self.item_factors_
+        alpha0 = float(self.unobserved_weight)
+        c0, c1 = _confidence_terms(self.confidence, float(self.alpha))
+        with kernel_threads(self.num_threads, blas=True):
+            everywhere = float(np.sum((users.T @ users).astype(np.float64)
+                                      * (items.T @ items).astype(np.float64)))
+        with kernel_threads(self.num_threads):
+            observed = implicit_row_losses(ratings.by_user.indptr, ratings.by_user.indices,
+                                           ratings.by_user.data, users, items, c0, c1, alpha0)
+        penalty = 0.0
+        for rows, factors, reg, n_other in ((ratings.by_user, users, self._reg_users, len(items)),
+                                            (ratings.by_item, items, self._reg_items, len(users))):
+            weights = (np.diff(rows.indptr) + alpha0 * n_other) ** float(self.reg_exponent)
+            norms = np.einsum("ij,ij->i", factors, factors, dtype=np.float64)
+            penalty += reg * float(weights @ norms)
+        return alpha0 * everywhere + float(observed.sum()) + penalty
+
+    def fold_in(self, items, values):
+        """Factors for a new user from their interactions, with the item factors held fixed.
+
+        Solves exactly the system a user half-step solves for one new row (also
+        when ``solver="cg"``); the model is not changed.
+
+        Parameters
+        ----------
+        items : array_like of int
+            Item indices the new user interacted with.
+        values : array_like of float
+            Their values (counts, or confidences with ``confidence='raw'``).
+
+        Returns
+        -------
+        factors : ndarray of shape (K,)
+        """
+        self._check_fitted()
+        row = self._fold_in_row(items, values)
+        self._check_values(row.data, "values")
+        factors = np.zeros((1, self.item_factors_.shape[1]), dtype=self.item_factors_.dtype)
+        self._solve_rows("user", row, factors)
+        return factors[0]

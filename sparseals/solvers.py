@@ -13,7 +13,10 @@ from . import _validation as v
 from ._threads import kernel_threads
 from .ratings import Compressed
 
-__all__ = ["explicit_half_step"]
+__all__ = ["explicit_half_step", "implicit_half_step"]
+
+_CONFIDENCES = {"linear", "raw"}
+_IMPLICIT_SOLVERS = {"cg", "cholesky"}
 
 
 def explicit_half_step(rows, other_factors, *, regularization, reg_exponent=0.0,
@@ -147,3 +150,123 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
     if use_bias:
         target_bias[:] = solution[:, k]
     return singular
+
+
+def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobserved_weight=1.0,
+                       reg_exponent=0.0, confidence="linear", solver="cholesky", cg_steps=3,
+                       initial=None, num_threads=None):
+    """One implicit-feedback half-step (Hu, Koren & Volinsky 2008) with the other side fixed.
+
+    Row i of ``rows`` gets the minimiser (``solver="cholesky"``) or ``cg_steps``
+    conjugate-gradient steps towards it (``solver="cg"``, started from
+    ``initial``) of ``Σ_all j c_ij (p_ij − x·y_j)² + λ_i ‖x‖²``, i.e. the solution of
+    ``(α₀ YᵀY + Σ_(j∈Ω_i) (c_ij − α₀) y_j y_jᵀ + λ_i I) x = Σ_(j∈Ω_i) c_ij p_ij y_j``
+    where ``y_j`` are the rows of ``other_factors``, α₀ is ``unobserved_weight``,
+    ``p_ij = 1 if r_ij > 0 else 0`` and ``λ_i = λ (n_i + α₀ M)^ν`` (M columns).
+
+    Parameters
+    ----------
+    rows : scipy.sparse matrix or Compressed
+        The interactions with one row per factor row to compute (users × items
+        for the user step, its transpose for the item step).
+    other_factors : ndarray, shape (n_cols, K)
+        Fixed factors of the other side, float32 or float64; the result has its dtype.
+    regularization : float
+        λ ≥ 0.
+    alpha : float
+        α ≥ 0, the confidence scale.
+    unobserved_weight : float
+        α₀ ≥ 0, the confidence of every cell that is not stored.
+    reg_exponent : float
+        ν: λ_i = λ (n_i + α₀ M)^ν (Rendle et al. 2021); 0 for plain λ.
+    confidence : {'linear', 'raw'}
+        ``'linear'``: c = 1 + α r (Hu et al.; values must be ≥ 0).
+        ``'raw'``: c = α |r|, the stored value is the confidence, as in the
+        `implicit` library (a negative value means preference 0 with confidence
+        α |r|; a stored 0 removes the cell).
+    solver : {'cholesky', 'cg'}
+        Exact solve, or conjugate gradient (Takács, Pilászy & Tikk 2011).
+    cg_steps : int
+        Conjugate-gradient steps per row (``solver="cg"``).
+    initial : ndarray of shape (n_rows, K), optional
+        Starting point of the CG steps (default zeros); ignored by Cholesky.
+    num_threads : int, optional
+        Numba threads; default all.
+
+    Returns
+    -------
+    factors : ndarray, shape (n_rows, K)
+    n_singular : int
+        Rows whose system was singular and were solved with a tiny ridge.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> counts = sp.random(20, 30, density=0.2, format="csr", random_state=0) * 5
+    >>> items = np.random.default_rng(0).standard_normal((30, 4))
+    >>> users, n_singular = implicit_half_step(counts, items, regularization=0.1)
+    >>> users.shape
+    (20, 4)
+    """
+    other_factors = np.asarray(other_factors)
+    if other_factors.ndim != 2:
+        raise ValueError(f"other_factors must be 2-D (n_cols, K); got shape {other_factors.shape}")
+    dtype = v.float_dtype(other_factors.dtype, "other_factors' dtype")
+    other_factors = np.ascontiguousarray(v.finite_real(other_factors, "other_factors", dtype))
+    rows = _as_compressed(rows, other_factors.shape[0], dtype)
+    n_rows = len(rows.indptr) - 1
+    reg = v.non_negative_float(regularization, "regularization")
+    nu = v.non_negative_float(reg_exponent, "reg_exponent")
+    alpha = v.non_negative_float(alpha, "alpha")
+    alpha0 = v.non_negative_float(unobserved_weight, "unobserved_weight")
+    v.one_of(confidence, "confidence", _CONFIDENCES)
+    v.one_of(solver, "solver", _IMPLICIT_SOLVERS)
+    steps = v.positive_int(cg_steps, "cg_steps")
+    _check_confidence_values(rows.data, confidence, "rows")
+    k = other_factors.shape[1]
+    if initial is None:
+        factors = np.zeros((n_rows, k), dtype=dtype)
+    else:
+        initial = np.asarray(initial)
+        if initial.shape != (n_rows, k):
+            raise ValueError(f"initial has shape {initial.shape}; expected {(n_rows, k)} "
+                             "(one row per row of rows, K columns)")
+        factors = np.array(v.finite_real(initial, "initial", dtype), dtype=dtype, order="C")
+    n_singular = _implicit_step(rows, other_factors, factors, reg, nu, alpha, alpha0, confidence,
+                                solver == "cg", steps, num_threads)
+    return factors, n_singular
+
+
+def _check_confidence_values(data, confidence, name):
+    """With linear confidence 1 + α r, a negative value would give a negative weight."""
+    if confidence == "linear" and data.size and data.min() < 0:
+        first = int(np.flatnonzero(data < 0)[0])
+        raise ValueError(f"{name} holds negative values (first at stored position {first}: "
+                         f"{data[first]}), which confidence='linear' (c = 1 + alpha * r) cannot "
+                         "weight; use non-negative counts or confidence='raw'")
+
+
+def _confidence_terms(confidence, alpha):
+    """(c0, c1) with c = |c0 + c1 r|."""
+    return (1.0, alpha) if confidence == "linear" else (0.0, alpha)
+
+
+def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confidence, use_cg,
+                   cg_steps, num_threads):
+    """Unchecked implicit half-step: fills ``target`` in place (it is the CG start)."""
+    import numba
+
+    from ._kernels.implicit import allocate_scratch, half_step
+
+    dtype = target.dtype
+    c0, c1 = _confidence_terms(confidence, alpha)
+    with kernel_threads(num_threads, blas=True):
+        gram = other.T @ other
+        gram *= dtype.type(alpha0)
+    # numba thread ids may range over the whole pool, whatever the count in use
+    scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1], dtype, use_cg)
+    with kernel_threads(num_threads):
+        return int(half_step(rows.indptr, rows.indices, rows.data, other,
+                             np.ascontiguousarray(gram), target, dtype.type(reg),
+                             float(reg_exponent), dtype.type(c0), dtype.type(c1),
+                             dtype.type(alpha0), bool(use_cg), int(cg_steps), scratch))

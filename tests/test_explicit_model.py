@@ -237,3 +237,12 @@ def test_any_small_problem_fits_to_finite_factors_with_a_falling_loss(
     history = np.array(model.loss_history_)
     if regularization > 0:  # with λ = 0 singular rows get a ridge, so allow its rounding
         assert np.all(np.diff(history) <= 1e-8 * np.abs(history[:-1]) + 1e-10)
+
+
+def test_huge_ratings_are_refused_with_the_fix_named():
+    dense = np.array([[1e30, 2.0], [3.0, np.nan]])
+    with pytest.raises(ValueError, match=r"ratings reach 1e\+30, too large for float32 .* "
+                                         r"or use dtype='float64'"):
+        sa.ExplicitALS(factors=1, iterations=1).fit(dense)
+    model = sa.ExplicitALS(factors=1, iterations=3, dtype="float64").fit(dense)
+    assert np.isfinite(model.user_factors_).all()

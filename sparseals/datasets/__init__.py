@@ -1,5 +1,7 @@
-"""Data sets: the textbook seed example and a generator of MovieLens-shaped ratings."""
+"""Data sets: the textbook seed example, a generator of MovieLens-shaped ratings, file readers."""
 
+from .readers import load_movielens, load_movielens_titles, read_ratings
 from .synthetic import PRESETS, preset, seed_example, synthetic
 
-__all__ = ["seed_example", "synthetic", "preset", "PRESETS"]
+__all__ = ["seed_example", "synthetic", "preset", "PRESETS", "read_ratings", "load_movielens",
+           "load_movielens_titles"]

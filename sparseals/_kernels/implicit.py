@@ -1,0 +1,244 @@
+"""The implicit-feedback ALS half-step (Hu, Koren & Volinsky 2008), exact or by CG.
+
+Row i solves ``(G + Σ_(j∈Ω_i) (c_ij − α₀) y_j y_jᵀ + λ_i I) x_i = Σ_(j∈Ω_i) c_ij p_ij y_j``
+where ``G = α₀ YᵀY`` is computed once per half-step by the caller (BLAS), the
+confidence is ``c_ij = |c0 + c1 · r_ij|`` (``c0 = 1, c1 = α`` for the linear
+confidence of Hu et al., ``c0 = 0, c1 = α`` for the stored value itself, as
+`implicit` does) and the preference ``p_ij = 1 if r_ij > 0 else 0``.
+
+Each row's other-side factor rows are gathered into a contiguous per-thread
+block. The exact solver forms the block's weighted Gram matrix with one gemm and
+factors the system (Cholesky); the conjugate-gradient solver (Takács, Pilászy &
+Tikk 2011) reuses the gathered block for every matrix–vector product, warm
+started from the row's current factors.
+"""
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from ._options import INNER, OUTER
+from .solve import spd_solve
+
+GATHER = 1024
+"""Ratings gathered per block. A CG row with at most this many ratings is gathered once
+and reused by every CG step; longer rows are re-gathered block by block at each step."""
+
+
+def allocate_scratch(n_threads, k, dtype, use_cg):
+    """Per-thread scratch for :func:`half_step` (allocated once per half-step)."""
+    return (
+        np.empty((n_threads, GATHER, k), dtype=dtype),  # gathered factor rows
+        np.empty((n_threads, 1 if use_cg else GATHER, k), dtype=dtype),  # weighted rows
+        np.empty((n_threads, GATHER), dtype=dtype),  # weights c − α₀
+        np.empty((n_threads, 3, k, k), dtype=dtype),  # system, Cholesky work, block Gram
+        np.empty((n_threads, 5, k), dtype=dtype),  # rhs / residual, x, p, A·p, spare
+    )
+
+
+@njit(**INNER)
+def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs, with_rhs):
+    """Copy the factor rows of entries ``first:first+size`` into ``rows[:size]`` and
+    their weights ``c − α₀`` into ``weights``; add ``Σ c·p·y`` to ``rhs`` if asked."""
+    k = other.shape[1]
+    for q in range(size):
+        y = data[first + q]
+        c = abs(c0 + c1 * y)
+        weights[q] = c - alpha0
+        src = other[indices[first + q]]
+        dst = rows[q]
+        for a in range(k):
+            dst[a] = src[a]
+        if with_rhs and y > 0:
+            for a in range(k):
+                rhs[a] += c * src[a]
+
+
+@njit(**INNER)
+def _dot(x, y, k):
+    s = x[0] * y[0]
+    for a in range(1, k):
+        s += x[a] * y[a]
+    return s
+
+
+@njit(**INNER)
+def _add_sparse_product(rows, weights, size, x, out):
+    """``out += Σ_q weights[q] (rows[q]·x) rows[q]``.
+
+    Four gathered rows at a time: their dot products share the loads of ``x`` and
+    their updates share one pass over ``out`` (about twice as fast as one at a time).
+    """
+    k = x.shape[0]
+    q = 0
+    while q + 4 <= size:
+        g0 = rows[q]
+        g1 = rows[q + 1]
+        g2 = rows[q + 2]
+        g3 = rows[q + 3]
+        d0 = g0[0] * x[0]
+        d1 = g1[0] * x[0]
+        d2 = g2[0] * x[0]
+        d3 = g3[0] * x[0]
+        for a in range(1, k):
+            xa = x[a]
+            d0 += g0[a] * xa
+            d1 += g1[a] * xa
+            d2 += g2[a] * xa
+            d3 += g3[a] * xa
+        d0 *= weights[q]
+        d1 *= weights[q + 1]
+        d2 *= weights[q + 2]
+        d3 *= weights[q + 3]
+        for a in range(k):
+            out[a] += d0 * g0[a] + d1 * g1[a] + d2 * g2[a] + d3 * g3[a]
+        q += 4
+    while q < size:
+        g = rows[q]
+        d = _dot(g, x, k) * weights[q]
+        for a in range(k):
+            out[a] += d * g[a]
+        q += 1
+
+
+@njit(**INNER)
+def _dense_product(a_mat, x, out):
+    """``out = A x`` for the full symmetric k × k matrix A, as a sum of its rows
+    (vectorises without horizontal reductions), four at a time."""
+    k = x.shape[0]
+    for a in range(k):
+        out[a] = 0.0
+    b = 0
+    while b + 4 <= k:
+        x0 = x[b]
+        x1 = x[b + 1]
+        x2 = x[b + 2]
+        x3 = x[b + 3]
+        r0 = a_mat[b]
+        r1 = a_mat[b + 1]
+        r2 = a_mat[b + 2]
+        r3 = a_mat[b + 3]
+        for a in range(k):
+            out[a] += x0 * r0[a] + x1 * r1[a] + x2 * r2[a] + x3 * r3[a]
+        b += 4
+    while b < k:
+        xb = x[b]
+        row = a_mat[b]
+        for a in range(k):
+            out[a] += xb * row[a]
+        b += 1
+
+
+@njit(**INNER)
+def _system_product(indices, data, start, end, other, c0, c1, alpha0, a_mat, rows, weights,
+                    whole, x, out, rhs, with_rhs):
+    """``out = (A + Σ (c − α₀) y yᵀ) x`` over the row's entries ``start:end``.
+
+    With ``whole`` the entries are already gathered in ``rows``/``weights``;
+    otherwise they are gathered block by block (adding ``Σ c·p·y`` to ``rhs``
+    when ``with_rhs``).
+    """
+    _dense_product(a_mat, x, out)
+    if whole:
+        _add_sparse_product(rows, weights, end - start, x, out)
+        return
+    for first in range(start, end, GATHER):
+        size = min(GATHER, end - first)
+        _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs, with_rhs)
+        _add_sparse_product(rows, weights, size, x, out)
+
+
+@njit(**OUTER)
+def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0, c1, alpha0,
+              use_cg, cg_steps, scratch):
+    """Recompute every row of ``target`` in place.
+
+    ``indptr``/``indices``/``data``: a compressed matrix whose rows are the rows
+    of ``target``; ``other``: the fixed factors; ``gram``: ``α₀ · otherᵀ other``
+    (full, symmetric). Scalars ``reg``, ``c0``, ``c1``, ``alpha0`` have the
+    factors' dtype. Row i is regularised with ``reg · (n_i + α₀ · n_other) ** reg_exponent``;
+    a row without entries becomes zero (its minimiser). With ``use_cg``,
+    ``cg_steps`` conjugate-gradient steps start from the current ``target`` row;
+    otherwise each system is solved exactly. Returns the number of rows whose
+    system was singular and got a ridge (exact solver only).
+    """
+    n_rows = target.shape[0]
+    k = other.shape[1]
+    n_other = other.shape[0]
+    rows_s, wrows_s, weights_s, mats_s, vecs_s = scratch
+    eps = np.finfo(target.dtype).eps
+    jittered = np.zeros(n_rows, dtype=np.int8)
+    for row in prange(n_rows):
+        tid = numba.get_thread_id()
+        rows = rows_s[tid]
+        weights = weights_s[tid]
+        a_mat = mats_s[tid, 0]
+        rhs = vecs_s[tid, 0]
+        start = indptr[row]
+        end = indptr[row + 1]
+        n = end - start
+        if n == 0:
+            target[row, :] = 0.0
+            continue
+        lam = reg * (n + alpha0 * n_other) ** reg_exponent
+        for a in range(k):
+            rhs[a] = 0.0
+            for b in range(k):
+                a_mat[a, b] = gram[a, b]
+            a_mat[a, a] += lam
+        if not use_cg:
+            wrows = wrows_s[tid]
+            block_gram = mats_s[tid, 2]
+            for first in range(start, end, GATHER):
+                size = min(GATHER, end - first)
+                _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs,
+                        True)
+                for q in range(size):
+                    w = weights[q]
+                    for a in range(k):
+                        wrows[q, a] = w * rows[q, a]
+                np.dot(wrows[:size].T, rows[:size], block_gram)
+                for a in range(k):
+                    for b in range(a + 1):
+                        a_mat[a, b] += block_gram[a, b]
+            jittered[row] = spd_solve(a_mat, k, rhs, mats_s[tid, 1])
+            for a in range(k):
+                target[row, a] = rhs[a]
+            continue
+        # conjugate gradient, warm started: r = b − A x
+        x = vecs_s[tid, 1]
+        p = vecs_s[tid, 2]
+        ap = vecs_s[tid, 3]
+        for a in range(k):
+            x[a] = target[row, a]
+        whole = n <= GATHER
+        if whole:
+            _gather(indices, data, start, n, other, c0, c1, alpha0, rows, weights, rhs, True)
+        _system_product(indices, data, start, end, other, c0, c1, alpha0, a_mat, rows, weights,
+                        whole, x, ap, rhs, True)
+        for a in range(k):
+            rhs[a] -= ap[a]  # the residual
+            p[a] = rhs[a]
+        r = rhs
+        rs = _dot(r, r, k)
+        tol = rs * eps * eps
+        for step in range(cg_steps):
+            if not rs > tol:
+                break
+            _system_product(indices, data, start, end, other, c0, c1, alpha0, a_mat, rows,
+                            weights, whole, p, ap, rhs, False)
+            pap = _dot(p, ap, k)
+            if not pap > 0.0:
+                break
+            step_size = rs / pap
+            for a in range(k):
+                x[a] += step_size * p[a]
+                r[a] -= step_size * ap[a]
+            rs_new = _dot(r, r, k)
+            beta = rs_new / rs
+            for a in range(k):
+                p[a] = r[a] + beta * p[a]
+            rs = rs_new
+        for a in range(k):
+            target[row, a] = x[a]
+    return np.count_nonzero(jittered)

@@ -1,0 +1,504 @@
+"""Ratings files: delimited text (CSV / TSV / ``::``) and Parquet, read in chunks.
+
+A file is read a chunk of rows at a time; each chunk's ids are encoded to integer
+codes at once (:class:`_IdEncoder`) and only the codes, values and (optionally)
+timestamps are kept, so a multi-GB file never exists twice in memory. The codes are
+renumbered into sorted id order at the end and the :class:`~sparseals.Ratings`
+is built once. pandas is imported only for text files and pyarrow only for Parquet.
+"""
+
+import bz2
+import gzip
+import lzma
+import os
+import re
+
+import numpy as np
+
+from .. import _validation as v
+from ..ratings import Ratings
+
+__all__ = ["read_ratings", "load_movielens", "load_movielens_titles"]
+
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_SNIFFED = ("::", "\t", ",", ";", "|", " ")
+_PARQUET = (".parquet", ".pq")
+
+
+def read_ratings(path, user="userId", item="movieId", rating="rating", *, timestamp=None,
+                 sep=None, header=None, format=None, dtype="float32", duplicates="error",
+                 encoding="utf-8", chunksize=250_000):
+    """Read a ratings file (CSV, TSV, any delimited text, or Parquet) into :class:`Ratings`.
+
+    Only the named columns are read, ``chunksize`` rows at a time; user and item ids
+    may be anything (numbers or text) and are kept in ``user_ids`` / ``item_ids``
+    in sorted order, as :meth:`Ratings.from_dataframe` does.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file. ``.parquet`` / ``.pq`` is Parquet (needs ``pyarrow``); anything
+        else is delimited text, optionally ``.gz`` / ``.bz2`` / ``.xz`` compressed.
+    user, item, rating : str or int
+        Column names (read from the header row) or 0-based column positions.
+        ``rating=None`` gives every pair the value 1 (implicit feedback without counts).
+    timestamp : str or int, optional
+        A timestamp column; when given, the timestamps are returned too.
+    sep : str, optional
+        Field separator of a text file; by default guessed from the first line
+        (``'::'``, tab, ``','``, ``';'``, ``'|'`` or spaces).
+    header : bool, optional
+        Whether a text file starts with a header row. Default: True when any column
+        is given by name, False when all are positions.
+    format : {'csv', 'parquet'}, optional
+        Overrides the guess from the file name.
+    dtype : {'float32', 'float64'}
+        Storage type of the values.
+    duplicates : {'error', 'sum', 'last', 'mean'}
+        What to do with a (user, item) pair given more than once.
+    encoding : str
+        Text encoding (e.g. ``'latin-1'``).
+    chunksize : int
+        Rows read at a time.
+
+    Returns
+    -------
+    ratings : Ratings
+    timestamps : ndarray of int64, only when ``timestamp`` is given
+        One per stored rating, aligned with ``ratings.by_user`` (row-major order);
+        a pair merged from duplicates gets its latest timestamp.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        The file is empty, lacks a column, holds ids that are missing or mix numbers
+        and text, or values that are not finite numbers.
+
+    Examples
+    --------
+    >>> r = read_ratings("ratings.csv")  # doctest: +SKIP
+    >>> r, ts = read_ratings("u.data", user=0, item=1, rating=2, timestamp=3)  # doctest: +SKIP
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"ratings file {path!r} does not exist")
+    dtype = v.float_dtype(dtype)
+    v.one_of(duplicates, "duplicates", {"error", "sum", "last", "mean"})
+    chunksize = v.positive_int(chunksize, "chunksize")
+    columns = {"user": user, "item": item, "rating": rating, "timestamp": timestamp}
+    columns = {role: c for role, c in columns.items() if c is not None}
+    for role, column in columns.items():
+        if isinstance(column, bool) or not isinstance(column, (str, int, np.integer)) or (
+                not isinstance(column, str) and column < 0):
+            raise ValueError(f"{role} must be a column name or a non-negative column position; "
+                             f"got {column!r}")
+    if format is None:
+        format = "parquet" if path.lower().endswith(_PARQUET) else "csv"
+    v.one_of(format, "format", {"csv", "parquet"})
+    if format == "parquet":
+        chunks = _parquet_chunks(path, columns, chunksize)
+    else:
+        chunks = _text_chunks(path, columns, sep, header, encoding, chunksize)
+    return _assemble(chunks, columns, dtype, duplicates, path)
+
+
+# ---------------------------------------------------------------------- MovieLens
+_ML_LAYOUTS = {
+    # name: (description, first data line pattern, example line)
+    "100k": ("100K (u.data: user<TAB>item<TAB>rating<TAB>timestamp, no header)",
+             re.compile(r"^\d+\t\d+\t\d+(\.\d+)?\t\d+$"), "196\t242\t3\t881250949"),
+    "1m": ("1M / 10M (ratings.dat: user::item::rating::timestamp, no header)",
+           re.compile(r"^\d+::\d+::\d+(\.\d+)?::\d+$"), "1::1193::5::978300760"),
+    "csv": ("latest / 20M / 25M (ratings.csv: header userId,movieId,rating,timestamp)",
+            re.compile(r"^\d+,\d+,\d+(\.\d+)?,\d+$"), "1,1,4.0,964982703"),
+}
+_ML_HEADER = "userId,movieId,rating,timestamp"
+_ML_FILES = ("u.data", "ratings.dat", "ratings.csv")
+
+
+def load_movielens(path, return_timestamps=False, dtype="float32"):
+    """Load a MovieLens ratings file in any of its published layouts, keeping original ids.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A MovieLens folder (holding ``u.data``, ``ratings.dat`` or ``ratings.csv``) or
+        one of those files; ``u1.base`` / ``u1.test`` style split files of the 100K
+        set work too.
+    return_timestamps : bool
+        Also return the rating times (for :func:`sparseals.model_selection.split_by_time`).
+    dtype : {'float32', 'float64'}
+
+    Returns
+    -------
+    ratings : Ratings
+        ``user_ids`` / ``item_ids`` hold the MovieLens user and movie ids.
+    timestamps : ndarray of int64, with ``return_timestamps``
+        Unix seconds, aligned with ``ratings.by_user``.
+
+    Raises
+    ------
+    ValueError
+        The file is not in the layout its name claims (or in none of them).
+
+    Examples
+    --------
+    >>> r = load_movielens("../shared/data/ml-100k")  # doctest: +SKIP
+    >>> r.shape, r.nnz  # doctest: +SKIP
+    ((943, 1682), 100000)
+    """
+    path = _movielens_file(os.fspath(path))
+    name = os.path.basename(path).lower()
+    first, second = _first_lines(path, 2, "latin-1")
+    if re.match(r"^u[a-z0-9]*\.(data|base|test)$", name):
+        layout = "100k"
+    elif name.endswith(".dat"):
+        layout = "1m"
+    elif name.endswith(".csv"):
+        layout = "csv"
+    else:  # unknown name: recognise the content
+        line = second if first == _ML_HEADER else first
+        layout = next((k for k, (_, pattern, _) in _ML_LAYOUTS.items()
+                       if pattern.match(line or "")), None)
+        if layout is None:
+            raise ValueError(f"{path} is not a MovieLens ratings file: its first line is "
+                             f"{first!r}; expected one of the layouts " + "; ".join(
+                                 d for d, _, _ in _ML_LAYOUTS.values()))
+    description, pattern, example = _ML_LAYOUTS[layout]
+    line = first
+    if layout == "csv":
+        if first != _ML_HEADER:
+            raise ValueError(f"{path} is not a MovieLens {description} file: its header is "
+                             f"{first!r}, expected {_ML_HEADER!r}")
+        line = second
+    if line is None or not pattern.match(line):
+        raise ValueError(f"{path} is not a MovieLens {description} file: expected lines like "
+                         f"{example!r}, found {line!r}")
+    if layout == "1m":  # '::' as ':' with the empty fields skipped keeps pandas' fast parser
+        columns = dict(sep=":", user=0, item=2, rating=4, timestamp=6)
+    elif layout == "100k":
+        columns = dict(sep="\t", user=0, item=1, rating=2, timestamp=3)
+    else:
+        columns = dict(sep=",", user="userId", item="movieId", rating="rating",
+                       timestamp="timestamp")
+    try:
+        ratings, timestamps = read_ratings(path, dtype=dtype, header=layout == "csv",
+                                           format="csv", encoding="latin-1", **columns)
+    except ValueError as error:
+        raise ValueError(f"{path} is not a valid MovieLens {description} file: {error}") from None
+    return (ratings, timestamps) if return_timestamps else ratings
+
+
+def load_movielens_titles(path):
+    """Movie titles of a MovieLens data set, by movie id.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A MovieLens folder, or its ``u.item`` (100K, ``|``-separated, latin-1),
+        ``movies.dat`` (1M / 10M, ``::``-separated) or ``movies.csv`` (latest / 20M / 25M).
+
+    Returns
+    -------
+    dict of int to str
+
+    Examples
+    --------
+    >>> load_movielens_titles("../shared/data/ml-100k")[1]  # doctest: +SKIP
+    'Toy Story (1995)'
+    """
+    import csv
+
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        found = [os.path.join(path, f) for f in ("u.item", "movies.dat", "movies.csv")
+                 if os.path.isfile(os.path.join(path, f))]
+        if not found:
+            raise FileNotFoundError(f"no u.item, movies.dat or movies.csv in {path!r}")
+        path = found[0]
+    elif not os.path.isfile(path):
+        raise FileNotFoundError(f"movie titles file {path!r} does not exist")
+    name = os.path.basename(path).lower()
+    titles = {}
+    if name.endswith(".csv"):
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            head = next(reader, None)
+            if not head or head[:2] != ["movieId", "title"]:
+                raise ValueError(f"{path} is not a MovieLens movies.csv: its header is {head!r}, "
+                                 "expected 'movieId,title,genres'")
+            rows = ((line, row) for line, row in enumerate(reader, start=2))
+            return _titles(rows, path, titles)
+    sep = "|" if name.endswith(".item") else "::"
+    with open(path, encoding="latin-1") as f:
+        rows = ((line, raw.rstrip("\r\n").split(sep)) for line, raw in enumerate(f, start=1)
+                if raw.strip())
+        return _titles(rows, path, titles)
+
+
+def _titles(rows, path, titles):
+    for line, fields in rows:
+        if len(fields) < 2 or not fields[0].strip().isdigit():
+            raise ValueError(f"{path}, line {line}: expected 'movie id, title, ...'; "
+                             f"found {fields!r}")
+        titles[int(fields[0])] = fields[1]
+    return titles
+
+
+def _movielens_file(path):
+    if os.path.isdir(path):
+        for name in _ML_FILES:
+            candidate = os.path.join(path, name)
+            if os.path.isfile(candidate):
+                return candidate
+        raise FileNotFoundError(f"no MovieLens ratings file ({', '.join(_ML_FILES)}) in {path!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"MovieLens file {path!r} does not exist")
+    return path
+
+
+# ---------------------------------------------------------------------- text and Parquet
+def _open_text(path, encoding):
+    opener = _OPENERS.get(os.path.splitext(path)[1].lower(), open)
+    return opener(path, "rt", encoding=encoding, errors="replace", newline="")
+
+
+def _first_lines(path, count, encoding):
+    """The first ``count`` non-empty lines (None past the end), without line endings."""
+    lines = []
+    with _open_text(path, encoding) as f:
+        for raw in f:
+            raw = raw.rstrip("\r\n")
+            if raw.strip():
+                lines.append(raw)
+                if len(lines) == count:
+                    break
+    if not lines:
+        raise ValueError(f"{path} is empty")
+    return lines + [None] * (count - len(lines))
+
+
+def _split(line, sep):
+    fields = line.split() if sep == r"\s+" else line.split(sep)
+    return [f.strip().strip('"').strip("'") for f in fields]
+
+
+def _text_chunks(path, columns, sep, header, encoding, chunksize):
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is in the test extras
+        raise ImportError("reading delimited text files needs pandas: pip install pandas "
+                          "(or pip install sparseals[pandas])") from None
+    first = _first_lines(path, 1, encoding)[0]
+    if sep is None:
+        sep = next((s for s in _SNIFFED if s in first), None)
+        if sep is None:
+            raise ValueError(f"cannot guess the separator of {path} from its first line "
+                             f"{first!r}; pass sep=")
+    if sep == " ":
+        sep = r"\s+"
+    if header is None:
+        header = any(isinstance(c, str) for c in columns.values())
+    if not isinstance(header, bool):
+        raise ValueError(f"header must be True, False or None; got {header!r}")
+    fields = _split(first, sep)
+    wanted = {}
+    for role, column in columns.items():
+        if isinstance(column, str):
+            if not header:
+                raise ValueError(f"{role} column {column!r} is a name, but header=False; give "
+                                 "column positions (0, 1, …) for a file without a header row")
+            if column not in fields:
+                raise ValueError(f"{role} column {column!r} is not in the header of {path} "
+                                 f"(sep={sep!r}); its columns are {fields}")
+            wanted[role] = fields.index(column)
+        else:
+            if int(column) >= len(fields):
+                raise ValueError(f"{role} column position {column} is out of range: the first "
+                                 f"line of {path} has {len(fields)} fields with sep={sep!r}")
+            wanted[role] = int(column)
+    positions = sorted(set(wanted.values()))
+    engine = "python" if len(sep) > 1 and sep != r"\s+" else "c"
+    try:
+        reader = pd.read_csv(path, sep=sep, header=None, skiprows=1 if header else 0,
+                             usecols=positions, chunksize=chunksize, encoding=encoding,
+                             engine=engine, skip_blank_lines=True)
+        with reader:
+            for frame in reader:
+                yield {role: frame[pos].to_numpy() for role, pos in wanted.items()}
+    except pd.errors.EmptyDataError:  # a header and nothing else
+        return
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"could not read {path} as delimited text with sep={sep!r}: "
+                         f"{str(error).strip()}") from None
+
+
+def _parquet_chunks(path, columns, chunksize):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError("reading Parquet files needs pyarrow: pip install pyarrow "
+                          "(or pip install sparseals[parquet])") from None
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as error:  # pyarrow raises its own ArrowInvalid for a non-Parquet file
+        raise ValueError(f"{path} is not a readable Parquet file: {error}") from None
+    names = parquet.schema_arrow.names
+    wanted = {}
+    for role, column in columns.items():
+        if isinstance(column, str):
+            if column not in names:
+                raise ValueError(f"{role} column {column!r} is not in {path}; its columns are "
+                                 f"{names}")
+            wanted[role] = column
+        else:
+            if int(column) >= len(names):
+                raise ValueError(f"{role} column position {column} is out of range: {path} has "
+                                 f"{len(names)} columns {names}")
+            wanted[role] = names[int(column)]
+    read = sorted(set(wanted.values()))
+    for batch in parquet.iter_batches(batch_size=chunksize, columns=read):
+        arrays = {name: batch.column(read.index(name)).to_numpy(zero_copy_only=False)
+                  for name in read}
+        yield {role: arrays[name] for role, name in wanted.items()}
+
+
+# ---------------------------------------------------------------------- assembly
+class _IdEncoder:
+    """Incremental id → code map: codes in order of first appearance, sorted at the end."""
+
+    def __init__(self, role, column):
+        self.name = f"{role} column {column!r}"
+        self.ids = None  # the distinct ids seen, sorted
+        self.codes = None  # code of each of them
+        self.kind = None
+
+    def encode(self, ids, offset):
+        ids = self._normalise(ids, offset)
+        try:
+            unique, inverse = np.unique(ids, return_inverse=True)
+        except TypeError:
+            raise ValueError(f"{self.name} mixes numbers and text in rows {offset}.."
+                             f"{offset + len(ids) - 1}; make its ids one type") from None
+        if self.ids is None:
+            self.ids = unique
+            self.codes = np.arange(len(unique), dtype=np.int64)
+            codes = self.codes
+        else:
+            pos = np.searchsorted(self.ids, unique)
+            clipped = np.minimum(pos, len(self.ids) - 1)
+            found = (pos < len(self.ids)) & (self.ids[clipped] == unique)
+            codes = np.empty(len(unique), dtype=np.int64)
+            codes[found] = self.codes[clipped[found]]
+            new = ~found
+            codes[new] = len(self.ids) + np.arange(int(new.sum()))
+            # unique is sorted, so inserting at the search positions keeps self.ids sorted
+            self.ids = np.insert(self.ids, pos[new], unique[new])
+            self.codes = np.insert(self.codes, pos[new], codes[new])
+        return codes[inverse.ravel()].astype(np.int32)
+
+    def _normalise(self, ids, offset):
+        ids = np.asarray(ids)
+        kind = ids.dtype.kind
+        if kind == "f":
+            missing = np.isnan(ids)
+            if missing.any():
+                raise ValueError(f"{self.name} has missing ids (first at row "
+                                 f"{offset + int(np.flatnonzero(missing)[0])})")
+            if np.all(ids == np.round(ids)):
+                ids, kind = ids.astype(np.int64), "i"
+        elif kind == "O":
+            missing = np.array([x is None or x != x for x in ids], dtype=bool)
+            if missing.any():
+                raise ValueError(f"{self.name} has missing ids (first at row "
+                                 f"{offset + int(np.flatnonzero(missing)[0])})")
+        elif kind == "u":
+            kind = "i"
+        if kind in "U":
+            kind = "O"
+            ids = ids.astype(object)
+        if self.kind is not None and kind != self.kind:
+            raise ValueError(f"{self.name} mixes numbers and text (rows from {offset} on differ "
+                             "from the rows before); make its ids one type")
+        self.kind = kind
+        return ids
+
+    def finish(self):
+        """(sorted ids, remap) with ``remap[code]`` the position of that code's id."""
+        remap = np.empty(len(self.ids), dtype=np.int32)
+        remap[self.codes] = np.arange(len(self.ids), dtype=np.int32)
+        ids = self.ids
+        if ids.dtype == object and all(isinstance(x, str) for x in ids):
+            ids = ids.astype(str)
+        return ids, remap
+
+
+def _values(raw, name, dtype, offset):
+    raw = np.asarray(raw)
+    if raw.dtype.kind not in "iuf":
+        bad = next((p for p, x in enumerate(raw) if not _is_number(x)), 0)
+        raise ValueError(f"{name} is not numeric: row {offset + bad} holds {raw[bad]!r}; "
+                         "check sep=, header= and the column names")
+    try:
+        return v.value_array(raw, name, dtype)
+    except ValueError as error:  # re-point the chunk's position to the file's row
+        raise ValueError(f"{error} (rows counted from {offset} in this chunk)") from None
+
+
+def _is_number(x):
+    try:
+        float(x)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _assemble(chunks, columns, dtype, duplicates, path):
+    encoders = {role: _IdEncoder(role, columns[role]) for role in ("user", "item")}
+    parts = {role: [] for role in ("user", "item", "rating", "timestamp") if role in columns}
+    offset = 0
+    for chunk in chunks:
+        n = len(chunk["user"])
+        if n == 0:
+            continue
+        for role in ("user", "item"):
+            parts[role].append(encoders[role].encode(chunk[role], offset))
+        if "rating" in columns:
+            parts["rating"].append(_values(chunk["rating"], f"rating column {columns['rating']!r}",
+                                           dtype, offset))
+        if "timestamp" in columns:
+            stamps = np.asarray(chunk["timestamp"])
+            if stamps.dtype.kind not in "iu":
+                raise ValueError(f"timestamp column {columns['timestamp']!r} must hold integer "
+                                 f"times; got {stamps.dtype} in rows {offset}..{offset + n - 1}")
+            parts["timestamp"].append(stamps.astype(np.int64, copy=False))
+        offset += n
+    if offset == 0:
+        raise ValueError(f"{path} holds no ratings")
+    codes = {}
+    ids = {}
+    for role in ("user", "item"):
+        ids[role], remap = encoders[role].finish()
+        for part in parts[role]:
+            np.take(remap, part, out=part)  # small temporaries, one chunk at a time
+        codes[role] = np.concatenate(parts.pop(role))
+    values = (np.concatenate(parts.pop("rating")) if "rating" in columns
+              else np.ones(offset, dtype=dtype))
+    shape = v.shape_2d((len(ids["user"]), len(ids["item"])))
+    ratings = Ratings._build(codes["user"], codes["item"], values, shape, duplicates,
+                             ids["user"], ids["item"])
+    if "timestamp" not in columns:
+        return ratings
+    stamps = np.concatenate(parts.pop("timestamp"))
+    return ratings, _row_major_latest(codes["user"], codes["item"], stamps, shape)
+
+
+def _row_major_latest(users, items, stamps, shape):
+    """Per distinct (user, item) pair in row-major order, its latest timestamp."""
+    keys = users.astype(np.int64) * shape[1] + items
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return np.maximum.reduceat(stamps[order], starts)

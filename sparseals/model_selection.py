@@ -1,0 +1,417 @@
+"""Splitting ratings for evaluation, k-fold cross-validation and grid search.
+
+Every split returns :class:`~sparseals.Ratings` with the *same* shape and id maps
+as its input, so a model fitted on the training part scores the test part by index
+(users or items absent from the training part get zero factors). Randomness goes
+through ``numpy.random.default_rng(random_state)``.
+"""
+
+import itertools
+import numbers
+import time
+
+import numpy as np
+
+from . import _validation as v
+from .ratings import Compressed, Ratings, _transpose
+
+__all__ = ["train_test_split", "leave_k_out", "split_by_time", "KFold", "cross_validate",
+           "grid_search", "GridSearchResult"]
+
+
+# ---------------------------------------------------------------------- splits
+def train_test_split(ratings, test_size=0.2, random_state=None):
+    """Split the ratings at random into a training and a test part.
+
+    Parameters
+    ----------
+    ratings : Ratings
+    test_size : float
+        Fraction of the ratings held out, in (0, 1); the count is rounded.
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    train, test : Ratings
+
+    Examples
+    --------
+    >>> import sparseals as sa
+    >>> r = sa.Ratings.from_coo([0, 0, 1, 1, 2], [0, 1, 0, 2, 1], [5, 3, 4, 1, 2])
+    >>> train, test = train_test_split(r, test_size=0.4, random_state=0)
+    >>> train.nnz, test.nnz
+    (3, 2)
+    """
+    _check_ratings(ratings)
+    n_test = _test_count(test_size, ratings.nnz)
+    rng = np.random.default_rng(random_state)
+    mask = np.zeros(ratings.nnz, dtype=bool)
+    mask[rng.choice(ratings.nnz, size=n_test, replace=False)] = True
+    return _split(ratings, mask)
+
+
+def leave_k_out(ratings, k=1, min_ratings=None, timestamps=None, random_state=None):
+    """Hold out ``k`` ratings of every user who has at least ``min_ratings``.
+
+    Parameters
+    ----------
+    ratings : Ratings
+    k : int
+        Ratings held out per eligible user.
+    min_ratings : int, optional
+        Users with fewer ratings keep them all in training; default ``k + 1``
+        (the leave-one-out protocol of BENCHMARKING.md uses ``k=1, min_ratings=5``).
+    timestamps : array_like of int, optional
+        One per rating, aligned with ``ratings.by_user`` (as the readers return them);
+        when given, each user's *latest* ``k`` ratings are held out, else random ones.
+    random_state : int, Generator or None
+
+    Returns
+    -------
+    train, test : Ratings
+    """
+    _check_ratings(ratings)
+    k = v.positive_int(k, "k")
+    min_ratings = k + 1 if min_ratings is None else v.positive_int(min_ratings, "min_ratings")
+    if min_ratings <= k:
+        raise ValueError(f"min_ratings={min_ratings} must exceed k={k}, so that every eligible "
+                         "user keeps a training rating")
+    indptr = ratings.by_user.indptr.astype(np.int64)
+    counts = np.diff(indptr)
+    rows = np.repeat(np.arange(ratings.shape[0]), counts)
+    if timestamps is None:
+        key = np.random.default_rng(random_state).random(ratings.nnz)
+    else:
+        key = _timestamps(timestamps, ratings)
+    order = np.lexsort((key, rows))  # row blocks stay where indptr puts them, by key inside
+    eligible = counts >= min_ratings
+    position = np.arange(ratings.nnz)
+    held = eligible[rows] & (position >= indptr[rows + 1] - k)
+    if not held.any():
+        raise ValueError(f"no user has min_ratings={min_ratings} ratings (the most any user has "
+                         f"is {int(counts.max())}); lower min_ratings")
+    mask = np.zeros(ratings.nnz, dtype=bool)
+    mask[order[held]] = True
+    return _split(ratings, mask)
+
+
+def split_by_time(ratings, timestamps, test_size=0.2, at=None):
+    """Hold out the most recent ratings: a global cut in time.
+
+    Parameters
+    ----------
+    ratings : Ratings
+    timestamps : array_like of int
+        One per rating, aligned with ``ratings.by_user`` (as
+        :func:`~sparseals.datasets.load_movielens` returns them).
+    test_size : float
+        Fraction of the ratings, the latest ones, held out (ties broken by position).
+    at : int, optional
+        Instead of ``test_size``: hold out every rating with timestamp ``>= at``.
+
+    Returns
+    -------
+    train, test : Ratings
+    """
+    _check_ratings(ratings)
+    stamps = _timestamps(timestamps, ratings)
+    if at is not None:
+        if isinstance(at, bool) or not isinstance(at, numbers.Real):
+            raise ValueError(f"at must be a timestamp (a number); got {at!r}")
+        mask = stamps >= at
+        if not mask.any() or mask.all():
+            raise ValueError(f"at={at} puts {'no' if not mask.any() else 'every'} rating in the "
+                             f"test part; timestamps run from {stamps.min()} to {stamps.max()}")
+        return _split(ratings, mask)
+    n_test = _test_count(test_size, ratings.nnz)
+    mask = np.zeros(ratings.nnz, dtype=bool)
+    mask[np.argsort(stamps, kind="stable")[ratings.nnz - n_test:]] = True
+    return _split(ratings, mask)
+
+
+class KFold:
+    """K-fold cross-validation over ratings: each rating is in exactly one test fold.
+
+    Parameters
+    ----------
+    n_splits : int
+        Number of folds, at least 2.
+    shuffle : bool
+        Assign ratings to folds at random (else by their row-major position).
+    random_state : int, Generator or None
+        Used when ``shuffle``.
+
+    Examples
+    --------
+    >>> for train, test in KFold(5, random_state=0).split(ratings):  # doctest: +SKIP
+    ...     model.fit(train)
+    """
+
+    def __init__(self, n_splits=5, shuffle=True, random_state=None):
+        self.n_splits = n_splits
+        self.shuffle = shuffle
+        self.random_state = random_state
+
+    def split(self, ratings):
+        """Yield ``(train, test)`` Ratings for each fold."""
+        _check_ratings(ratings)
+        n_splits = v.positive_int(self.n_splits, "n_splits")
+        if n_splits < 2 or n_splits > ratings.nnz:
+            raise ValueError(f"n_splits must be between 2 and the number of ratings "
+                             f"({ratings.nnz}); got {n_splits}")
+        position = np.arange(ratings.nnz)
+        if self.shuffle:
+            position = np.random.default_rng(self.random_state).permutation(ratings.nnz)
+        fold = np.empty(ratings.nnz, dtype=np.int64)
+        fold[position] = np.arange(ratings.nnz) % n_splits  # sizes differ by at most one
+        for f in range(n_splits):
+            yield _split(ratings, fold == f)
+
+    def __repr__(self):
+        return (f"KFold(n_splits={self.n_splits}, shuffle={self.shuffle}, "
+                f"random_state={self.random_state!r})")
+
+
+# ---------------------------------------------------------------------- evaluation
+def cross_validate(model, ratings, cv=5, metrics=("rmse", "mae"), k=10, clip=None,
+                   random_state=None):
+    """Fit a fresh copy of ``model`` on each training fold and score its test fold.
+
+    Parameters
+    ----------
+    model : ExplicitALS or ImplicitALS
+        Cloned with its parameters for every fold (never modified).
+    ratings : Ratings
+    cv : int, KFold or iterable of (train, test)
+        An int is ``KFold(cv, shuffle=True, random_state=random_state)``.
+    metrics : sequence of str
+        Names accepted by :func:`sparseals.metrics.evaluate`.
+    k, clip
+        Passed to :func:`sparseals.metrics.evaluate`.
+    random_state : int, Generator or None
+        Seeds the folds when ``cv`` is an int.
+
+    Returns
+    -------
+    dict
+        One float64 array per metric (one value per fold) and ``fit_time`` (seconds).
+
+    Examples
+    --------
+    >>> scores = cross_validate(ExplicitALS(biases=True), ratings, cv=5)  # doctest: +SKIP
+    >>> scores["rmse"].mean()  # doctest: +SKIP
+    """
+    from .metrics import _metric_names
+
+    metrics = _metric_names(metrics)
+    results = {name: [] for name in metrics + ("fit_time",)}
+    for train, test in _folds(cv, ratings, random_state):
+        fitted, seconds = _fit_copy(model, train)
+        _record(results, _score(fitted, test, metrics, k, clip), seconds)
+    return {name: np.asarray(values, dtype=np.float64) for name, values in results.items()}
+
+
+class GridSearchResult:
+    """What :func:`grid_search` found.
+
+    Attributes
+    ----------
+    best_params_ : dict
+        The setting with the best mean score.
+    best_score_ : float
+        Its mean score over the folds.
+    results_ : list of dict
+        For every setting, in the order tried: ``params``, ``mean_<metric>``,
+        ``std_<metric>`` for each metric, and ``fit_time``.
+    metric : str
+        The metric optimised.
+    """
+
+    def __init__(self, results, metric, greater_is_better):
+        self.results_ = results
+        self.metric = metric
+        pick = max if greater_is_better else min
+        best = pick(results, key=lambda r: r[f"mean_{metric}"])
+        self.best_params_ = best["params"]
+        self.best_score_ = best[f"mean_{metric}"]
+
+    def __repr__(self):
+        return (f"GridSearchResult(best_params_={self.best_params_}, "
+                f"best_score_={self.best_score_:.6g}, {len(self.results_)} settings)")
+
+
+def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k=10,
+                clip=None, warm_start=True, random_state=None, verbose=False):
+    """Cross-validate every combination of ``param_grid`` and pick the best.
+
+    Parameters
+    ----------
+    model : ExplicitALS or ImplicitALS
+        Its parameters are the defaults; the grid's override them (it is not modified).
+    ratings : Ratings
+    param_grid : dict of str to sequence
+        Parameter name → values to try; every combination is tried.
+    cv : int, KFold or sequence of (train, test)
+        As in :func:`cross_validate` (the same folds serve every setting).
+    metric : str
+        The metric that chooses the best setting; lower is better for 'rmse' and
+        'mae', higher for the others.
+    metrics : sequence of str, optional
+        Metrics to record (``metric`` is always included).
+    k, clip
+        Passed to :func:`sparseals.metrics.evaluate`.
+    warm_start : bool
+        Start each fit from the factors of the previous setting on the same fold when
+        both have the same ``factors``, ``biases`` and ``dtype`` (the grid is walked
+        so that such settings are neighbours). This saves iterations when the grid
+        varies regularisation; the optimum found can differ slightly from a cold start.
+    random_state : int, Generator or None
+        Seeds the folds when ``cv`` is an int.
+    verbose : bool
+        Print one line per setting.
+
+    Returns
+    -------
+    GridSearchResult
+
+    Examples
+    --------
+    >>> grid = {"factors": [20, 50], "regularization": [0.05, 0.1]}
+    >>> result = grid_search(ExplicitALS(biases=True), ratings, grid)  # doctest: +SKIP
+    >>> result.best_params_  # doctest: +SKIP
+    """
+    from .metrics import METRICS, _metric_names
+
+    _check_ratings(ratings)
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
+    metrics = _metric_names((metric,) + tuple(m for m in (metrics or ()) if m != metric))
+    settings = _grid(model, param_grid)
+    folds = list(_folds(cv, ratings, random_state))
+    previous = [None] * len(folds)
+    results = []
+    for params in settings:
+        scores = {name: [] for name in metrics + ("fit_time",)}
+        for f, (train, test) in enumerate(folds):
+            init = previous[f] if warm_start else None
+            fitted, seconds = _fit_copy(model, train, params, init)
+            _record(scores, _score(fitted, test, metrics, k, clip), seconds)
+            previous[f] = fitted
+        row = {"params": params}
+        for name in metrics:
+            row[f"mean_{name}"] = float(np.mean(scores[name]))
+            row[f"std_{name}"] = float(np.std(scores[name]))
+        row["fit_time"] = float(np.sum(scores["fit_time"]))
+        results.append(row)
+        if verbose:
+            shown = ", ".join(f"{name}={row[f'mean_{name}']:.4f}" for name in metrics)
+            print(f"{params}: {shown} ({row['fit_time']:.1f} s)", flush=True)
+    return GridSearchResult(results, metric, metric not in ("rmse", "mae"))
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_ratings(ratings):
+    if not isinstance(ratings, Ratings):
+        raise TypeError(f"ratings must be a sparseals Ratings; got {type(ratings).__name__} "
+                        "(build one with Ratings.from_coo / from_dataframe / from_sparse)")
+
+
+def _test_count(test_size, nnz):
+    if (isinstance(test_size, bool) or not isinstance(test_size, numbers.Real)
+            or not 0 < test_size < 1):
+        raise ValueError(f"test_size must be a fraction strictly between 0 and 1; got "
+                         f"{test_size!r}")
+    n_test = int(round(test_size * nnz))
+    if not 0 < n_test < nnz:
+        raise ValueError(f"test_size={test_size} of {nnz} ratings leaves "
+                         f"{'no test' if n_test == 0 else 'no training'} ratings; choose a "
+                         "fraction that keeps at least one on each side")
+    return n_test
+
+
+def _timestamps(timestamps, ratings):
+    stamps = v._as_1d(timestamps, "timestamps")
+    if stamps.dtype.kind not in "iuf":
+        raise TypeError(f"timestamps must be numbers; got dtype {stamps.dtype}")
+    if len(stamps) != ratings.nnz:
+        raise ValueError(f"timestamps has {len(stamps)} entries for {ratings.nnz} ratings; give "
+                         "one per rating, aligned with ratings.by_user (as the readers return)")
+    if stamps.dtype.kind == "f" and not np.isfinite(stamps).all():
+        raise ValueError("timestamps contains NaN or infinite values; drop or fill them")
+    return stamps
+
+
+def _split(ratings, test_mask):
+    """(train, test) Ratings of the entries of ``ratings.by_user`` outside / inside the mask."""
+    return _subset(ratings, ~test_mask), _subset(ratings, test_mask)
+
+
+def _subset(ratings, keep):
+    rows = ratings.by_user
+    counts = np.diff(rows.indptr.astype(np.int64))
+    row_of = np.repeat(np.arange(ratings.shape[0]), counts)
+    indptr = np.zeros(ratings.shape[0] + 1, dtype=rows.indptr.dtype)
+    np.cumsum(np.bincount(row_of[keep], minlength=ratings.shape[0]), out=indptr[1:])
+    by_user = Compressed(indptr, rows.indices[keep], rows.data[keep])
+    return Ratings(by_user, _transpose(by_user, ratings.shape), ratings.shape,
+                   ratings.user_ids, ratings.item_ids)
+
+
+def _folds(cv, ratings, random_state):
+    _check_ratings(ratings)
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        return KFold(int(cv), shuffle=True, random_state=random_state).split(ratings)
+    if hasattr(cv, "split"):
+        return cv.split(ratings)
+    try:
+        return iter(cv)
+    except TypeError:
+        raise ValueError(f"cv must be a number of folds, a KFold or an iterable of "
+                         f"(train, test) pairs; got {cv!r}") from None
+
+
+def _grid(model, param_grid):
+    """Every combination, ordered so that warm-startable settings are neighbours."""
+    if not isinstance(param_grid, dict) or not param_grid:
+        raise ValueError(f"param_grid must be a non-empty dict of parameter → list of values; "
+                         f"got {param_grid!r}")
+    valid = model.get_params()
+    for name, values in param_grid.items():
+        if name not in valid:
+            raise ValueError(f"param_grid names {name!r}, which {type(model).__name__} does not "
+                             f"have; valid parameters are {sorted(valid)}")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not list(values):
+            raise ValueError(f"param_grid[{name!r}] must be a non-empty list of values; "
+                             f"got {values!r}")
+    # structural parameters vary slowest, so runs of the same shape stay together
+    names = sorted(param_grid, key=lambda n: n not in ("factors", "biases", "dtype"))
+    return [dict(zip(names, combo)) for combo in itertools.product(
+        *(list(param_grid[n]) for n in names))]
+
+
+def _fit_copy(model, train, params=None, init=None):
+    """A fresh copy of ``model`` (with ``params``) fitted on ``train``, and the seconds it took."""
+    copy = type(model)(**{**model.get_params(), **(params or {})})
+    start = time.perf_counter()
+    if init is not None and _compatible(copy, init):
+        copy._fit(train, init=init)
+    else:
+        copy.fit(train)
+    return copy, time.perf_counter() - start
+
+
+def _compatible(model, previous):
+    same = ("factors", "biases", "dtype", "nonnegative")
+    return all(getattr(model, n, None) == getattr(previous, n, None) for n in same)
+
+
+def _score(model, test, metrics, k, clip):
+    from .metrics import evaluate
+
+    return evaluate(model, test, metrics, k=k, clip=clip)
+
+
+def _record(results, scores, seconds):
+    for name, value in scores.items():
+        results[name].append(value)
+    results["fit_time"].append(seconds)

@@ -1,0 +1,283 @@
+"""Saving and loading fitted models: one ``.npz`` file, no pickle, validated on load.
+
+The format (owned here; the models call :func:`save`, and :func:`load` builds them):
+
+- ``__sparseals__``: UTF-8 JSON as a uint8 array: ``format`` ('sparseals-model'),
+  ``format_version``, ``library_version``, ``model`` (class name), ``params``
+  (constructor parameters; a callback or a Generator ``random_state`` is stored as
+  null) and ``attributes`` (fitted scalars and lists such as ``global_mean_`` and
+  ``loss_history_``);
+- ``user_factors_``, ``item_factors_`` and every other fitted array attribute
+  (``user_biases_``, ``item_biases_``, ``user_ids_``, ``item_ids_``, …) under its
+  own name; text ids are stored as fixed-width unicode (no object arrays);
+- ``seen_indptr``, ``seen_indices``: the training users × items structure, so a
+  loaded model still excludes seen items when recommending.
+
+Files are written atomically (a temporary file in the same folder, then
+``os.replace``) and read with ``allow_pickle=False``; any problem with a file
+raises :class:`ModelFileError` saying what is wrong.
+"""
+
+import json
+import numbers
+import os
+import tempfile
+
+import numpy as np
+
+__all__ = ["save", "load", "ModelFileError", "FORMAT_VERSION"]
+
+FORMAT = "sparseals-model"
+FORMAT_VERSION = 1
+_META = "__sparseals__"
+_SEEN = ("seen_indptr", "seen_indices")
+
+
+class ModelFileError(ValueError):
+    """A file that is not a readable sparseals model (corrupt, truncated, foreign, too new)."""
+
+
+def save(model, path):
+    """Save a fitted model to ``path`` as one ``.npz`` file (atomically, without pickle).
+
+    Parameters
+    ----------
+    model : fitted ExplicitALS or ImplicitALS
+    path : str or os.PathLike
+        Written as given (no suffix is added); an existing file is replaced only
+        once the new one is complete.
+
+    Examples
+    --------
+    >>> model.save("model.npz")  # doctest: +SKIP
+    >>> same = sparseals.load("model.npz")  # doctest: +SKIP
+    """
+    from ._base import ALSBase
+
+    if not isinstance(model, ALSBase):
+        raise TypeError(f"model must be a sparseals model; got {type(model).__name__}")
+    model._check_fitted()
+    arrays, attributes = {}, {}
+    for name, value in vars(model).items():
+        if not name.endswith("_") or name.startswith("_"):
+            continue
+        if isinstance(value, np.ndarray):
+            arrays[name] = _storable(value, name)
+        elif value is None or isinstance(value, (bool, numbers.Real, str)):
+            attributes[name] = value.item() if isinstance(value, np.generic) else value
+        elif isinstance(value, (list, tuple)) and all(isinstance(x, numbers.Real) for x in value):
+            attributes[name] = [float(x) for x in value]
+    seen = model._seen
+    arrays["seen_indptr"] = np.asarray(seen.indptr)
+    arrays["seen_indices"] = np.asarray(seen.indices)
+    from . import __version__
+
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "library_version": __version__,
+            "model": type(model).__name__, "params": _json_params(model),
+            "attributes": attributes}
+    arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    _atomic_savez(os.fspath(path), arrays)
+
+
+def load(path):
+    """Load a model saved by :func:`save` / ``model.save``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    ExplicitALS or ImplicitALS
+        Fitted: ``predict``, ``recommend`` (with ``exclude_seen``), ``similar_items``
+        and the rest work as on the saved model.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        The file is truncated or corrupt, carries pickled objects, is not a sparseals
+        model, was written by a newer format version, or holds inconsistent arrays.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file {path!r} does not exist")
+    arrays = _read(path)
+    if _META not in arrays:
+        raise ModelFileError(f"{path} is not a sparseals model file: it has no {_META!r} entry "
+                             f"(entries: {sorted(arrays)[:10]})")
+    meta = _meta(path, arrays.pop(_META))
+    cls = _model_class(path, meta.get("model"))
+    params = meta.get("params")
+    if not isinstance(params, dict):
+        raise ModelFileError(f"{path}: the stored parameters are not a mapping ({params!r})")
+    try:
+        model = cls(**params)
+        dtype = model._validate_params()
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"{path}: the stored parameters are invalid for {cls.__name__}: "
+                             f"{error}") from None
+    _validate(path, model, arrays, dtype)
+    from .ratings import Compressed
+
+    model._seen = Compressed(arrays.pop("seen_indptr"), arrays.pop("seen_indices"), None)
+    attributes = meta.get("attributes", {})
+    if not isinstance(attributes, dict):
+        raise ModelFileError(f"{path}: the stored attributes are not a mapping")
+    for name, value in attributes.items():
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(x, float) and not np.isfinite(x) for x in values):
+            raise ModelFileError(f"{path}: the attribute {name} is not finite ({value!r})")
+        if name.endswith("_") and not name.startswith("_"):
+            setattr(model, name, value)
+    for name, value in arrays.items():
+        setattr(model, name, value)
+    return model
+
+
+# ---------------------------------------------------------------------- writing
+def _storable(array, name):
+    if array.dtype.kind in "biuf":
+        return array
+    if array.dtype.kind == "U":
+        return array
+    if array.dtype.kind == "O" and all(isinstance(x, str) for x in array.ravel()):
+        return array.astype(str)
+    raise TypeError(f"{name} has dtype {array.dtype} with values that are not text or numbers; "
+                    "it cannot be saved without pickle (use integer or string ids)")
+
+
+def _json_params(model):
+    params = {}
+    for name, value in model.get_params().items():
+        if callable(value) or isinstance(value, (np.random.Generator, np.random.SeedSequence)):
+            value = None  # not storable as data; the loaded model has the default
+        elif isinstance(value, np.generic):
+            value = value.item()
+        elif isinstance(value, np.dtype) or (isinstance(value, type)
+                                              and issubclass(value, np.generic)):
+            value = np.dtype(value).name
+        try:
+            json.dumps(value)
+        except TypeError:
+            raise TypeError(f"parameter {name}={value!r} cannot be saved as JSON; set it to a "
+                            "number, string or None before saving") from None
+        params[name] = value
+    return params
+
+
+def _atomic_savez(path, arrays):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                     dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+# ---------------------------------------------------------------------- reading
+def _read(path):
+    """Every array in the file, read now, with any failure as a :class:`ModelFileError`."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        raise ModelFileError(f"{path} is not a sparseals model file: it is a single .npy "
+                             "array, not an .npz archive")
+    if magic[:4] != b"PK\x03\x04":
+        raise ModelFileError(f"{path} is not a sparseals model file: it is not an .npz (zip) "
+                             f"archive (it starts with {magic!r})")
+    arrays = {}
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            for name in npz.files:
+                arrays[name] = npz[name]
+    except ValueError as error:
+        if "pickle" in str(error).lower() or "object arrays" in str(error).lower():
+            raise ModelFileError(f"{path} carries pickled Python objects; sparseals never "
+                                 "writes them and refuses to load them (allow_pickle=False)"
+                                 ) from None
+        raise ModelFileError(f"{path} is not a sparseals model file or is corrupt: "
+                             f"{error}") from None
+    except Exception as error:  # zipfile.BadZipFile, EOFError, zlib.error, OSError, …
+        raise ModelFileError(f"{path} is truncated or corrupt (or not a sparseals model): "
+                             f"{type(error).__name__}: {error}") from None
+    return arrays
+
+
+def _meta(path, raw):
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
+        raise ModelFileError(f"{path}: the {_META!r} header is not valid JSON ({error})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a sparseals model file: its header names format "
+                             f"{meta.get('format') if isinstance(meta, dict) else meta!r}")
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{path}: invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path} has format version {version}, written by sparseals "
+                             f"{meta.get('library_version')}; this sparseals reads up to version "
+                             f"{FORMAT_VERSION}: upgrade sparseals to load it")
+    return meta
+
+
+def _model_class(path, name):
+    from . import models
+    from ._base import ALSBase
+
+    cls = getattr(models, name, None) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, ALSBase)):
+        raise ModelFileError(f"{path}: unknown model class {name!r}")
+    return cls
+
+
+def _validate(path, model, arrays, dtype):
+    """Shapes, dtypes, finiteness and index ranges of the stored arrays."""
+    def fail(message):
+        raise ModelFileError(f"{path}: {message}")
+
+    for name in ("user_factors_", "item_factors_") + _SEEN:
+        if name not in arrays:
+            fail(f"the array {name!r} is missing")
+    users, items = arrays["user_factors_"], arrays["item_factors_"]
+    for name, factors in (("user_factors_", users), ("item_factors_", items)):
+        if factors.ndim != 2 or factors.shape[1] != model.factors:
+            fail(f"{name} has shape {factors.shape}; expected (n, {model.factors}) for "
+                 f"factors={model.factors}")
+        if factors.dtype != dtype:
+            fail(f"{name} has dtype {factors.dtype}; expected {dtype} (the model's dtype)")
+    n_users, n_items = len(users), len(items)
+    sizes = {"user": n_users, "item": n_items}
+    for name, array in arrays.items():
+        side = name.split("_")[0]
+        if name.endswith("_biases_") or name.endswith("_ids_"):
+            if array.shape != (sizes.get(side, -1),):
+                fail(f"{name} has shape {array.shape}; expected ({sizes.get(side)},)")
+        if name.endswith("_biases_") and array.dtype != dtype:
+            fail(f"{name} has dtype {array.dtype}; expected {dtype}")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            fail(f"{name} holds {int((~np.isfinite(array)).sum())} NaN or infinite values")
+    if getattr(model, "biases", False) is True:
+        for name in ("user_biases_", "item_biases_"):
+            if name not in arrays:
+                fail(f"the model has biases=True but the array {name!r} is missing")
+    indptr, indices = arrays["seen_indptr"], arrays["seen_indices"]
+    if indptr.dtype not in (np.int32, np.int64) or indices.dtype != np.int32:
+        fail(f"seen_indptr / seen_indices have dtypes {indptr.dtype} / {indices.dtype}; "
+             "expected int32 or int64 / int32")
+    if (indptr.shape != (n_users + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0)
+            or indptr[-1] != indices.size):
+        fail(f"seen_indptr is inconsistent: expected {n_users + 1} non-decreasing offsets from "
+             f"0 to len(seen_indices)={indices.size}")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_items):
+        fail(f"seen_indices has item indices outside 0..{n_items - 1}")

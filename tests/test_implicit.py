@@ -1,0 +1,416 @@
+"""Implicit-feedback ALS (issue 3): kernel, model, top-n, incremental updates, parity."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import naive
+import sparseals as sa
+from sparseals.solvers import implicit_half_step
+
+TOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+
+def random_counts(rng, n_rows, n_cols, density=0.2, empty_rows=(), zeros=True, high=6):
+    """Dense matrix with NaN where not stored, integer counts elsewhere (some stored zeros)."""
+    dense = np.full((n_rows, n_cols), np.nan)
+    mask = rng.random((n_rows, n_cols)) < density
+    mask[list(empty_rows)] = False
+    dense[mask] = rng.integers(0 if zeros else 1, high, mask.sum())
+    return dense
+
+
+def to_csr(dense):
+    rows, cols = np.nonzero(~np.isnan(dense))
+    return sp.csr_matrix((dense[rows, cols], (rows, cols)), shape=dense.shape)
+
+
+def to_ratings(dense, dtype="float64"):
+    rows, cols = np.nonzero(~np.isnan(dense))
+    return sa.Ratings.from_coo(rows, cols, dense[rows, cols], shape=dense.shape, dtype=dtype)
+
+
+# ---------------------------------------------------------------- the half-step kernel
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("confidence", ["linear", "raw"])
+@pytest.mark.parametrize("reg_exponent", [0.0, 0.5])
+def test_cholesky_step_matches_dense_reference(dtype, confidence, reg_exponent):
+    rng = np.random.default_rng(0)
+    dense = random_counts(rng, 40, 30, empty_rows=[3, 17])
+    other = rng.standard_normal((30, 5))
+    got, n_singular = implicit_half_step(
+        to_csr(dense), other.astype(dtype), regularization=0.3, alpha=2.0,
+        unobserved_weight=0.7, reg_exponent=reg_exponent, confidence=confidence,
+        solver="cholesky")
+    want = naive.implicit_rows(dense, other.astype(dtype), 0.3, 2.0, 0.7, reg_exponent,
+                               confidence)
+    assert got.dtype == dtype and n_singular == 0
+    np.testing.assert_allclose(got, want, atol=TOL[dtype], rtol=0)
+    assert not got[[3, 17]].any()  # empty rows: exactly zero
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_rows_longer_than_a_gather_block(solver):
+    # > GATHER (1024) entries: the Gram is accumulated / CG re-gathers block by block
+    rng = np.random.default_rng(1)
+    dense = random_counts(rng, 5, 2600, density=0.6)
+    other = 0.1 * rng.standard_normal((2600, 4))
+    got, _ = implicit_half_step(to_csr(dense), other, regularization=0.3, alpha=2.0,
+                                solver=solver, cg_steps=4)
+    np.testing.assert_allclose(got, naive.implicit_rows(dense, other, 0.3, 2.0), atol=1e-10)
+
+
+def test_cg_with_k_steps_matches_cholesky():
+    rng = np.random.default_rng(2)
+    dense = random_counts(rng, 60, 50, empty_rows=[0])
+    other = rng.standard_normal((50, 6))
+    initial = rng.standard_normal((60, 6))
+    exact, _ = implicit_half_step(to_csr(dense), other, regularization=0.5, alpha=1.5,
+                                  solver="cholesky")
+    cg, _ = implicit_half_step(to_csr(dense), other, regularization=0.5, alpha=1.5, solver="cg",
+                               cg_steps=6, initial=initial)
+    np.testing.assert_allclose(cg, exact, atol=1e-6, rtol=0)
+    assert not cg[0].any()
+
+
+def test_cg_never_increases_the_row_objective():
+    rng = np.random.default_rng(3)
+    dense = random_counts(rng, 30, 40)
+    other = rng.standard_normal((40, 8))
+    users = rng.standard_normal((30, 8))
+    before = naive.implicit_loss(dense, users, other, 0.1, 0.0)
+    cg, _ = implicit_half_step(to_csr(dense), other, regularization=0.1, solver="cg",
+                               cg_steps=2, initial=users)
+    assert naive.implicit_loss(dense, cg, other, 0.1, 0.0) < before
+
+
+def test_gradient_is_zero_after_a_cholesky_half_step():
+    rng = np.random.default_rng(4)
+    dense = random_counts(rng, 25, 35, empty_rows=[5])
+    items = rng.standard_normal((35, 4))
+    users, _ = implicit_half_step(to_csr(dense), items, regularization=0.2, alpha=3.0,
+                                  unobserved_weight=0.5, reg_exponent=0.3, solver="cholesky")
+    grad = naive.implicit_user_gradient(dense, users, items, 0.2, 3.0, 0.5, 0.3)
+    assert np.abs(grad).max() < 1e-9
+    # the item step is the same kernel on the transpose
+    items2, _ = implicit_half_step(to_csr(dense).T.tocsr(), users, regularization=0.2,
+                                   alpha=3.0, unobserved_weight=0.5, reg_exponent=0.3)
+    grad = naive.implicit_user_gradient(dense.T, items2, users, 0.2, 3.0, 0.5, 0.3)
+    assert np.abs(grad).max() < 1e-9
+
+
+def test_half_step_is_the_same_on_one_and_two_threads():
+    rng = np.random.default_rng(5)
+    csr = to_csr(random_counts(rng, 200, 80))
+    other = rng.standard_normal((80, 7)).astype(np.float32)
+    for solver in ("cholesky", "cg"):
+        one, _ = implicit_half_step(csr, other, regularization=0.1, solver=solver, num_threads=1)
+        two, _ = implicit_half_step(csr, other, regularization=0.1, solver=solver, num_threads=2)
+        np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(confidence="log"), r"confidence must be one of \['linear', 'raw'\]; got 'log'"),
+    (dict(solver="lu"), r"solver must be one of \['cg', 'cholesky'\]; got 'lu'"),
+    (dict(cg_steps=0), "cg_steps must be a positive integer; got 0"),
+    (dict(alpha=-1.0), "alpha must be a non-negative finite number; got -1.0"),
+    (dict(unobserved_weight=np.inf), "unobserved_weight must be a non-negative finite"),
+    (dict(initial=np.zeros((3, 2))), r"initial has shape \(3, 2\); expected \(4, 3\)"),
+])
+def test_half_step_validates_its_arguments(kwargs, message):
+    rows = sp.csr_matrix(np.eye(4, 5))
+    with pytest.raises(ValueError, match=message):
+        implicit_half_step(rows, np.ones((5, 3)), regularization=0.1, **kwargs)
+
+
+def test_linear_confidence_rejects_negative_values():
+    rows = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, -2.0]]))
+    with pytest.raises(ValueError, match=r"negative values .*-2\.0.*confidence='raw'"):
+        implicit_half_step(rows, np.ones((2, 3)), regularization=0.1)
+    # raw confidence: a negative value is a dislike with confidence |r|
+    implicit_half_step(rows, np.ones((2, 3)), regularization=0.1, confidence="raw")
+
+
+# ---------------------------------------------------------------- the model
+def test_defaults_follow_the_design():
+    assert sa.ImplicitALS().get_params() == dict(
+        factors=64, regularization=0.01, reg_users=None, reg_items=None, alpha=1.0,
+        unobserved_weight=1.0, reg_exponent=0.0, confidence="linear", solver="cg", cg_steps=3,
+        iterations=15, dtype="float32", random_state=None, num_threads=None,
+        show_progress=False, callback=None)
+    assert "ImplicitALS" in sa.__all__
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_loss_is_the_full_loss_and_never_increases(solver):
+    rng = np.random.default_rng(6)
+    dense = random_counts(rng, 70, 50, density=0.15, empty_rows=[2])
+    seen = []
+    model = sa.ImplicitALS(factors=6, regularization=0.3, reg_items=0.7, alpha=2.0,
+                           unobserved_weight=0.8, reg_exponent=0.2, solver=solver, iterations=8,
+                           dtype="float64", random_state=0,
+                           callback=lambda it, loss: seen.append((it, loss)))
+    model.fit(to_ratings(dense))
+    losses = np.array(model.loss_history_)
+    assert [it for it, _ in seen] == list(range(8))
+    assert np.all(np.diff(losses) <= 1e-9 * losses[:-1])
+    assert losses[-1] < losses[0]
+    want = naive.implicit_loss(dense, model.user_factors_, model.item_factors_, 0.3, 0.7, 2.0,
+                               0.8, 0.2)
+    assert losses[-1] == pytest.approx(want, rel=1e-10)
+
+
+def test_three_cg_steps_decrease_the_loss_on_random_data():
+    rng = np.random.default_rng(7)
+    X = sp.random(300, 200, density=0.05, format="csr", random_state=rng,
+                  data_rvs=lambda n: rng.integers(1, 20, n))
+    model = sa.ImplicitALS(factors=16, solver="cg", cg_steps=3, iterations=10, random_state=1,
+                           dtype="float64").fit(X)
+    assert np.all(np.diff(model.loss_history_) < 0)
+
+
+def test_float32_fit_follows_float64():
+    rng = np.random.default_rng(8)
+    dense = random_counts(rng, 60, 40)
+    fits = [sa.ImplicitALS(factors=4, regularization=0.5, solver="cholesky", iterations=3,
+                           dtype=dtype, random_state=0).fit(to_ratings(dense, dtype))
+            for dtype in ("float32", "float64")]
+    np.testing.assert_allclose(fits[0].user_factors_, fits[1].user_factors_, atol=1e-4)
+    assert fits[0].loss_history_[-1] == pytest.approx(fits[1].loss_history_[-1], rel=1e-5)
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_fit_is_the_same_on_one_and_two_threads(solver):
+    X = sa.datasets.synthetic(400, 150, 6000, implicit=True, seed=3)
+    a = sa.ImplicitALS(factors=8, solver=solver, iterations=3, random_state=2,
+                       num_threads=1).fit(X)
+    b = sa.ImplicitALS(factors=8, solver=solver, iterations=3, random_state=2,
+                       num_threads=2).fit(X)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(confidence="exp"), "confidence must be one of"),
+    (dict(solver="qr"), "solver must be one of"),
+    (dict(cg_steps=1.5), "cg_steps must be a positive integer; got 1.5"),
+    (dict(alpha="1"), "alpha must be a non-negative number; got '1'"),
+    (dict(unobserved_weight=-0.1), "unobserved_weight must be a non-negative finite"),
+    (dict(factors=0), "factors must be a positive integer"),
+    (dict(show_progress=1), "show_progress must be True or False"),
+])
+def test_model_validates_parameters_in_fit(params, message):
+    model = sa.ImplicitALS(**params)  # __init__ only stores
+    with pytest.raises(ValueError, match=message):
+        model.fit(sp.csr_matrix(np.eye(3)))
+
+
+def test_model_rejects_negative_counts_with_linear_confidence():
+    X = sp.csr_matrix(np.array([[1.0, -1.0], [2.0, 0.0]]))
+    with pytest.raises(ValueError, match="X holds negative values"):
+        sa.ImplicitALS(factors=2).fit(X)
+    sa.ImplicitALS(factors=2, confidence="raw", iterations=2).fit(X)
+
+
+def test_fold_in_equals_the_full_half_step_row():
+    rng = np.random.default_rng(9)
+    dense = random_counts(rng, 50, 40)
+    for solver in ("cholesky", "cg"):
+        model = sa.ImplicitALS(factors=5, regularization=0.2, alpha=3.0, unobserved_weight=0.6,
+                               reg_exponent=0.4, solver=solver, iterations=3, dtype="float64",
+                               random_state=0).fit(to_ratings(dense))
+        want, _ = implicit_half_step(to_csr(dense), model.item_factors_, regularization=0.2,
+                                     alpha=3.0, unobserved_weight=0.6, reg_exponent=0.4)
+        items = np.flatnonzero(~np.isnan(dense[7]))[::-1]  # any order
+        got = model.fold_in(items, dense[7, items])
+        np.testing.assert_allclose(got, want[7], atol=1e-12)
+    with pytest.raises(ValueError, match="negative values"):
+        model.fold_in([0, 1], [1.0, -1.0])
+    with pytest.raises(ValueError, match="repeated item indices"):
+        model.fold_in([0, 0], [1.0, 1.0])
+
+
+# ---------------------------------------------------------------- top-n
+def test_recommend_matches_brute_force_with_ties_and_never_returns_seen():
+    rng = np.random.default_rng(10)
+    dense = random_counts(rng, 40, 60, density=0.1)
+    model = sa.ImplicitALS(factors=3, iterations=1, random_state=0).fit(to_ratings(dense))
+    # small integer factors: many exactly tied scores
+    model.user_factors_ = rng.integers(-2, 3, (40, 3)).astype(np.float32)
+    model.item_factors_ = rng.integers(-2, 3, (60, 3)).astype(np.float32)
+    scores = model.user_factors_ @ model.item_factors_.T
+    users = np.arange(40)
+    items, got_scores = model.recommend(users, n=12)
+    candidates = np.arange(0, 60, 2)
+    sub_items, _ = model.recommend(users, n=7, items=candidates[::-1])
+    unseen_items, _ = model.recommend(users, n=12, exclude_seen=False)
+    for u in users:
+        seen = np.flatnonzero(~np.isnan(dense[u]))
+        np.testing.assert_array_equal(items[u], naive.top_n(scores[u], 12, seen))
+        np.testing.assert_array_equal(got_scores[u], scores[u, items[u]])
+        assert not np.isin(items[u], seen).any()
+        np.testing.assert_array_equal(unseen_items[u], naive.top_n(scores[u], 12))
+        masked = np.full(60, -np.inf)
+        masked[candidates] = scores[u, candidates]
+        excluded = np.union1d(seen, np.setdiff1d(np.arange(60), candidates))
+        np.testing.assert_array_equal(sub_items[u], naive.top_n(masked, 7, excluded))
+    one, _ = model.recommend(5, n=4)
+    np.testing.assert_array_equal(one, items[5, :4])
+
+
+def test_recommend_for_many_users_at_once_spans_score_batches(monkeypatch):
+    import sparseals._base as base
+
+    monkeypatch.setattr(base, "_SCORE_BLOCK", 500)  # several batches of users
+    X = sa.datasets.synthetic(300, 100, 3000, implicit=True, seed=4)
+    model = sa.ImplicitALS(factors=4, iterations=2, random_state=0).fit(X)
+    items, _ = model.recommend(np.arange(300), n=5)
+    scores = model.user_factors_ @ model.item_factors_.T
+    dense = X.to_dense()
+    for u in range(300):
+        want = naive.top_n(scores[u], 5, np.flatnonzero(~np.isnan(dense[u])))
+        np.testing.assert_array_equal(items[u], want)
+
+
+# ---------------------------------------------------------------- incremental updates
+@pytest.mark.parametrize("model_class", [sa.ImplicitALS, sa.ExplicitALS])
+def test_partial_fit_recomputes_rows_like_a_half_step(model_class):
+    rng = np.random.default_rng(11)
+    dense = random_counts(rng, 50, 40, zeros=False)
+    extra = {"solver": "cholesky"} if model_class is sa.ImplicitALS else {}
+    model = model_class(factors=4, regularization=0.3, iterations=3, dtype="float64",
+                        random_state=0, **extra).fit(to_ratings(dense))
+    users_before = model.user_factors_.copy()
+    items_before = model.item_factors_.copy()
+    # the last half-step was the item step: redoing items from the same columns is a no-op
+    ids = np.array([3, 0, 22])
+    model.partial_fit_items(ids, to_csr(dense)[:, ids])
+    np.testing.assert_allclose(model.item_factors_, items_before, atol=1e-12)
+    # new activity of user 9 and a new user 50 (a row past the end)
+    rows = np.full((2, 40), np.nan)
+    rows[0, [1, 2, 3]] = [5.0, 1.0, 2.0]
+    rows[1, [4, 6]] = [3.0, 4.0]
+    model.partial_fit_users([9, 50], to_csr(rows))
+    assert model.user_factors_.shape == (51, 4)
+    assert len(model.user_ids_) == 51 and model.user_ids_[50] == 50
+    np.testing.assert_array_equal(model.item_factors_, items_before)
+    keep = np.setdiff1d(np.arange(50), [9])
+    np.testing.assert_array_equal(model.user_factors_[keep], users_before[keep])
+    expect = model.fold_in([1, 2, 3], [5.0, 1.0, 2.0])
+    np.testing.assert_allclose(model.user_factors_[9], expect, atol=1e-12)
+    np.testing.assert_allclose(model.user_factors_[50], model.fold_in([4, 6], [3.0, 4.0]),
+                               atol=1e-12)
+    recommended, _ = model.recommend([9, 50], n=36)
+    assert not np.isin(recommended[0], [1, 2, 3]).any()
+    assert np.isin(np.arange(4, 40), recommended[0]).all()  # old history no longer excluded
+    assert not np.isin(recommended[1], [4, 6]).any()
+
+
+def test_partial_fit_items_adds_items_and_updates_seen():
+    X = sa.datasets.synthetic(80, 30, 600, implicit=True, seed=5)
+    model = sa.ImplicitALS(factors=3, iterations=2, random_state=0).fit(X)
+    cols = sp.csr_matrix(([2.0, 7.0], ([0, 5], [0, 1])), shape=(80, 2))
+    model.partial_fit_items([30, 32], cols)
+    assert model.item_factors_.shape == (33, 3)
+    assert not model.item_factors_[31].any()  # skipped over: no interactions, zero factors
+    items, _ = model.recommend(0, n=33 - 1)
+    assert 30 not in items
+    items5, _ = model.recommend(5, n=10)
+    assert 32 not in model.recommend(5, n=33)[0][model.recommend(5, n=33)[1] > -np.inf]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m.partial_fit_users([1, 1], sp.csr_matrix((2, 30))), "repeated indices"),
+    (lambda m: m.partial_fit_users([1], sp.csr_matrix((1, 29))),
+     r"rows has shape \(1, 29\); expected \(1, 30\)"),
+    (lambda m: m.partial_fit_items([1], sp.csr_matrix((80, 2))),
+     r"cols has shape \(80, 2\); expected \(80, 1\)"),
+    (lambda m: m.partial_fit_users([-1], sp.csr_matrix((1, 30))), "negative ids"),
+    (lambda m: m.partial_fit_users([], sp.csr_matrix((0, 30))), "users is empty"),
+    (lambda m: m.partial_fit_users([0], sp.csr_matrix(-np.ones((1, 30)))), "negative values"),
+])
+def test_partial_fit_validates(call, message):
+    X = sa.datasets.synthetic(80, 30, 600, implicit=True, seed=5)
+    model = sa.ImplicitALS(factors=3, iterations=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match=message):
+        call(model)
+
+
+def test_partial_fit_needs_a_fitted_model():
+    with pytest.raises(sa.models.NotFittedError if hasattr(sa.models, "NotFittedError")
+                       else ValueError, match="not fitted"):
+        sa.ImplicitALS().partial_fit_users([0], sp.csr_matrix((1, 3)))
+
+
+# ---------------------------------------------------------------- parity with `implicit`
+def _leave_one_out(csr, rng):
+    """Hold out one random stored entry of every user with ≥ 5; returns (train, users, items)."""
+    csr = csr.tocsr()
+    counts = np.diff(csr.indptr)
+    users = np.flatnonzero(counts >= 5)
+    picks = csr.indptr[users] + (rng.random(len(users)) * counts[users]).astype(int)
+    held = csr.indices[picks].copy()
+    train = csr.copy()
+    train.data[picks] = 0
+    train.eliminate_zeros()
+    return train, users, held
+
+
+def _hit_rate(user_factors, item_factors, train, users, held, n=10):
+    scores = user_factors[users] @ item_factors.T
+    rows = train[users]
+    scores[np.repeat(np.arange(len(users)), np.diff(rows.indptr)), rows.indices] = -np.inf
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :n]
+    return float(np.mean((top == held[:, None]).any(axis=1)))
+
+
+def test_parity_with_implicit():
+    als = pytest.importorskip("implicit.cpu.als",
+                              reason="parity test needs the optional `implicit` package")
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(12)
+    X = sa.datasets.synthetic(1500, 600, 40_000, implicit=True, seed=6, dtype="float64").csr
+    train, users, held = _leave_one_out(sp.csr_matrix(X), rng)
+    confidence = train.copy()
+    confidence.data = 1.0 + 1.0 * confidence.data  # implicit takes c itself: pass 1 + α·r
+    confidence = confidence.astype(np.float32)
+    k = 16
+    items0 = (rng.standard_normal((600, k)) / np.sqrt(k)).astype(np.float32)
+
+    # one Cholesky iteration from the same item factors
+    theirs = als.AlternatingLeastSquares(factors=k, regularization=0.1, alpha=1.0,
+                                         use_cg=False, iterations=1, num_threads=1,
+                                         random_state=0, dtype=np.float32)
+    theirs.user_factors = np.zeros((1500, k), dtype=np.float32)
+    theirs.item_factors = items0.copy()
+    with threadpool_limits(1, "blas"):
+        theirs.fit(confidence, show_progress=False)
+    users1, _ = implicit_half_step(train.astype(np.float64), items0.astype(np.float64),
+                                   regularization=0.1, solver="cholesky")
+    items1, _ = implicit_half_step(train.T.tocsr().astype(np.float64), users1,
+                                   regularization=0.1, solver="cholesky")
+    np.testing.assert_allclose(theirs.user_factors, users1, atol=1e-4)
+    np.testing.assert_allclose(theirs.item_factors, items1, atol=1e-4)
+
+    # the same model fitted to convergence ranks held-out items alike
+    ours = sa.ImplicitALS(factors=k, regularization=0.1, solver="cholesky", iterations=10,
+                          random_state=0).fit(train)
+    theirs = als.AlternatingLeastSquares(factors=k, regularization=0.1, use_cg=False,
+                                         iterations=10, num_threads=1, random_state=0)
+    theirs.user_factors = np.zeros((1500, k), dtype=np.float32)
+    theirs.item_factors = ours_initial_items(ours, train)
+    with threadpool_limits(1, "blas"):
+        theirs.fit(confidence, show_progress=False)
+    hr_ours = _hit_rate(ours.user_factors_, ours.item_factors_, train, users, held)
+    hr_theirs = _hit_rate(theirs.user_factors, theirs.item_factors, train, users, held)
+    assert hr_ours > 0.05
+    assert abs(hr_ours - hr_theirs) <= 0.02 * hr_theirs
+
+
+def ours_initial_items(model, train):
+    """The item factors ``model.fit(train)`` starts from (same random_state)."""
+    fresh = sa.ImplicitALS(**model.get_params())
+    fresh._initialise(sa.Ratings.from_sparse(train), np.random.default_rng(model.random_state),
+                      np.dtype(model.dtype))
+    return fresh.item_factors_.copy()

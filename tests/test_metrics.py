@@ -1,0 +1,145 @@
+"""Metrics against slow references (tests/naive.py), and their validation errors."""
+
+import numpy as np
+import pytest
+
+import naive
+import sparseals as sa
+from sparseals import metrics
+from sparseals.datasets import synthetic
+from sparseals.model_selection import train_test_split
+
+TOPK = {"precision": metrics.precision_at_k, "recall": metrics.recall_at_k,
+        "ndcg": metrics.ndcg_at_k, "map": metrics.map_at_k, "hit_rate": metrics.hit_rate_at_k}
+
+
+@pytest.fixture(scope="module", params=["float32", "float64"])
+def fitted(request):
+    ratings = synthetic(120, 60, 1800, seed=3, dtype=request.param)
+    train, test = train_test_split(ratings, test_size=0.25, random_state=1)
+    model = sa.ExplicitALS(factors=4, biases=True, iterations=4, dtype=request.param,
+                           random_state=0).fit(train)
+    return model, train, test
+
+
+def rows_of(ratings, threshold=None):
+    """{user: items} of a Ratings (only values >= threshold)."""
+    out = {}
+    rows = ratings.by_user
+    for u in range(ratings.shape[0]):
+        sl = slice(rows.indptr[u], rows.indptr[u + 1])
+        items = rows.indices[sl][rows.data[sl] >= (threshold if threshold is not None else -np.inf)]
+        if len(items):
+            out[u] = items.tolist()
+    return out
+
+
+def dense_scores(model):
+    n_users, n_items = len(model.user_factors_), len(model.item_factors_)
+    users, items = np.divmod(np.arange(n_users * n_items), n_items)
+    return model.predict(users, items).reshape(n_users, n_items)
+
+
+def test_rmse_and_mae_match_reference(fitted):
+    model, _, test = fitted
+    rows = rows_of(test)
+    truth = np.concatenate([test.by_user.data[test.by_user.indptr[u]:test.by_user.indptr[u + 1]]
+                            for u in rows])
+    pred = np.concatenate([[model.predict(u, i) for i in items] for u, items in rows.items()])
+    tol = dict(rtol=1e-5)
+    np.testing.assert_allclose(metrics.rmse(model, test), np.sqrt(np.mean((pred - truth) ** 2)),
+                               **tol)
+    np.testing.assert_allclose(metrics.mae(model, test), np.mean(np.abs(pred - truth)), **tol)
+    clipped = np.clip(pred, 1, 5)
+    np.testing.assert_allclose(metrics.rmse(model, test, clip=(1, 5)),
+                               np.sqrt(np.mean((clipped - truth) ** 2)), **tol)
+
+
+@pytest.mark.parametrize("k", [1, 5, 70])  # 70 > the number of items: short lists are padded
+@pytest.mark.parametrize("exclude_seen", [True, False])
+@pytest.mark.parametrize("threshold", [None, 4.0])
+def test_topk_metrics_match_reference(fitted, k, exclude_seen, threshold):
+    model, train, test = fitted
+    seen = rows_of(train) if exclude_seen else {}
+    reference = naive.ranking_metrics(dense_scores(model), seen, rows_of(test, threshold), k)
+    together = metrics.evaluate(model, test, list(TOPK), k=k, exclude_seen=exclude_seen,
+                                threshold=threshold)
+    for name, function in TOPK.items():
+        value = function(model, test, k=k, exclude_seen=exclude_seen, threshold=threshold)
+        np.testing.assert_allclose(value, np.mean(reference[name]), rtol=1e-12, err_msg=name)
+        assert together[name] == value
+
+
+@pytest.mark.parametrize("exclude_seen", [True, False])
+def test_auc_matches_reference(fitted, exclude_seen):
+    model, train, test = fitted
+    seen = rows_of(train) if exclude_seen else {}
+    reference = naive.auc(dense_scores(model), seen, rows_of(test))
+    np.testing.assert_allclose(metrics.auc(model, test, exclude_seen=exclude_seen),
+                               np.mean(reference), rtol=1e-5)
+
+
+def test_kernels_on_a_hand_made_case():
+    from sparseals._kernels.ranking import auc_rows, topk_rows
+
+    top = np.array([[3, 1, 2], [0, -1, -1]], dtype=np.int32)
+    rel = np.array([1, 2, 5, 0], dtype=np.int32)
+    out = np.empty((2, 5))
+    topk_rows(top, np.array([0, 3]), np.array([3, 4]), rel, out)
+    ideal = 1 + 1 / np.log2(3) + 1 / np.log2(4)
+    np.testing.assert_allclose(out[0], [2 / 3, 2 / 3, (1 / np.log2(3) + 1 / np.log2(4)) / ideal,
+                                        (1 / 2 + 2 / 3) / 3, 1])
+    np.testing.assert_allclose(out[1], [1 / 3, 1, 1, 1, 1])
+    # ties count one half: relevant item 0 ties with one of two irrelevant items
+    scores = np.array([[0.5, 0.5, 0.1, 9.0]])
+    result = np.empty(1)
+    auc_rows(scores, np.array([0]), np.array([1]), np.array([3], dtype=np.int32),
+             np.array([0]), np.array([1]), np.array([0], dtype=np.int32), result)
+    assert result[0] == 0.75
+
+
+def test_perfect_and_reversed_rankings():
+    # a model whose scores are the held-out ratings themselves ranks them perfectly
+    dense = np.full((3, 6), np.nan)
+    dense[:, :3] = 1.0
+    model = sa.ExplicitALS(factors=2, iterations=1, random_state=0).fit(dense)
+    model.user_factors_[:] = [[1, 0], [1, 0], [1, 0]]
+    model.item_factors_[:] = [[0, 0], [0, 0], [0, 0], [3, 0], [2, 0], [1, 0]]
+    test = sa.Ratings.from_coo([0, 1, 2], [3, 4, 5], [1.0, 1.0, 1.0], shape=(3, 6))
+    assert metrics.hit_rate_at_k(model, test, k=1) == pytest.approx(1 / 3)
+    assert metrics.ndcg_at_k(model, test, k=3) == pytest.approx(
+        np.mean([1, 1 / np.log2(3), 1 / np.log2(4)]))
+    assert metrics.auc(model, test) == pytest.approx(np.mean([1, 0.5, 0]))
+
+
+def test_validation_errors(fitted):
+    model, train, test = fitted
+    with pytest.raises(ValueError, match=r"not fitted: call fit first"):
+        metrics.rmse(sa.ExplicitALS(), test)
+    with pytest.raises(TypeError, match="ratings must be a sparseals Ratings"):
+        metrics.rmse(model, test.csr)
+    bigger = sa.Ratings.from_coo([0, 200], [0, 1], [1.0, 2.0])
+    with pytest.raises(ValueError, match=r"ratings has shape \(201, 2\) but the model was "
+                                         r"fitted on \(120, 60\)"):
+        metrics.mae(model, bigger)
+    renamed = sa.Ratings(test.by_user, test.by_item, test.shape, test.user_ids + 1, test.item_ids)
+    with pytest.raises(ValueError, match="ratings' user ids differ from the model's"):
+        metrics.ndcg_at_k(model, renamed)
+    with pytest.raises(ValueError, match=r"k must be a positive integer; got 0"):
+        metrics.precision_at_k(model, test, k=0)
+    with pytest.raises(ValueError, match=r"clip must be a pair \(low, high\).*got \(5, 1\)"):
+        metrics.rmse(model, test, clip=(5, 1))
+    with pytest.raises(ValueError, match=r"no held-out rating is relevant \(threshold=99\)"):
+        metrics.recall_at_k(model, test, threshold=99)
+    with pytest.raises(ValueError, match=r"threshold must be a number or None; got 'x'"):
+        metrics.map_at_k(model, test, threshold="x")
+    with pytest.raises(ValueError, match=r"exclude_seen must be True or False; got 1"):
+        metrics.auc(model, test, exclude_seen=1)
+    with pytest.raises(ValueError, match=r"unknown metric 'rsme'; choose from"):
+        metrics.evaluate(model, test, ["rsme"])
+    with pytest.raises(ValueError, match="metrics must name at least one"):
+        metrics.evaluate(model, test, [])
+    everything = sa.Ratings.from_dense(np.ones((2, 3)))
+    full = sa.ExplicitALS(factors=1, iterations=1, random_state=0).fit(everything)
+    with pytest.raises(ValueError, match="AUC is undefined"):
+        metrics.auc(full, everything, exclude_seen=False)

@@ -1,0 +1,164 @@
+"""Splits, k-fold, cross-validation and grid search."""
+
+import numpy as np
+import pytest
+
+import sparseals as sa
+from sparseals.datasets import synthetic
+from sparseals.model_selection import (KFold, cross_validate, grid_search, leave_k_out,
+                                       split_by_time, train_test_split)
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    return synthetic(80, 40, 900, seed=2)
+
+
+def triples(r):
+    """Set of (user, item, value) of a Ratings."""
+    rows = r.by_user
+    users = np.repeat(np.arange(r.shape[0]), np.diff(rows.indptr))
+    return set(zip(users.tolist(), rows.indices.tolist(), rows.data.tolist()))
+
+
+def assert_partition(whole, parts):
+    sets = [triples(p) for p in parts]
+    assert sum(len(s) for s in sets) == whole.nnz
+    assert set().union(*sets) == triples(whole)
+    for p in parts:
+        assert p.shape == whole.shape
+        assert p.user_ids is whole.user_ids and p.item_ids is whole.item_ids
+        # the CSC side is the transpose of the CSR side
+        np.testing.assert_array_equal(p.csc.toarray(), p.csr.toarray())
+
+
+def test_train_test_split(ratings):
+    train, test = train_test_split(ratings, test_size=0.25, random_state=0)
+    assert test.nnz == round(0.25 * ratings.nnz)
+    assert_partition(ratings, [train, test])
+    again = train_test_split(ratings, test_size=0.25, random_state=0)[1]
+    assert triples(again) == triples(test)
+    other = train_test_split(ratings, test_size=0.25, random_state=1)[1]
+    assert triples(other) != triples(test)
+
+
+def test_leave_k_out_random_and_latest(ratings):
+    counts = np.diff(ratings.by_user.indptr)
+    train, test = leave_k_out(ratings, k=2, min_ratings=5, random_state=0)
+    assert_partition(ratings, [train, test])
+    held = np.diff(test.by_user.indptr)
+    np.testing.assert_array_equal(held, np.where(counts >= 5, 2, 0))
+    # with timestamps, each user's latest two are held out
+    stamps = np.random.default_rng(5).permutation(ratings.nnz)
+    train, test = leave_k_out(ratings, k=2, min_ratings=5, timestamps=stamps)
+    for u in np.flatnonzero(counts >= 5):
+        sl = slice(ratings.by_user.indptr[u], ratings.by_user.indptr[u + 1])
+        latest = ratings.by_user.indices[sl][np.argsort(stamps[sl])[-2:]]
+        got = test.by_user.indices[test.by_user.indptr[u]:test.by_user.indptr[u + 1]]
+        assert sorted(latest.tolist()) == got.tolist()
+
+
+def test_split_by_time(ratings):
+    stamps = np.random.default_rng(3).integers(0, 1000, ratings.nnz)
+    train, test = split_by_time(ratings, stamps, test_size=0.2)
+    assert_partition(ratings, [train, test])
+    assert test.nnz == round(0.2 * ratings.nnz)
+    train, test = split_by_time(ratings, stamps, at=500)
+    assert test.nnz == int((stamps >= 500).sum())
+    rows = ratings.by_user
+    users = np.repeat(np.arange(ratings.shape[0]), np.diff(rows.indptr))
+    late = {(u, i) for u, i, s in zip(users, rows.indices, stamps) if s >= 500}
+    assert {(u, i) for u, i, _ in triples(test)} == late
+
+
+def test_kfold_partitions_every_rating_once(ratings):
+    folds = list(KFold(4, random_state=0).split(ratings))
+    assert len(folds) == 4
+    assert_partition(ratings, [test for _, test in folds])
+    for train, test in folds:
+        assert_partition(ratings, [train, test])
+        assert abs(test.nnz - ratings.nnz / 4) <= 1
+    unshuffled = [test.nnz for _, test in KFold(3, shuffle=False).split(ratings)]
+    assert sum(unshuffled) == ratings.nnz
+
+
+def test_cross_validate_clones_and_scores(ratings):
+    model = sa.ExplicitALS(factors=3, iterations=3, biases=True, random_state=0)
+    scores = cross_validate(model, ratings, cv=3, metrics=("rmse", "ndcg"), random_state=0)
+    assert not hasattr(model, "item_factors_")
+    assert set(scores) == {"rmse", "ndcg", "fit_time"}
+    assert scores["rmse"].shape == (3,) and np.all(scores["rmse"] > 0)
+    folds = list(KFold(3, random_state=0).split(ratings))
+    again = cross_validate(model, ratings, cv=folds, metrics=("rmse", "ndcg"))
+    np.testing.assert_array_equal(again["rmse"], scores["rmse"])
+    from sparseals.metrics import rmse
+
+    first = sa.ExplicitALS(**model.get_params()).fit(folds[0][0])
+    assert scores["rmse"][0] == rmse(first, folds[0][1])
+
+
+def test_grid_search_picks_the_best_and_warm_starts(ratings):
+    model = sa.ExplicitALS(iterations=3, biases=True, random_state=0)
+    grid = {"regularization": [0.05, 5.0], "factors": [2, 3]}
+    folds = list(KFold(3, random_state=0).split(ratings))
+    result = grid_search(model, ratings, grid, cv=folds, metrics=("mae",), warm_start=False)
+    assert len(result.results_) == 4
+    # the structural parameter varies slowest, so same-factor settings are neighbours
+    assert [r["params"]["factors"] for r in result.results_] == [2, 2, 3, 3]
+    best = min(result.results_, key=lambda r: r["mean_rmse"])
+    assert result.best_params_ == best["params"] and result.best_score_ == best["mean_rmse"]
+    cold = cross_validate(sa.ExplicitALS(**{**model.get_params(), **best["params"]}), ratings,
+                          cv=folds)
+    assert best["mean_rmse"] == pytest.approx(cold["rmse"].mean(), rel=1e-12)
+    warm = grid_search(model, ratings, grid, cv=folds, warm_start=True)
+    assert [r["params"] for r in warm.results_] == [r["params"] for r in result.results_]
+    # the first setting of each factor count starts cold; the next one warm, so it differs
+    assert warm.results_[0]["mean_rmse"] == result.results_[0]["mean_rmse"]
+    assert warm.results_[1]["mean_rmse"] != result.results_[1]["mean_rmse"]
+    ndcg = grid_search(model, ratings, {"factors": [2, 3]}, cv=folds, metric="ndcg")
+    assert ndcg.best_score_ == max(r["mean_ndcg"] for r in ndcg.results_)
+
+
+def test_warm_start_copies_the_previous_factors(ratings):
+    previous = sa.ExplicitALS(factors=3, iterations=5, random_state=0).fit(ratings)
+    model = sa.ExplicitALS(factors=3, iterations=1, random_state=1)
+    model._initialise(ratings, np.random.default_rng(1), np.dtype("float32"))
+    model._warm_start(previous)
+    np.testing.assert_array_equal(model.item_factors_, previous.item_factors_)
+    warm = sa.ExplicitALS(factors=3, iterations=1, random_state=1)._fit(ratings, init=previous)
+    cold = sa.ExplicitALS(factors=3, iterations=1, random_state=1).fit(ratings)
+    assert warm.loss_history_[0] < cold.loss_history_[0]
+
+
+def test_validation_errors(ratings):
+    with pytest.raises(TypeError, match="ratings must be a sparseals Ratings; got ndarray"):
+        train_test_split(np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"test_size must be a fraction strictly between 0 and "
+                                         r"1; got 1.5"):
+        train_test_split(ratings, test_size=1.5)
+    with pytest.raises(ValueError, match=r"test_size=0.0001 of 900 ratings leaves no test"):
+        train_test_split(ratings, test_size=0.0001)
+    with pytest.raises(ValueError, match=r"min_ratings=2 must exceed k=2"):
+        leave_k_out(ratings, k=2, min_ratings=2)
+    with pytest.raises(ValueError, match=r"no user has min_ratings=10000 ratings"):
+        leave_k_out(ratings, min_ratings=10_000)
+    with pytest.raises(ValueError, match=r"timestamps has 3 entries for 900 ratings"):
+        split_by_time(ratings, [1, 2, 3])
+    with pytest.raises(ValueError, match=r"at=5000 puts no rating in the test part"):
+        split_by_time(ratings, np.arange(ratings.nnz), at=5000)
+    with pytest.raises(ValueError, match=r"n_splits must be between 2 and the number of "
+                                         r"ratings \(900\); got 1"):
+        list(KFold(1).split(ratings))
+    with pytest.raises(ValueError, match=r"cv must be a number of folds, a KFold or an iterable"):
+        cross_validate(sa.ExplicitALS(), ratings, cv=None)
+    with pytest.raises(ValueError, match=r"unknown metric 'accuracy'"):
+        cross_validate(sa.ExplicitALS(), ratings, metrics=["accuracy"])
+    with pytest.raises(ValueError, match=r"param_grid names 'lambda', which ExplicitALS does not "
+                                         r"have"):
+        grid_search(sa.ExplicitALS(), ratings, {"lambda": [1]})
+    with pytest.raises(ValueError, match=r"param_grid\['factors'\] must be a non-empty list"):
+        grid_search(sa.ExplicitALS(), ratings, {"factors": []})
+    with pytest.raises(ValueError, match=r"param_grid must be a non-empty dict"):
+        grid_search(sa.ExplicitALS(), ratings, {})
+    with pytest.raises(ValueError, match=r"unknown metric 'r2'"):
+        grid_search(sa.ExplicitALS(), ratings, {"factors": [2]}, metric="r2")

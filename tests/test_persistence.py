@@ -1,0 +1,198 @@
+"""save / load: round trips, atomic writes, and a clear error for every kind of bad file."""
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import sparseals as sa
+from sparseals.datasets import synthetic
+from sparseals.persistence import FORMAT_VERSION, ModelFileError
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    return synthetic(60, 30, 600, seed=4)
+
+
+@pytest.fixture(scope="module")
+def model(ratings):
+    return sa.ExplicitALS(factors=3, biases=True, iterations=3, random_state=0).fit(ratings)
+
+
+@pytest.fixture
+def saved(model, tmp_path):
+    path = tmp_path / "model.npz"
+    model.save(path)
+    return path
+
+
+def assert_same_behaviour(a, b):
+    users = np.arange(len(a.user_factors_))
+    np.testing.assert_array_equal(a.predict(users, users % 7), b.predict(users, users % 7))
+    for exclude in (True, False):
+        for x, y in zip(a.recommend(users, n=5, exclude_seen=exclude),
+                        b.recommend(users, n=5, exclude_seen=exclude)):
+            np.testing.assert_array_equal(x, y)
+    for x, y in zip(a.similar_items([0, 1, 2], n=4), b.similar_items([0, 1, 2], n=4)):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("params", [dict(biases=True), dict(biases=False, dtype="float64"),
+                                    dict(nonnegative=True, reg_exponent=1.0)])
+def test_round_trip(ratings, tmp_path, params):
+    model = sa.ExplicitALS(factors=3, iterations=2, random_state=0, **params).fit(ratings)
+    model.save(tmp_path / "m.npz")
+    loaded = sa.load(tmp_path / "m.npz")
+    assert type(loaded) is sa.ExplicitALS and loaded.get_params() == model.get_params()
+    for name in ("user_factors_", "item_factors_", "user_ids_", "item_ids_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+        assert getattr(loaded, name).dtype == getattr(model, name).dtype
+    assert loaded.loss_history_ == model.loss_history_
+    assert loaded.global_mean_ == model.global_mean_
+    assert (loaded.user_biases_ is None) == (not model.biases)
+    assert_same_behaviour(model, loaded)
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]  # no temporary file left behind
+
+
+def test_text_ids_and_unstorable_params(tmp_path):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"userId": ["ann", "bob", "ann"], "movieId": [10, 20, 20],
+                       "rating": [4.0, 3.0, 5.0]})
+    ratings = sa.Ratings.from_dataframe(df)
+    model = sa.ExplicitALS(factors=1, iterations=1, callback=lambda i, loss: None,
+                           random_state=np.random.default_rng(0)).fit(ratings)
+    model.save(tmp_path / "m.npz")
+    loaded = sa.load(tmp_path / "m.npz")
+    assert loaded.user_ids_.tolist() == ["ann", "bob"]
+    assert loaded.callback is None and loaded.random_state is None
+
+
+def test_overwrite_is_atomic(model, saved, monkeypatch):
+    before = saved.read_bytes()
+    monkeypatch.setattr(np, "savez", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        model.save(saved)
+    assert saved.read_bytes() == before
+    assert os.listdir(saved.parent) == ["model.npz"]
+
+
+def test_save_needs_a_fitted_model(tmp_path):
+    with pytest.raises(ValueError, match="not fitted yet; call fit first"):
+        sa.ExplicitALS().save(tmp_path / "m.npz")
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model file .* does not exist"):
+        sa.load(tmp_path / "nothing.npz")
+
+
+def rewrite(path, change):
+    """Rewrite a saved model with ``change(arrays, meta)`` applied."""
+    with np.load(path) as npz:
+        arrays = dict(npz)
+    meta = json.loads(arrays["__sparseals__"].tobytes())
+    change(arrays, meta)
+    arrays["__sparseals__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+def test_truncated_file(saved):
+    data = saved.read_bytes()
+    saved.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ModelFileError, match="is truncated or corrupt"):
+        sa.load(saved)
+
+
+def test_bit_flip_in_the_factors(saved):
+    with zipfile.ZipFile(saved) as z:
+        info = z.getinfo("item_factors_.npy")
+    data = bytearray(saved.read_bytes())
+    # the member's data follows its 30-byte local header, name and extra field
+    name_length = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little")
+    extra_length = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    position = info.header_offset + 30 + name_length + extra_length + info.file_size - 5
+    data[position] ^= 0x10
+    saved.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="truncated or corrupt.*CRC"):
+        sa.load(saved)
+
+
+def test_newer_format_version(saved):
+    rewrite(saved, lambda arrays, meta: meta.update(format_version=FORMAT_VERSION + 1,
+                                                    library_version="9.0"))
+    with pytest.raises(ModelFileError, match=rf"format version {FORMAT_VERSION + 1}, written by "
+                                             r"sparseals 9.0.*upgrade sparseals"):
+        sa.load(saved)
+
+
+def test_not_a_sparseals_file(tmp_path):
+    np.savez(tmp_path / "other.npz", weights=np.ones(3))
+    with pytest.raises(ModelFileError, match=r"not a sparseals model file: it has no "
+                                             r"'__sparseals__' entry \(entries: \['weights'\]\)"):
+        sa.load(tmp_path / "other.npz")
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(ModelFileError, match=r"not an .npz \(zip\) archive \(it starts with "
+                                             r"b'hello'\)"):
+        sa.load(tmp_path / "text.npz")
+    np.save(tmp_path / "array.npy", np.ones(3))
+    with pytest.raises(ModelFileError, match="single .npy array"):
+        sa.load(tmp_path / "array.npy")
+
+
+def test_pickle_carrying_file(saved):
+    rewrite(saved, lambda arrays, meta: arrays.update(
+        user_ids_=np.array([object()] * len(arrays["user_ids_"]), dtype=object)))
+    with pytest.raises(ModelFileError, match="carries pickled Python objects.*allow_pickle=False"):
+        sa.load(saved)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a, m: m.update(format="something-else"), "names format 'something-else'"),
+    (lambda a, m: m.update(model="RandomForest"), "unknown model class 'RandomForest'"),
+    (lambda a, m: m["params"].update(factors=-1), "stored parameters are invalid for "
+                                                  "ExplicitALS: factors must be a positive"),
+    (lambda a, m: m["params"].update(colour="red"), "stored parameters are invalid"),
+    (lambda a, m: a.pop("item_factors_"), "the array 'item_factors_' is missing"),
+    (lambda a, m: a.pop("user_biases_"), "biases=True but the array 'user_biases_' is missing"),
+    (lambda a, m: a.update(user_factors_=a["user_factors_"][:, :2]),
+     r"user_factors_ has shape \(60, 2\); expected \(n, 3\)"),
+    (lambda a, m: a.update(item_factors_=a["item_factors_"].astype(np.float64)),
+     "item_factors_ has dtype float64; expected float32"),
+    (lambda a, m: a.update(item_biases_=a["item_biases_"][:-1]),
+     r"item_biases_ has shape \(29,\); expected \(30,\)"),
+    (lambda a, m: a["user_factors_"].__setitem__((0, 0), np.nan),
+     "user_factors_ holds 1 NaN or infinite values"),
+    (lambda a, m: m["attributes"].update(global_mean_=float("inf")),
+     "the attribute global_mean_ is not finite"),
+    (lambda a, m: a.update(seen_indptr=a["seen_indptr"][::-1].copy()),
+     "seen_indptr is inconsistent"),
+    (lambda a, m: a["seen_indices"].__setitem__(0, 99), r"seen_indices has item indices outside"),
+    (lambda a, m: a.update(user_ids_=a["user_ids_"][:3]), r"user_ids_ has shape \(3,\)"),
+])
+def test_inconsistent_contents(saved, change, message):
+    rewrite(saved, change)
+    with pytest.raises(ModelFileError, match=message):
+        sa.load(saved)
+
+
+def test_broken_header(saved):
+    with np.load(saved) as npz:
+        arrays = dict(npz)
+    arrays["__sparseals__"] = np.frombuffer(b"{not json", dtype=np.uint8)
+    np.savez(saved, **arrays)
+    with pytest.raises(ModelFileError, match="header is not valid JSON"):
+        sa.load(saved)
+
+
+def test_implicit_model_round_trip(ratings, tmp_path):
+    models = pytest.importorskip("sparseals.models")
+    if not hasattr(models, "ImplicitALS"):
+        pytest.skip("ImplicitALS is not in this build yet")
+    model = models.ImplicitALS(factors=3, iterations=2, random_state=0).fit(ratings)
+    model.save(tmp_path / "implicit.npz")
+    loaded = sa.load(tmp_path / "implicit.npz")
+    assert type(loaded) is models.ImplicitALS and loaded.get_params() == model.get_params()
+    assert_same_behaviour(model, loaded)

@@ -1,0 +1,249 @@
+"""File readers: read_ratings (text, Parquet, chunks), MovieLens loaders, titles."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from sparseals.datasets import load_movielens, load_movielens_titles, read_ratings
+
+ROWS = [("ann", 10, 4.0, 300), ("bob", 20, 2.5, 100), ("ann", 30, 1.0, 200),
+        ("cid", 10, 5.0, 400), ("bob", 10, 3.0, 500)]
+
+
+def write_csv(path, rows=ROWS, sep=",", header="user,item,rating,ts"):
+    lines = ([header] if header else []) + [sep.join(str(x) for x in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def dense_of(ratings):
+    """{(user id, item id): value} of a Ratings, by original ids."""
+    rows = ratings.by_user
+    users = np.repeat(np.arange(ratings.shape[0]), np.diff(rows.indptr))
+    return {(ratings.user_ids[u].item(), ratings.item_ids[i].item()): float(x)
+            for u, i, x in zip(users, rows.indices, rows.data)}
+
+
+def expected(rows=ROWS):
+    return {(u, i): float(r) for u, i, r, _ in rows}
+
+
+# ------------------------------------------------------------------ read_ratings
+def test_csv_by_name_with_text_ids(tmp_path):
+    r = read_ratings(write_csv(tmp_path / "r.csv"), user="user", item="item", rating="rating")
+    assert r.shape == (3, 3) and r.nnz == 5
+    assert r.user_ids.tolist() == ["ann", "bob", "cid"] and r.item_ids.tolist() == [10, 20, 30]
+    assert dense_of(r) == expected()
+    assert r.by_user.data.dtype == np.float32
+
+
+@pytest.mark.parametrize("sep", ["\t", ";", "|", " ", "::"])
+def test_separator_is_guessed(tmp_path, sep):
+    path = write_csv(tmp_path / "r.txt", sep=sep, header=None)
+    r = read_ratings(path, user=0, item=1, rating=2)
+    assert dense_of(r) == expected()
+
+
+def test_chunked_equals_whole_and_timestamps_align(tmp_path):
+    rng = np.random.default_rng(0)
+    keys = rng.choice(200 * 50, size=1500, replace=False)
+    rows = [(f"u{k // 50}", int(k % 50) * 7, float(rng.integers(1, 6)), int(rng.integers(1e9)))
+            for k in keys]
+    path = write_csv(tmp_path / "r.csv", rows=rows)
+    whole, ts_whole = read_ratings(path, "user", "item", "rating", timestamp="ts",
+                                   dtype="float64")
+    for chunksize in (1, 7, 333):
+        part, ts_part = read_ratings(path, "user", "item", "rating", timestamp="ts",
+                                     chunksize=chunksize, dtype="float64")
+        assert part.user_ids.tolist() == whole.user_ids.tolist()
+        np.testing.assert_array_equal(part.item_ids, whole.item_ids)
+        for a, b in zip(part.by_user + part.by_item, whole.by_user + whole.by_item):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(ts_part, ts_whole)
+    assert sorted(whole.user_ids.tolist()) == whole.user_ids.tolist()
+    stamp = {(u, i): t for u, i, _, t in rows}
+    users = np.repeat(np.arange(whole.shape[0]), np.diff(whole.by_user.indptr))
+    for u, i, t in zip(users, whole.by_user.indices, ts_whole):
+        assert stamp[(whole.user_ids[u], int(whole.item_ids[i]))] == t
+
+
+def test_gzip_and_no_rating_column(tmp_path):
+    path = tmp_path / "r.csv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("user,item\n1,5\n2,5\n2,6\n")
+    r = read_ratings(path, user="user", item="item", rating=None)
+    assert r.nnz == 3 and np.all(r.by_user.data == 1)
+
+
+def test_duplicates_and_their_latest_timestamp(tmp_path):
+    rows = ROWS + [("ann", 10, 2.0, 900)]
+    path = write_csv(tmp_path / "r.csv", rows=rows)
+    with pytest.raises(ValueError, match=r"1 duplicated \(user, item\) pair.*\(ann, 10\)"):
+        read_ratings(path, "user", "item", "rating")
+    r, ts = read_ratings(path, "user", "item", "rating", timestamp="ts", duplicates="mean")
+    assert dense_of(r)[("ann", 10)] == 3.0 and r.nnz == 5
+    assert ts[0] == 900  # (ann, 10) is the first pair in row-major order
+
+
+def test_parquet_reads_like_csv(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pa.table({"user": [r[0] for r in ROWS], "item": [r[1] for r in ROWS],
+                      "rating": [r[2] for r in ROWS], "ts": [r[3] for r in ROWS]})
+    pq.write_table(table, tmp_path / "r.parquet", row_group_size=2)
+    r, ts = read_ratings(tmp_path / "r.parquet", "user", "item", "rating", timestamp="ts",
+                         chunksize=2)
+    assert dense_of(r) == expected()
+    c, ts_csv = read_ratings(write_csv(tmp_path / "r.csv"), "user", "item", "rating",
+                             timestamp="ts")
+    np.testing.assert_array_equal(ts, ts_csv)
+    r2 = read_ratings(tmp_path / "r.parquet", user=0, item=1, rating=2)
+    assert dense_of(r2) == expected()
+    with pytest.raises(ValueError, match="rating column 'score' is not in .*columns are"):
+        read_ratings(tmp_path / "r.parquet", "user", "item", "score")
+    with pytest.raises(ValueError, match="not a readable Parquet file"):
+        read_ratings(write_csv(tmp_path / "fake.parquet"), "user", "item", "rating")
+
+
+def test_parquet_without_pyarrow_gives_install_hint(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("pyarrow"):
+            raise ImportError("no pyarrow")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    (tmp_path / "r.parquet").write_bytes(b"PAR1")
+    with pytest.raises(ImportError, match=r"needs pyarrow: pip install pyarrow"):
+        read_ratings(tmp_path / "r.parquet", "user", "item", "rating")
+
+
+@pytest.mark.parametrize("content, kwargs, message", [
+    ("user,item,rating\n", {}, "holds no ratings"),
+    ("", {}, "is empty"),
+    ("user,item,rating\n1,2,3\n", {"rating": "score"},
+     r"rating column 'score' is not in the header .*columns are \['user', 'item', 'rating'\]"),
+    ("user,item,rating\n1,2,x\n1,3,4\n", {}, r"rating column 'rating' is not numeric: row 0 "
+                                            r"holds 'x'; check sep="),
+    ("user,item,rating\n1,2,3\n,3,4\n", {}, r"user column 'user' has missing ids \(first at row 1\)"),
+    ("user,item,rating\n1,2,inf\n", {}, r"rating column 'rating' contains 1 NaN or infinite"),
+    ("a b c\n", {"user": 0, "item": 1, "rating": 5}, "rating column position 5 is out of range"),
+    ("1,2,3\n", {"user": "user", "header": False}, "is a name, but header=False"),
+    ("onlyonefield\n", {}, "cannot guess the separator"),
+    ("user,item,rating\n1,2,3\n", {"duplicates": "max"}, r"duplicates must be one of"),
+    ("user,item,rating\n1,2,3\n", {"chunksize": 0}, r"chunksize must be a positive integer"),
+    ("user,item,rating\n1,2,3\n", {"user": 1.5}, r"user must be a column name or a non-negative"),
+    ("user,item,rating\n1,2,3\n", {"format": "xls"}, r"format must be one of"),
+])
+def test_read_errors(tmp_path, content, kwargs, message):
+    path = tmp_path / "r.csv"
+    path.write_text(content)
+    args = {"user": "user", "item": "item", "rating": "rating", **kwargs}
+    with pytest.raises(ValueError, match=message):
+        read_ratings(path, **args)
+
+
+def test_mixed_id_types_across_chunks(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating\n1,2,3\n2,2,3\nabc,2,3\n")
+    with pytest.raises(ValueError, match="user column 'user' mixes numbers and text"):
+        read_ratings(path, "user", "item", "rating", chunksize=2)
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match="ratings file 'nowhere.csv' does not exist"):
+        read_ratings("nowhere.csv")
+
+
+# ------------------------------------------------------------------ MovieLens layouts
+def test_movielens_layouts_on_small_files(tmp_path):
+    (tmp_path / "u.data").write_text("1\t10\t4\t100\n2\t10\t3\t50\n")
+    (tmp_path / "ratings.dat").write_text("1::10::4::100\n2::10::3::50\n")
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,10,4.0,100\n"
+                                          "2,10,3.0,50\n")
+    for name in ("u.data", "ratings.dat", "ratings.csv"):
+        r, ts = load_movielens(tmp_path / name, return_timestamps=True)
+        assert dense_of(r) == {(1, 10): 4.0, (2, 10): 3.0}, name
+        assert ts.tolist() == [100, 50]
+    renamed = tmp_path / "renamed.txt"
+    renamed.write_text("1::10::4::100\n")
+    assert load_movielens(renamed).nnz == 1
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("u.data", "1,10,4,100\n", r"not a MovieLens 100K .*expected lines like"),
+    ("u.data", "user\titem\trating\tts\n1\t2\t3\t4\n", r"not a MovieLens 100K"),
+    ("ratings.dat", "1\t10\t4\t100\n", r"not a MovieLens 1M"),
+    ("ratings.csv", "user,item,rating\n1,2,3\n", r"its header is 'user,item,rating'"),
+    ("ratings.csv", "userId,movieId,rating,timestamp\n", r"expected lines like"),
+    ("u.data", "1\t10\t4\t100\n2\t10\tx\t5\n", r"not a valid MovieLens 100K .*not numeric"),
+    ("other.txt", "hello world\n", r"is not a MovieLens ratings file"),
+])
+def test_movielens_wrong_layout(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(ValueError, match=message):
+        load_movielens(tmp_path / name)
+
+
+def test_movielens_folder_without_ratings(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no MovieLens ratings file"):
+        load_movielens(tmp_path)
+
+
+def test_titles_from_small_files(tmp_path):
+    (tmp_path / "u.item").write_bytes("1|Caf\xe9 (1995)|01-Jan-1995||url|0\n".encode("latin-1"))
+    assert load_movielens_titles(tmp_path) == {1: "Café (1995)"}
+    (tmp_path / "movies.csv").write_text('movieId,title,genres\n5,"Hello, World (2000)",Drama\n')
+    assert load_movielens_titles(tmp_path / "movies.csv") == {5: "Hello, World (2000)"}
+    (tmp_path / "movies.dat").write_text("7::Seven (1995)::Crime\n")
+    assert load_movielens_titles(tmp_path / "movies.dat") == {7: "Seven (1995)"}
+    (tmp_path / "bad.csv").write_text("id,name\n1,x\n")
+    with pytest.raises(ValueError, match="is not a MovieLens movies.csv"):
+        load_movielens_titles(tmp_path / "bad.csv")
+
+
+# ------------------------------------------------------------------ the real data sets
+def test_ml100k(shared_data):
+    r, ts = load_movielens(shared_data / "ml-100k", return_timestamps=True)
+    assert (r.nnz, r.shape) == (100_000, (943, 1_682))
+    assert r.user_ids.tolist() == list(range(1, 944))
+    assert set(np.unique(r.by_user.data)) == {1, 2, 3, 4, 5}
+    assert (ts.min(), ts.max()) == (874724710, 893286638) and len(ts) == r.nnz
+    base = load_movielens(shared_data / "ml-100k" / "u1.base")
+    test = load_movielens(shared_data / "ml-100k" / "u1.test")
+    assert (base.nnz, test.nnz) == (80_000, 20_000)
+    titles = load_movielens_titles(shared_data / "ml-100k")
+    assert len(titles) == 1_682 and titles[1] == "Toy Story (1995)"
+
+
+def test_ml_latest_small(shared_data):
+    r = load_movielens(shared_data / "ml-latest-small")
+    assert (r.nnz, r.shape) == (100_836, (610, 9_724))
+    assert r.item_ids.max() == 193609
+    assert set(np.unique(r.by_user.data)) == set(np.arange(1, 11) / 2)
+    titles = load_movielens_titles(shared_data / "ml-latest-small")
+    assert len(titles) == 9_742 and set(r.item_ids.tolist()) <= set(titles)
+
+
+def test_filmtrust_duplicate_pairs(shared_data):
+    # the data README says 4 pairs appear twice, but 35,497 rows with 35,494 distinct pairs
+    # means 3 repeats in this copy (the 4th, "1 1 2", was the removed extra first line)
+    path = shared_data / "filmtrust" / "ratings.txt"
+    with pytest.raises(ValueError, match=r"3 duplicated \(user, item\) pair\(s\): the first, "
+                                         r"\(308, 12\)"):
+        read_ratings(path, user=0, item=1, rating=2)
+    r = read_ratings(path, user=0, item=1, rating=2, duplicates="mean")
+    assert (r.nnz, r.shape) == (35_494, (1_508, 2_071))
+
+
+def test_lastfm_user_artists(shared_data):
+    r = read_ratings(shared_data / "hetrec2011-lastfm-2k" / "user_artists.dat",
+                     user="userID", item="artistID", rating="weight", dtype="float64",
+                     chunksize=10_000)
+    assert (r.nnz, r.shape) == (92_834, (1_892, 17_632))
+    assert r.by_user.data.sum() == 69_183_975 and r.by_user.data.max() == 352_698
