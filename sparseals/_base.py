@@ -115,6 +115,7 @@ class ALSBase:
         neighbouring setting); its factors and biases replace the random start.
         """
         dtype = self._validate_params()
+        self._check_memory(X, dtype)
         ratings = as_ratings(X, dtype)
         v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
         rng = np.random.default_rng(self.random_state)
@@ -129,8 +130,7 @@ class ALSBase:
             progress = tqdm(total=self.iterations, desc=f"{type(self).__name__}", unit="it")
         try:
             for iteration in range(self.iterations):
-                self._iterate(ratings)
-                self._check_finite(iteration)
+                self._iterate_or_restore(ratings, iteration)
                 loss = self._loss(ratings)
                 self.loss_history_.append(loss)
                 if progress is not None:
@@ -177,13 +177,41 @@ class ALSBase:
 
         save(self, path)
 
-    def _check_finite(self, iteration):
-        for name in ("user_factors_", "item_factors_"):
-            if not np.isfinite(getattr(self, name)).all():
-                raise FloatingPointError(
-                    f"the fit diverged at iteration {iteration}: {name} is no longer finite. "
-                    "Increase regularization, rescale the ratings or use dtype='float64'"
-                )
+    def _check_memory(self, X, dtype):
+        """MemoryError before allocating when the fit cannot fit in the memory available."""
+        from ._memory import check_fit_memory
+
+        if isinstance(X, Ratings):
+            check_fit_memory(type(self).__name__, X.shape, X.nnz, self.factors, dtype,
+                             ratings_to_build=False, values_to_copy=X.dtype != dtype)
+        elif (sp.issparse(X) or isinstance(X, np.ndarray)) and X.ndim == 2:
+            nnz = X.nnz if sp.issparse(X) else X.size  # dense: at most every cell
+            check_fit_memory(type(self).__name__, X.shape, nnz, self.factors, dtype,
+                             ratings_to_build=True, values_to_copy=False)
+        # anything else: as_ratings names the problem
+
+    def _iterate_or_restore(self, ratings, iteration):
+        """One iteration; on any failure or interrupt, the last completed one is restored.
+
+        Ctrl-C (KeyboardInterrupt) in the middle of an iteration, or factors that stop
+        being finite, leave the model holding the factors of the last completed
+        iteration, so that ``fit`` with ``warm_start=True`` can resume from them.
+        """
+        completed = {name: getattr(self, name).copy() for name in self._WARM_START
+                     if getattr(self, name, None) is not None}
+        try:
+            self._iterate(ratings)
+            for name in completed:
+                if not np.isfinite(getattr(self, name)).all():
+                    raise FloatingPointError(
+                        f"the fit diverged at iteration {iteration}: {name} is no longer "
+                        f"finite; the model keeps the factors of the last finite iteration. "
+                        "Increase regularization, rescale the ratings or use dtype='float64'"
+                    )
+        except BaseException:
+            for name, array in completed.items():
+                getattr(self, name)[...] = array
+            raise
 
     # ------------------------------------------------------------------ scoring
     def _check_fitted(self):

@@ -246,3 +246,72 @@ def test_huge_ratings_are_refused_with_the_fix_named():
         sa.ExplicitALS(factors=1, iterations=1).fit(dense)
     model = sa.ExplicitALS(factors=1, iterations=3, dtype="float64").fit(dense)
     assert np.isfinite(model.user_factors_).all()
+
+
+def test_divergence_is_caught_and_the_last_finite_factors_are_kept(monkeypatch):
+    dense = observed_sample(np.random.default_rng(9))
+    model = sa.ExplicitALS(factors=2, iterations=5, random_state=0)
+    original = type(model)._iterate
+    calls = []
+
+    def iterate_then_blow_up(self, ratings):
+        original(self, ratings)
+        calls.append(self.user_factors_.copy())
+        if len(calls) == 3:
+            self.item_factors_[0, 0] = np.inf
+
+    monkeypatch.setattr(type(model), "_iterate", iterate_then_blow_up)
+    with pytest.raises(FloatingPointError, match=r"diverged at iteration 2: item_factors_ is "
+                                                 r"no longer finite; the model keeps"):
+        model.fit(dense)
+    assert np.isfinite(model.item_factors_).all() and len(model.loss_history_) == 2
+    np.testing.assert_array_equal(model.user_factors_, calls[1])
+
+
+def test_interrupt_inside_an_iteration_keeps_the_last_completed_one(monkeypatch):
+    dense = observed_sample(np.random.default_rng(10))
+    model = sa.ExplicitALS(factors=2, iterations=5, random_state=0)
+    original = type(model)._iterate
+    snapshots = []
+
+    def interrupted_midway(self, ratings):
+        if len(snapshots) == 2:
+            self.user_factors_[:] = 123.0  # half of an iteration done
+            raise KeyboardInterrupt
+        original(self, ratings)
+        snapshots.append((self.user_factors_.copy(), self.item_factors_.copy()))
+
+    monkeypatch.setattr(type(model), "_iterate", interrupted_midway)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(dense)
+    np.testing.assert_array_equal(model.user_factors_, snapshots[1][0])
+    np.testing.assert_array_equal(model.item_factors_, snapshots[1][1])
+    assert len(model.loss_history_) == 2
+
+
+def test_interrupt_from_a_callback_keeps_the_completed_iteration():
+    dense = observed_sample(np.random.default_rng(11))
+
+    def stop_after_two(iteration, loss):
+        if iteration == 1:
+            raise KeyboardInterrupt
+
+    model = sa.ExplicitALS(factors=2, iterations=6, random_state=0, callback=stop_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(dense)
+    full = sa.ExplicitALS(factors=2, iterations=2, random_state=0).fit(dense)
+    np.testing.assert_array_equal(model.user_factors_, full.user_factors_)
+    assert model.loss_history_ == full.loss_history_
+
+
+def test_memory_guard_refuses_a_fit_that_cannot_fit(monkeypatch):
+    from sparseals import _memory
+
+    with pytest.raises(MemoryError, match=r"ExplicitALS.fit would need about .* GiB .* "
+                                          r"100000000 factors.*fewer factors .*Dask backend"):
+        sa.ExplicitALS(factors=100_000_000).fit(np.ones((1000, 1000)))
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 10_000)
+    with pytest.raises(MemoryError, match=r"only 0.00 GiB is available; use dtype='float32'"):
+        sa.ExplicitALS(factors=4, dtype="float64").fit(sa.Ratings.from_dense(np.ones((50, 50))))
+    monkeypatch.setattr(_memory, "available_bytes", lambda: None)  # unknown: no guard
+    sa.ExplicitALS(factors=2, iterations=1).fit(np.ones((5, 5)))

@@ -1,0 +1,54 @@
+"""Peak-memory estimate of a fit, checked before anything large is allocated."""
+
+import numpy as np
+
+GIB = 2.0 ** 30
+
+
+def available_bytes():
+    """Memory the system can still give this process (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy):
+    """Bytes a fit allocates beyond its input.
+
+    Two copies of the factors (the live ones and the last completed iteration's),
+    the ratings by user and by item when they must be built from the input (plus the
+    transient arrays of that conversion), a copy of the values when only the dtype
+    changes, and per-row work arrays.
+    """
+    n_users, n_items = shape
+    itemsize = np.dtype(dtype).itemsize
+    total = 2 * (n_users + n_items) * (factors + 1) * itemsize
+    one_side = nnz * (4 + itemsize) + 8 * (max(n_users, n_items) + 1)
+    if ratings_to_build:
+        total += 2 * one_side + nnz * (8 + 8 + itemsize)  # CSR + CSC, COO on the way
+    elif values_to_copy:
+        total += 2 * nnz * itemsize
+    total += 8 * (n_users + n_items)  # per-row losses and status
+    return total
+
+
+def check_fit_memory(model_name, shape, nnz, factors, dtype, ratings_to_build, values_to_copy):
+    """Raise MemoryError, with the estimate and what to change, if the fit cannot fit."""
+    need = fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy)
+    available = available_bytes()
+    if available is None or need <= available:
+        return
+    hints = [f"fewer factors (now {factors})"]
+    if np.dtype(dtype) == np.float64:
+        hints.insert(0, "dtype='float32'")
+    hints.append("the Dask backend (sparseals.distributed.fit)")
+    raise MemoryError(
+        f"{model_name}.fit would need about {need / GIB:.2f} GiB on top of its input "
+        f"({shape[0]:,} × {shape[1]:,}, {nnz:,} ratings, {factors} factors) but only "
+        f"{available / GIB:.2f} GiB is available; use " + ", ".join(hints)
+    )
