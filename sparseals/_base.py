@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
+from . import _early_stopping
 from . import _validation as v
 from ._threads import kernel_threads
 from .ratings import Compressed, Ratings
@@ -93,21 +94,52 @@ class ALSBase:
         return float(self.regularization if self.reg_items is None else self.reg_items)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X):
+    # validation metric of early stopping when fit(validation=...) names none
+    _validation_metric = "rmse"
+
+    def fit(self, X, validation=None, metric=None, patience=None):
         """Fit the factors to ``X``; returns ``self``.
 
         Parameters
         ----------
         X : Ratings, scipy.sparse matrix or ndarray
             Users × items. A dense array marks missing ratings with NaN.
+        validation : Ratings, scipy.sparse matrix or ndarray, optional
+            Held-out ratings of the same shape (and ids) as ``X``, e.g. the test part
+            of :func:`sparseals.model_selection.train_test_split`. Enables early
+            stopping: ``metric`` is computed on them after each iteration, the fit
+            stops after ``patience`` iterations without improvement, and the best
+            iteration's factors (and biases) are restored at the end.
+        metric : str, optional
+            With ``validation``: a name from :data:`sparseals.metrics.METRICS`
+            (ranking metrics at k = 10). Default ``'rmse'`` for ExplicitALS and
+            ``'ndcg'`` for ImplicitALS.
+        patience : int, optional
+            With ``validation``: iterations without improvement before stopping
+            (default 3). ``iterations`` stays the upper bound.
 
         Returns
         -------
         self
-        """
-        return self._fit(X)
+            With ``validation``, also ``validation_history_`` (the metric after each
+            iteration run), ``validation_metric_`` and ``best_iteration_`` (0-based
+            index of the iteration whose factors were kept); ``loss_history_`` covers
+            every iteration run.
 
-    def _fit(self, X, init=None):
+        Examples
+        --------
+        >>> import sparseals as sa
+        >>> from sparseals.datasets import synthetic
+        >>> from sparseals.model_selection import train_test_split
+        >>> train, held = train_test_split(synthetic(300, 200, 6000, seed=0), random_state=0)
+        >>> model = sa.ExplicitALS(factors=8, iterations=30, random_state=0)
+        >>> model = model.fit(train, validation=held, patience=2)
+        >>> len(model.validation_history_) <= 30
+        True
+        """
+        return self._fit(X, validation=validation, metric=metric, patience=patience)
+
+    def _fit(self, X, init=None, validation=None, metric=None, patience=None):
         """:meth:`fit`, warm-started from ``init`` when given.
 
         ``init`` is a fitted model of the same class, ``factors`` and ``dtype`` on a
@@ -123,6 +155,8 @@ class ALSBase:
         if init is not None:
             self._warm_start(init)
         self.loss_history_ = []
+        # --- early stopping (fit(validation=...)): sparseals/_early_stopping.py
+        stopper = _early_stopping.start(self, ratings, validation, metric, patience)
         progress = None
         if self.show_progress:
             from tqdm.auto import tqdm
@@ -138,6 +172,10 @@ class ALSBase:
                     progress.update()
                 if self.callback is not None:
                     self.callback(iteration, loss)
+                if stopper is not None and stopper.update(self, iteration):
+                    break
+            if stopper is not None:
+                stopper.finish(self)
         finally:
             if progress is not None:
                 progress.close()
@@ -314,11 +352,12 @@ class ALSBase:
         everyone = np.arange(len(factors), dtype=np.int32)
         starts = np.arange(len(ids))
         result = self._top_n(normalised[ids], normalised, everyone, starts, starts + 1,
-                             ids.astype(np.int32), len(factors), n)
+                             ids.astype(np.int32), len(factors), n, offset=0.0)
         return (result[0][0], result[1][0]) if single else result
 
     def _top_n(self, query, candidate_factors, candidates, exclude_start, exclude_end,
-               exclude_indices, n_labels, n):
+               exclude_indices, n_labels, n, offset=None):
+        """Top ``n`` of query · candidates (+ the model's score offset unless ``offset`` given)."""
         from ._kernels.topk import top_n
 
         column_of = np.full(n_labels, -1, dtype=np.int32)
@@ -326,7 +365,7 @@ class ALSBase:
         out_items = np.empty((len(query), n), dtype=np.int32)
         out_scores = np.empty((len(query), n), dtype=query.dtype)
         batch = max(1, _SCORE_BLOCK // max(1, len(candidates)))
-        offset = self._score_offset()
+        offset = self._score_offset() if offset is None else offset
         with kernel_threads(self.num_threads, blas=True):
             for start in range(0, len(query), batch):
                 stop = min(start + batch, len(query))

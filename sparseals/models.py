@@ -279,6 +279,8 @@ class ImplicitALS(ALSBase):
     (5,)
     """
 
+    _validation_metric = "ndcg"  # early stopping's default: a ranking metric
+
     def __init__(self, factors=64, regularization=0.01, reg_users=None, reg_items=None, alpha=1.0,
                  unobserved_weight=1.0, reg_exponent=0.0, confidence="linear", solver="cg",
                  cg_steps=3, iterations=15, dtype="float32", random_state=None, num_threads=None,

@@ -25,7 +25,7 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["save", "load", "ModelFileError", "FORMAT_VERSION"]
+__all__ = ["save", "load", "read_metadata", "ModelFileError", "FORMAT_VERSION"]
 
 FORMAT = "sparseals-model"
 FORMAT_VERSION = 1
@@ -101,12 +101,7 @@ def load(path):
         model, was written by a newer format version, or holds inconsistent arrays.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist")
-    arrays = _read(path)
-    if _META not in arrays:
-        raise ModelFileError(f"{path} is not a sparseals model file: it has no {_META!r} entry "
-                             f"(entries: {sorted(arrays)[:10]})")
+    arrays = _read_file(path)
     meta = _meta(path, arrays.pop(_META))
     cls = _model_class(path, meta.get("model"))
     params = meta.get("params")
@@ -134,6 +129,29 @@ def load(path):
     for name, value in arrays.items():
         setattr(model, name, value)
     return model
+
+
+def read_metadata(path):
+    """The header of a saved model, without building the model.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    dict
+        ``format``, ``format_version``, ``library_version``, ``model`` (class name),
+        ``params`` and ``attributes`` (fitted scalars and lists such as
+        ``loss_history_``), as :func:`save` wrote them.
+
+    Raises
+    ------
+    FileNotFoundError, ModelFileError
+        As :func:`load`.
+    """
+    path = os.fspath(path)
+    return _meta(path, _read_file(path)[_META])
 
 
 # ---------------------------------------------------------------------- writing
@@ -185,6 +203,17 @@ def _atomic_savez(path, arrays):
 
 
 # ---------------------------------------------------------------------- reading
+def _read_file(path):
+    """Every array of the model file at ``path``, checked to carry the sparseals header."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file {path!r} does not exist")
+    arrays = _read(path)
+    if _META not in arrays:
+        raise ModelFileError(f"{path} is not a sparseals model file: it has no {_META!r} entry "
+                             f"(entries: {sorted(arrays)[:10]})")
+    return arrays
+
+
 def _read(path):
     """Every array in the file, read now, with any failure as a :class:`ModelFileError`."""
     with open(path, "rb") as f:

@@ -154,7 +154,7 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
 
 def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobserved_weight=1.0,
                        reg_exponent=0.0, confidence="linear", solver="cholesky", cg_steps=3,
-                       initial=None, num_threads=None):
+                       initial=None, other_gram=None, n_other=None, num_threads=None):
     """One implicit-feedback half-step (Hu, Koren & Volinsky 2008) with the other side fixed.
 
     Row i of ``rows`` gets the minimiser (``solver="cholesky"``) or ``cg_steps``
@@ -190,6 +190,14 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
         Conjugate-gradient steps per row (``solver="cg"``).
     initial : ndarray of shape (n_rows, K), optional
         Starting point of the CG steps (default zeros); ignored by Cholesky.
+    other_gram : ndarray of shape (K, K), optional
+        ``YᵀY`` of the *whole* other side (not scaled by α₀), for a blocked fit
+        (``sparseals.distributed``) whose ``other_factors`` hold only the rows
+        that ``rows`` references (its column indices then point into those rows).
+        Default ``other_factorsᵀ other_factors``.
+    n_other : int, optional
+        Rows of the whole other side (M in λ_i); default ``len(other_factors)``.
+        Give it together with ``other_gram``.
     num_threads : int, optional
         Numba threads; default all.
 
@@ -232,8 +240,22 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
             raise ValueError(f"initial has shape {initial.shape}; expected {(n_rows, k)} "
                              "(one row per row of rows, K columns)")
         factors = np.array(v.finite_real(initial, "initial", dtype), dtype=dtype, order="C")
+    if other_gram is not None:
+        other_gram = np.asarray(other_gram)
+        if other_gram.shape != (k, k):
+            raise ValueError(f"other_gram has shape {other_gram.shape}; expected {(k, k)} "
+                             "(Yᵀ Y of the whole other side, K × K)")
+        other_gram = v.finite_real(other_gram, "other_gram", dtype).astype(dtype)
+    if n_other is None:
+        n_other = -1
+    else:
+        n_other = v.positive_int(n_other, "n_other")
+        if n_other < other_factors.shape[0]:
+            raise ValueError(f"n_other is {n_other} but other_factors has "
+                             f"{other_factors.shape[0]} rows; give the row count of the whole "
+                             "other side")
     n_singular = _implicit_step(rows, other_factors, factors, reg, nu, alpha, alpha0, confidence,
-                                solver == "cg", steps, num_threads)
+                                solver == "cg", steps, num_threads, other_gram, n_other)
     return factors, n_singular
 
 
@@ -252,8 +274,12 @@ def _confidence_terms(confidence, alpha):
 
 
 def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confidence, use_cg,
-                   cg_steps, num_threads):
-    """Unchecked implicit half-step: fills ``target`` in place (it is the CG start)."""
+                   cg_steps, num_threads, other_gram=None, n_other=-1):
+    """Unchecked implicit half-step: fills ``target`` in place (it is the CG start).
+
+    ``other_gram`` (``otherᵀ other`` of the whole other side) and ``n_other`` (its
+    row count) are for blocks that hold only the other side's rows they reference.
+    """
     import numba
 
     from ._kernels.implicit import allocate_scratch, half_step
@@ -261,7 +287,7 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
     dtype = target.dtype
     c0, c1 = _confidence_terms(confidence, alpha)
     with kernel_threads(num_threads, blas=True):
-        gram = other.T @ other
+        gram = other.T @ other if other_gram is None else other_gram.astype(dtype)
         gram *= dtype.type(alpha0)
     # numba thread ids may range over the whole pool, whatever the count in use
     scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1], dtype, use_cg)
@@ -269,4 +295,5 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
         return int(half_step(rows.indptr, rows.indices, rows.data, other,
                              np.ascontiguousarray(gram), target, dtype.type(reg),
                              float(reg_exponent), dtype.type(c0), dtype.type(c1),
-                             dtype.type(alpha0), bool(use_cg), int(cg_steps), scratch))
+                             dtype.type(alpha0), bool(use_cg), int(cg_steps), scratch,
+                             int(n_other)))

@@ -34,3 +34,242 @@ def test_user_error_is_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("sparseals demo: error: nnz must be a positive integer")
     assert "\n" not in err
+
+
+# ---------------------------------------------------------------------- fit / evaluate / query
+import json  # noqa: E402
+import re  # noqa: E402
+
+import pytest  # noqa: E402
+
+import sparseals as sa  # noqa: E402
+
+
+def run(capsys, *argv):
+    """main(argv) → (status, stdout, stderr)."""
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def user_error(capsys, *argv):
+    """The one stderr line of a command that must fail as a user mistake."""
+    status, _, err = run(capsys, *argv)
+    assert status == 2, err
+    err = err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    return err
+
+
+@pytest.fixture(scope="module")
+def ml100k_model(shared_data, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "ml100k.npz"
+    status = main(["fit", str(shared_data / "ml-100k" / "u.data"), "-o", str(path),
+                   "--factors", "8", "--iterations", "3", "--biases", "--reg-exponent", "1",
+                   "--random-state", "0"])
+    assert status == 0
+    return path
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    """A generated ratings file with text user ids and a custom header."""
+    rng = np.random.default_rng(3)
+    cells = rng.choice(40 * 30, 400, replace=False)
+    lines = ["who;what;stars"] + [f"u{c // 30};{100 + c % 30};{rng.integers(1, 6)}"
+                                   for c in cells]
+    path = tmp_path / "small.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_fit_ml100k_saves_a_model_with_original_ids(ml100k_model):
+    model = sa.load(ml100k_model)
+    assert isinstance(model, sa.ExplicitALS) and model.biases and model.factors == 8
+    assert model.user_ids_.tolist() == list(range(1, 944))
+    assert len(model.loss_history_) == 3
+
+
+def test_fit_prints_what_it_did(shared_data, tmp_path, capsys):
+    status, out, _ = run(capsys, "fit", shared_data / "ml-100k" / "u1.base", "-o",
+                         tmp_path / "m.npz", "--factors", "4", "--iterations", "2")
+    assert status == 0
+    assert "read 80,000 ratings of 943 users × 1,650 items" in out
+    assert "fitted ExplicitALS(factors=4, iterations=2): 2 iterations" in out
+    assert f"saved the model to {tmp_path / 'm.npz'}" in out
+
+
+def test_recommend_uses_original_ids_and_titles(ml100k_model, shared_data, capsys):
+    status, out, _ = run(capsys, "recommend", ml100k_model, "--user", "1", "-n", "5",
+                         "--titles", shared_data / "ml-100k" / "u.item", "--json")
+    assert status == 0
+    result = json.loads(out)
+    model = sa.load(ml100k_model)
+    items, scores = model.recommend(0, n=5)  # user id 1 is row 0
+    assert result["user"] == 1
+    assert [r["item"] for r in result["items"]] == model.item_ids_[items].tolist()
+    assert [r["score"] for r in result["items"]] == pytest.approx(scores.tolist(), rel=1e-6)
+    titles = sa.datasets.load_movielens_titles(shared_data / "ml-100k")
+    assert [r["title"] for r in result["items"]] == [titles[r["item"]] for r in result["items"]]
+
+
+def test_recommend_table(ml100k_model, shared_data, capsys):
+    status, out, _ = run(capsys, "recommend", ml100k_model, "--user", "42",
+                         "--titles", shared_data / "ml-100k")
+    lines = out.strip().splitlines()
+    assert status == 0 and lines[0] == "top 10 items for user 42"
+    assert lines[1].split() == ["rank", "item", "score", "title"] and len(lines) == 12
+
+
+def test_similar_items_are_cosines_without_the_item(ml100k_model, capsys):
+    status, out, _ = run(capsys, "similar", ml100k_model, "--item", "50", "-n", "4", "--json")
+    assert status == 0
+    result = json.loads(out)
+    assert result["item"] == 50 and len(result["items"]) == 4
+    scores = [r["score"] for r in result["items"]]
+    # regression: the global mean of a biased model was once added to the cosines
+    assert all(-1.0 <= s <= 1.0 + 1e-6 for s in scores) and scores == sorted(scores, reverse=True)
+    assert 50 not in [r["item"] for r in result["items"]]
+
+
+def test_info(ml100k_model, capsys):
+    status, out, _ = run(capsys, "info", ml100k_model)
+    assert status == 0
+    assert "ExplicitALS" in out and "format version 1" in out
+    assert "943 users × 1,682 items, 100,000 training ratings" in out
+    assert re.search(r"loss history +3 iterations: first", out)
+    status, out, _ = run(capsys, "info", ml100k_model, "--json")
+    info = json.loads(out)
+    assert info["format_version"] == 1 and info["factors"] == 8
+    assert info["params"]["biases"] is True and len(info["loss_history"]) == 3
+
+
+def test_evaluate_split_and_kfold(small_csv, capsys):
+    columns = ["--user", "who", "--item", "what", "--rating", "stars", "--factors", "3",
+               "--iterations", "3", "--random-state", "0"]
+    status, out, _ = run(capsys, "evaluate", small_csv, *columns, "--json", "--clip", "1", "5")
+    assert status == 0
+    report = json.loads(out)
+    assert report["protocol"] == "split" and report["ratings"] == 400
+    assert set(report["metrics"]) == {"rmse", "mae"} and 0 < report["metrics"]["rmse"] < 4
+    status, out, _ = run(capsys, "evaluate", small_csv, *columns, "--kfold", "3",
+                         "--metrics", "rmse,ndcg")
+    assert status == 0
+    assert "3-fold cross-validation" in out
+    header = out.splitlines()[2].split()
+    assert header[:3] == ["metric", "mean", "std"] and header[-2:] == ["fold", "3"]
+
+
+def test_evaluate_ml100k_kfold_matches_cross_validate(shared_data, capsys):
+    from sparseals.model_selection import cross_validate
+
+    status, out, _ = run(capsys, "evaluate", shared_data / "ml-100k" / "u.data", "--kfold", "2",
+                         "--factors", "4", "--iterations", "2", "--random-state", "0", "--json")
+    assert status == 0
+    report = json.loads(out)
+    expected = cross_validate(sa.ExplicitALS(factors=4, iterations=2, random_state=0),
+                              sa.datasets.load_movielens(shared_data / "ml-100k"), cv=2,
+                              random_state=0)
+    assert report["metrics"]["rmse"]["folds"] == pytest.approx(expected["rmse"].tolist())
+
+
+def test_implicit_model_with_text_ids(small_csv, tmp_path, capsys):
+    path = tmp_path / "implicit.npz"
+    status, out, err = run(capsys, "fit", small_csv, "-o", path, "--model", "implicit",
+                           "--user", "who", "--item", "what", "--rating", "stars",
+                           "--factors", "4", "--iterations", "2", "--alpha", "2", "--progress")
+    assert status == 0, err
+    assert isinstance(sa.load(path), sa.ImplicitALS)
+    status, out, _ = run(capsys, "recommend", path, "--user", "u7", "-n", "3", "--json")
+    assert status == 0
+    assert json.loads(out)["user"] == "u7" and len(json.loads(out)["items"]) == 3
+
+
+def test_fit_with_early_stopping(small_csv, tmp_path, capsys):
+    status, out, _ = run(capsys, "fit", small_csv, "-o", tmp_path / "m.npz", "--user", "who",
+                         "--item", "what", "--rating", "stars", "--iterations", "30",
+                         "--validation", "0.2", "--patience", "1", "--regularization", "0.001",
+                         "--factors", "6", "--random-state", "0")
+    assert status == 0
+    assert "early stopping: held-out rmse" in out
+    model = sa.load(tmp_path / "m.npz")
+    assert model.validation_history_[model.best_iteration_] == min(model.validation_history_)
+
+
+def test_loss_plot(small_csv, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "loss.png"
+    status, out, _ = run(capsys, "fit", small_csv, "-o", tmp_path / "m.npz", "--user", "who",
+                         "--item", "what", "--rating", "stars", "--iterations", "3",
+                         "--plot", plot)
+    assert status == 0 and f"saved the loss plot to {plot}" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_is_one_line(small_csv, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
+    err = user_error(capsys, "fit", small_csv, "-o", tmp_path / "m.npz", "--plot", "loss.png")
+    assert err == ("sparseals fit: error: --plot needs matplotlib, which is not installed: pip "
+                   "install matplotlib (or pip install sparseals[plot])")
+    assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["recommend", "{model}", "--user", "99999"],
+     "user id 99999 is not in the model (it has 943 users, ids 1..943)"),
+    (["recommend", "{model}", "--user", "abc"],
+     "--user 'abc' is not an integer; this model's user ids are integers"),
+    (["similar", "{model}", "--item", "5000"], "item id 5000 is not in the model"),
+    (["recommend", "{model}", "--user", "1", "-n", "0"], "-n must be a positive number"),
+    (["recommend", "{model}", "--user", "1", "--titles", "{tmp}/none.item"],
+     "movie titles file '{tmp}/none.item' does not exist"),
+    (["recommend", "{tmp}/missing.npz", "--user", "1"],
+     "model file '{tmp}/missing.npz' does not exist"),
+    (["info", "{data}"], "is not a sparseals model file: it is not an .npz (zip) archive"),
+    (["fit", "{tmp}/none.csv", "-o", "{tmp}/m.npz"], "data file '{tmp}/none.csv' does not exist"),
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--factors", "0"],
+     "factors must be a positive integer; got 0"),
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--factors", "many"],
+     "argument --factors: invalid int value: 'many'"),
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--dtype", "float16"],
+     "dtype must be 'float32' or 'float64'; got 'float16'"),
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--alpha", "2"],
+     "--alpha applies to --model implicit only, not --model explicit"),
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--model", "implicit", "--biases"],
+     "--biases applies to --model explicit only, not --model implicit"),
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--patience", "2"],
+     "--metric and --patience apply to early stopping; add --validation FRACTION"),
+    (["fit", "{ml}", "-o", "{tmp}/m.npz", "--validation", "1.5"],
+     "--validation 1.5: test_size must be a fraction strictly between 0 and 1"),
+    (["fit", "{data}"], "the following arguments are required: -o/--output"),
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--user", "uid"],
+     "user column 'uid' is not in the header"),
+    (["evaluate", "{data}", "--kfold", "1"], "--kfold must be at least 2; got 1"),
+    (["evaluate", "{data}", "--metrics", "rmse,accuracy"], "unknown metric 'accuracy'"),
+    (["evaluate", "{data}", "--model", "tensor"], "argument --model: invalid choice: 'tensor'"),
+])
+def test_user_mistakes_are_one_line_with_status_2(argv, message, small_csv, ml100k_model,
+                                                  shared_data, tmp_path, capsys):
+    fill = dict(model=ml100k_model, tmp=tmp_path, data=small_csv,
+                ml=shared_data / "ml-100k" / "u.data")
+    err = user_error(capsys, *[a.format(**fill) for a in argv])
+    assert err.startswith(f"sparseals {argv[0]}: error: ")
+    assert message.format(**fill) in err
+
+
+def test_damaged_model_file(ml100k_model, tmp_path, capsys):
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(ml100k_model.read_bytes()[:5000])
+    err = user_error(capsys, "recommend", damaged, "--user", "1")
+    assert "is truncated or corrupt" in err
+
+
+def test_python_m_sparseals_recommend(ml100k_model):
+    done = subprocess.run([sys.executable, "-m", "sparseals", "recommend", str(ml100k_model),
+                           "--user", "1", "-n", "3"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "top 3 items for user 1"
+    failed = subprocess.run([sys.executable, "-m", "sparseals", "recommend", str(ml100k_model),
+                             "--user", "0"], capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert failed.stderr.strip().count("\n") == 0

@@ -247,3 +247,22 @@ def test_lastfm_user_artists(shared_data):
                      chunksize=10_000)
     assert (r.nnz, r.shape) == (92_834, (1_892, 17_632))
     assert r.by_user.data.sum() == 69_183_975 and r.by_user.data.max() == 352_698
+
+
+def test_reading_across_many_storage_segments_equals_one_pass(tmp_path, monkeypatch):
+    """Columns are stored in large segments (a memory fix); tiny ones must give the same."""
+    from sparseals.datasets import readers
+
+    rng = np.random.default_rng(5)
+    cells = rng.choice(50 * 40, 300, replace=False)
+    lines = ["userId,movieId,rating,ts"] + [f"{c // 40},{c % 40},{rng.integers(1, 6)},{i}"
+                                            for i, c in enumerate(cells)]
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(lines) + "\n")
+    whole, stamps = read_ratings(path, timestamp="ts")
+    monkeypatch.setattr(readers._Segments, "_BYTES", 40)  # 10 float32 or 5 int64 per segment
+    split, split_stamps = read_ratings(path, timestamp="ts", chunksize=7)
+    np.testing.assert_array_equal(split.csr.toarray(), whole.csr.toarray())
+    np.testing.assert_array_equal(split.by_item.indices, whole.by_item.indices)
+    np.testing.assert_array_equal(split_stamps, stamps)
+    np.testing.assert_array_equal(split.user_ids, whole.user_ids)

@@ -150,13 +150,15 @@ def _system_product(indices, data, start, end, other, c0, c1, alpha0, a_mat, row
 
 @njit(**OUTER)
 def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0, c1, alpha0,
-              use_cg, cg_steps, scratch):
+              use_cg, cg_steps, scratch, n_other=-1):
     """Recompute every row of ``target`` in place.
 
     ``indptr``/``indices``/``data``: a compressed matrix whose rows are the rows
     of ``target``; ``other``: the fixed factors; ``gram``: ``α₀ · otherᵀ other``
     (full, symmetric). Scalars ``reg``, ``c0``, ``c1``, ``alpha0`` have the
-    factors' dtype. Row i is regularised with ``reg · (n_i + α₀ · n_other) ** reg_exponent``;
+    factors' dtype. Row i is regularised with ``reg · (n_i + α₀ · n_other) ** reg_exponent``,
+    ``n_other`` the rows of the whole other side (default ``len(other)``; a blocked fit
+    passes only the rows a block references, with its own ``gram`` and ``n_other``);
     a row without entries becomes zero (its minimiser). With ``use_cg``,
     ``cg_steps`` conjugate-gradient steps start from the current ``target`` row;
     otherwise each system is solved exactly. Returns the number of rows whose
@@ -164,7 +166,7 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
     """
     n_rows = target.shape[0]
     k = other.shape[1]
-    n_other = other.shape[0]
+    m_other = other.shape[0] if n_other < 0 else n_other
     rows_s, wrows_s, weights_s, mats_s, vecs_s = scratch
     eps = np.finfo(target.dtype).eps
     jittered = np.zeros(n_rows, dtype=np.int8)
@@ -180,7 +182,7 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
         if n == 0:
             target[row, :] = 0.0
             continue
-        lam = reg * (n + alpha0 * n_other) ** reg_exponent
+        lam = reg * (n + alpha0 * m_other) ** reg_exponent
         for a in range(k):
             rhs[a] = 0.0
             for b in range(k):

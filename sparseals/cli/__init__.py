@@ -6,9 +6,22 @@ User mistakes end in one line on stderr and exit status 2, never a traceback.
 import argparse
 import sys
 
+from ._common import CLIError
+
+# what a user mistake raises (bad values, files, ids); anything else is a bug and keeps its
+# traceback
+_USER_ERRORS = (CLIError, ValueError, TypeError, OSError, ImportError, FloatingPointError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (and status 2) instead of usage + error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sparseals", description="Alternating least squares for sparse rating matrices.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
@@ -21,13 +34,22 @@ def build_parser():
     demo.add_argument("--iterations", type=int, default=10)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--threads", type=int, default=None, help="threads (default: all)")
+    from . import evaluate, fit, info, query
+
+    fit.add_parser(commands)
+    evaluate.add_parser(commands)
+    query.add_parsers(commands)
+    info.add_parser(commands)
     return parser
 
 
 def main(argv=None):
     """Entry point; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help, or an argparse error already printed as one line
+        return exit.code if isinstance(exit.code, int) else 2
     if args.command is None:
         parser.print_help()
         return 2
@@ -37,7 +59,13 @@ def main(argv=None):
 
             run_demo(ratings=args.ratings, factors=args.factors, iterations=args.iterations,
                      seed=args.seed, num_threads=args.threads)
-    except (ValueError, TypeError, OSError) as error:
-        print(f"sparseals {args.command}: error: {error}", file=sys.stderr)
+        else:
+            return args.run(args)
+    except _USER_ERRORS as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"sparseals {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"sparseals {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0

@@ -15,8 +15,10 @@ import re
 
 import numpy as np
 
+import scipy.sparse as sp
+
 from .. import _validation as v
-from ..ratings import Ratings
+from ..ratings import Compressed, Ratings, _indptr_dtype, _transpose
 
 __all__ = ["read_ratings", "load_movielens", "load_movielens_titles"]
 
@@ -118,7 +120,8 @@ _ML_HEADER = "userId,movieId,rating,timestamp"
 _ML_FILES = ("u.data", "ratings.dat", "ratings.csv")
 
 
-def load_movielens(path, return_timestamps=False, dtype="float32"):
+def load_movielens(path, return_timestamps=False, dtype="float32", download=False,
+                   cache_dir=None):
     """Load a MovieLens ratings file in any of its published layouts, keeping original ids.
 
     Parameters
@@ -130,6 +133,12 @@ def load_movielens(path, return_timestamps=False, dtype="float32"):
     return_timestamps : bool
         Also return the rating times (for :func:`sparseals.model_selection.split_by_time`).
     dtype : {'float32', 'float64'}
+    download : bool
+        Treat ``path`` as a data set name (``'ml-100k'``, ``'ml-latest-small'``) and
+        load it from the cache folder, downloading and verifying it first if needed
+        (see :func:`~sparseals.datasets.fetch_movielens`).
+    cache_dir : str or os.PathLike, optional
+        With ``download``: the cache folder.
 
     Returns
     -------
@@ -148,34 +157,19 @@ def load_movielens(path, return_timestamps=False, dtype="float32"):
     >>> r = load_movielens("../shared/data/ml-100k")  # doctest: +SKIP
     >>> r.shape, r.nnz  # doctest: +SKIP
     ((943, 1682), 100000)
+    >>> r = load_movielens("ml-100k", download=True)  # doctest: +SKIP
     """
+    if download:
+        from .download import fetch_movielens
+
+        path = fetch_movielens(path, cache_dir)
+    elif cache_dir is not None:
+        raise ValueError("cache_dir applies with download=True only")
     path = _movielens_file(os.fspath(path))
-    name = os.path.basename(path).lower()
-    first, second = _first_lines(path, 2, "latin-1")
-    if re.match(r"^u[a-z0-9]*\.(data|base|test)$", name):
-        layout = "100k"
-    elif name.endswith(".dat"):
-        layout = "1m"
-    elif name.endswith(".csv"):
-        layout = "csv"
-    else:  # unknown name: recognise the content
-        line = second if first == _ML_HEADER else first
-        layout = next((k for k, (_, pattern, _) in _ML_LAYOUTS.items()
-                       if pattern.match(line or "")), None)
-        if layout is None:
-            raise ValueError(f"{path} is not a MovieLens ratings file: its first line is "
-                             f"{first!r}; expected one of the layouts " + "; ".join(
-                                 d for d, _, _ in _ML_LAYOUTS.values()))
-    description, pattern, example = _ML_LAYOUTS[layout]
-    line = first
-    if layout == "csv":
-        if first != _ML_HEADER:
-            raise ValueError(f"{path} is not a MovieLens {description} file: its header is "
-                             f"{first!r}, expected {_ML_HEADER!r}")
-        line = second
-    if line is None or not pattern.match(line):
-        raise ValueError(f"{path} is not a MovieLens {description} file: expected lines like "
-                         f"{example!r}, found {line!r}")
+    layout, problem = _movielens_layout(path)
+    if problem is not None:
+        raise ValueError(problem)
+    description = _ML_LAYOUTS[layout][0]
     if layout == "1m":  # '::' as ':' with the empty fields skipped keeps pandas' fast parser
         columns = dict(sep=":", user=0, item=2, rating=4, timestamp=6)
     elif layout == "100k":
@@ -189,6 +183,37 @@ def load_movielens(path, return_timestamps=False, dtype="float32"):
     except ValueError as error:
         raise ValueError(f"{path} is not a valid MovieLens {description} file: {error}") from None
     return (ratings, timestamps) if return_timestamps else ratings
+
+
+def _movielens_layout(path):
+    """``(layout, None)`` for a MovieLens ratings file, else ``(None, why it is not one)``."""
+    name = os.path.basename(path).lower()
+    first, second = _first_lines(path, 2, "latin-1")
+    if re.match(r"^u[a-z0-9]*\.(data|base|test)$", name):
+        layout = "100k"
+    elif name.endswith(".dat"):
+        layout = "1m"
+    elif name.endswith(".csv"):
+        layout = "csv"
+    else:  # unknown name: recognise the content
+        line = second if first == _ML_HEADER else first
+        layout = next((k for k, (_, pattern, _) in _ML_LAYOUTS.items()
+                       if pattern.match(line or "")), None)
+        if layout is None:
+            return None, (f"{path} is not a MovieLens ratings file: its first line is "
+                          f"{first!r}; expected one of the layouts " + "; ".join(
+                              d for d, _, _ in _ML_LAYOUTS.values()))
+    description, pattern, example = _ML_LAYOUTS[layout]
+    line = first
+    if layout == "csv":
+        if first != _ML_HEADER:
+            return None, (f"{path} is not a MovieLens {description} file: its header is "
+                          f"{first!r}, expected {_ML_HEADER!r}")
+        line = second
+    if line is None or not pattern.match(line):
+        return None, (f"{path} is not a MovieLens {description} file: expected lines like "
+                      f"{example!r}, found {line!r}")
+    return layout, None
 
 
 def load_movielens_titles(path):
@@ -457,7 +482,8 @@ def _is_number(x):
 
 def _assemble(chunks, columns, dtype, duplicates, path):
     encoders = {role: _IdEncoder(role, columns[role]) for role in ("user", "item")}
-    parts = {role: [] for role in ("user", "item", "rating", "timestamp") if role in columns}
+    parts = {role: _Segments() for role in ("user", "item", "rating", "timestamp")
+             if role in columns}
     offset = 0
     for chunk in chunks:
         n = len(chunk["user"])
@@ -481,18 +507,82 @@ def _assemble(chunks, columns, dtype, duplicates, path):
     ids = {}
     for role in ("user", "item"):
         ids[role], remap = encoders[role].finish()
-        for part in parts[role]:
-            np.take(remap, part, out=part)  # small temporaries, one chunk at a time
-        codes[role] = np.concatenate(parts.pop(role))
-    values = (np.concatenate(parts.pop("rating")) if "rating" in columns
+        for part in parts[role].filled():
+            np.take(remap, part, out=part)  # in place, segment by segment
+        codes[role] = parts.pop(role).concatenate()
+    values = (parts.pop("rating").concatenate() if "rating" in columns
               else np.ones(offset, dtype=dtype))
     shape = v.shape_2d((len(ids["user"]), len(ids["item"])))
-    ratings = Ratings._build(codes["user"], codes["item"], values, shape, duplicates,
-                             ids["user"], ids["item"])
-    if "timestamp" not in columns:
-        return ratings
-    stamps = np.concatenate(parts.pop("timestamp"))
-    return ratings, _row_major_latest(codes["user"], codes["item"], stamps, shape)
+    stamps = None
+    if "timestamp" in columns:
+        stamps = _row_major_latest(codes["user"], codes["item"],
+                                   parts.pop("timestamp").concatenate(), shape)
+    # hand the only references over, so that the COO arrays can go once the CSR exists
+    coo = [codes.pop("user"), codes.pop("item"), values]
+    del values
+    ratings = _build_owned(coo, shape, duplicates, ids["user"], ids["item"])
+    return ratings if stamps is None else (ratings, stamps)
+
+
+class _Segments:
+    """A growing column stored in a few large segments instead of one array per chunk.
+
+    Each segment is at least 64 MB, above glibc's largest dynamic mmap threshold
+    (32 MB), so it is mapped on its own and returned to the system when freed. Many
+    chunk-sized arrays would come from the heap instead, and freeing them after the
+    final concatenation would not lower the resident size: reading 20M ratings
+    peaked 0.6 × the final Ratings higher that way. Untouched pages of the last
+    segment cost no memory.
+    """
+
+    _BYTES = 64 << 20
+
+    def __init__(self):
+        self.segments = []  # full or partly filled arrays
+        self.used = 0  # entries used in the last segment
+
+    def append(self, array):
+        while len(array):
+            if not self.segments or self.used == len(self.segments[-1]):
+                size = max(self._BYTES // array.dtype.itemsize, 1)
+                self.segments.append(np.empty(size, dtype=array.dtype))
+                self.used = 0
+            last = self.segments[-1]
+            take = min(len(array), len(last) - self.used)
+            last[self.used:self.used + take] = array[:take]
+            self.used += take
+            array = array[take:]
+
+    def filled(self):
+        """Views of the filled part of every segment."""
+        return [s if i < len(self.segments) - 1 else s[:self.used]
+                for i, s in enumerate(self.segments)]
+
+    def concatenate(self):
+        """One array of everything appended; the segments are released."""
+        parts = self.filled()
+        self.segments = []
+        if len(parts) == 1:
+            return parts[0]  # a view: the unused tail was never touched
+        return np.concatenate(parts)
+
+
+def _build_owned(coo, shape, duplicates, user_ids, item_ids):
+    """Ratings from the list ``[users, items, values]``, emptied as soon as the CSR is built.
+
+    Peak memory is the COO arrays plus the CSR (about 1.25 times the final Ratings)
+    instead of COO + CSR + CSC; files with duplicate pairs take
+    :meth:`Ratings._build`, which resolves or reports them.
+    """
+    csr = sp.coo_matrix((coo[2], (coo[0], coo[1])), shape=shape).tocsr()
+    if csr.nnz < len(coo[2]):
+        del csr
+        return Ratings._build(*coo, shape, duplicates, user_ids, item_ids)
+    coo.clear()
+    by_user = Compressed(csr.indptr.astype(_indptr_dtype(csr.nnz), copy=False),
+                         csr.indices.astype(np.int32, copy=False), csr.data)
+    del csr
+    return Ratings(by_user, _transpose(by_user, shape), shape, user_ids, item_ids)
 
 
 def _row_major_latest(users, items, stamps, shape):

@@ -1,0 +1,203 @@
+"""What several subcommands share: model options, reading a data file, ids, titles, output."""
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+
+class CLIError(Exception):
+    """A user mistake found by the command line itself; printed as one line, exit status 2."""
+
+
+# ---------------------------------------------------------------------- model options
+# (parameter, option, type, help, models it applies to); every option defaults to None so
+# that only the options given reach the model and each model keeps its own defaults
+_BOTH = ("explicit", "implicit")
+MODEL_OPTIONS = [
+    ("factors", "--factors", int, "number of latent factors K (explicit 10, implicit 64)", _BOTH),
+    ("regularization", "--regularization", float, "λ for both sides", _BOTH),
+    ("reg_users", "--reg-users", float, "λ of the users (overrides --regularization)", _BOTH),
+    ("reg_items", "--reg-items", float, "λ of the items (overrides --regularization)", _BOTH),
+    ("reg_exponent", "--reg-exponent", float,
+     "ν: scale each row's λ by its count ** ν (1: weighted λ of ALS-WR)", _BOTH),
+    ("iterations", "--iterations", int, "full alternations (default 15)", _BOTH),
+    ("dtype", "--dtype", str, "float32 (default) or float64", _BOTH),
+    ("random_state", "--random-state", int, "seed of the initial factors", _BOTH),
+    ("num_threads", "--threads", int, "threads (default: all)", _BOTH),
+    ("biases", "--biases", bool, "learn user and item biases", ("explicit",)),
+    ("nonnegative", "--nonnegative", bool, "non-negative factors", ("explicit",)),
+    ("alpha", "--alpha", float, "confidence scale α: c = 1 + α·r", ("implicit",)),
+    ("unobserved_weight", "--unobserved-weight", float,
+     "α₀, the confidence of the cells not stored (default 1)", ("implicit",)),
+    ("confidence", "--confidence", str, "linear (c = 1 + α·r) or raw (c = α·|r|)", ("implicit",)),
+    ("solver", "--solver", str, "cg (default) or cholesky", ("implicit",)),
+    ("cg_steps", "--cg-steps", int, "conjugate-gradient steps per row (default 3)", ("implicit",)),
+]
+_MODEL_CLASSES = {"explicit": "ExplicitALS", "implicit": "ImplicitALS"}
+
+
+def add_model_options(parser):
+    """``--model`` and one option per model parameter."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", choices=sorted(_MODEL_CLASSES), default="explicit",
+                       help="explicit ratings (ExplicitALS, default) or implicit feedback "
+                            "(ImplicitALS)")
+    for name, option, kind, text, models in MODEL_OPTIONS:
+        if len(models) == 1:
+            text += f" [--model {models[0]}]"
+        if kind is bool:
+            group.add_argument(option, dest=name, action=argparse.BooleanOptionalAction,
+                               default=None, help=text)
+        else:
+            group.add_argument(option, dest=name, type=kind, default=None,
+                               metavar=name.upper(), help=text)
+    group.add_argument("--progress", dest="show_progress", action="store_true", default=None,
+                       help="show a progress bar with the loss (on stderr)")
+
+
+def build_model(args):
+    """A model of ``--model`` with the parameters given on the command line."""
+    from .. import models
+
+    cls = getattr(models, _MODEL_CLASSES[args.model], None)
+    if cls is None:
+        raise CLIError(f"--model {args.model} needs sparseals.{_MODEL_CLASSES[args.model]}, "
+                       "which this version of sparseals does not have")
+    params = {}
+    for name, option, _, _, applies in MODEL_OPTIONS + [("show_progress", "--progress", bool,
+                                                         "", _BOTH)]:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if args.model not in applies:
+            raise CLIError(f"{option} applies to --model {applies[0]} only, not --model "
+                           f"{args.model}")
+        params[name] = value
+    model = cls(**params)
+    model._validate_params()  # fail before reading a large file, not after
+    return model
+
+
+# ---------------------------------------------------------------------- data
+def add_data_options(parser):
+    """The ratings file argument and how to read it."""
+    parser.add_argument("data", metavar="DATA",
+                        help="ratings file (CSV / TSV / Parquet, or a MovieLens u.data, "
+                             "ratings.dat, ratings.csv or its folder)")
+    group = parser.add_argument_group("data file")
+    group.add_argument("--user", help="user id column: a name, or a 0-based position "
+                                      "(default userId; MovieLens files are recognised)")
+    group.add_argument("--item", help="item id column (default movieId)")
+    group.add_argument("--rating", help="rating column (default rating); 'none': every pair "
+                                        "counts 1 (implicit feedback without values)")
+    group.add_argument("--sep", help="field separator (default: guessed from the first line); "
+                                     "'\\t' for tab")
+    group.add_argument("--duplicates", choices=["error", "sum", "last", "mean"], default="error",
+                       help="what to do with a (user, item) pair given twice (default error)")
+
+
+def _column(value, default):
+    if value is None:
+        return default
+    if value.lower() == "none":
+        return None
+    return int(value) if value.isdigit() else value
+
+
+def read_data(args):
+    """The ratings named by ``args.data`` and the data options, as :class:`~sparseals.Ratings`."""
+    from ..datasets import load_movielens, read_ratings
+    from ..datasets.readers import _movielens_layout
+
+    path = args.data
+    if not os.path.exists(path):
+        raise CLIError(f"data file {path!r} does not exist")
+    custom = any(getattr(args, name) is not None for name in ("user", "item", "rating", "sep"))
+    if not custom and (os.path.isdir(path) or _movielens_layout(path)[0] is not None):
+        if args.duplicates != "error":
+            raise CLIError("--duplicates applies to other files than MovieLens ones")
+        return load_movielens(path)
+    if os.path.isdir(path):
+        raise CLIError(f"{path!r} is a folder; give a ratings file")
+    sep = None if args.sep is None else args.sep.replace("\\t", "\t")
+    return read_ratings(path, user=_column(args.user, "userId"), item=_column(args.item, "movieId"),
+                        rating=_column(args.rating, "rating"), sep=sep, duplicates=args.duplicates)
+
+
+# ---------------------------------------------------------------------- ids and titles
+def position_of(ids, raw, what, option):
+    """Index of the original id given as text ``raw`` in ``ids`` (a model's id map)."""
+    value = raw
+    if ids.dtype.kind in "iu":
+        try:
+            value = int(raw)
+        except ValueError:
+            raise CLIError(f"{option} {raw!r} is not an integer; this model's {what} ids are "
+                           "integers") from None
+    elif ids.dtype.kind == "f":
+        try:
+            value = float(raw)
+        except ValueError:
+            raise CLIError(f"{option} {raw!r} is not a number; this model's {what} ids are "
+                           "numbers") from None
+    found = np.flatnonzero(ids == value)
+    if len(found) == 0:
+        span = f"{ids.min()}..{ids.max()}" if ids.dtype.kind in "iuf" else "e.g. " + ", ".join(
+            repr(str(x)) for x in ids[:3])
+        raise CLIError(f"{what} id {raw} is not in the model (it has {len(ids):,} {what}s, "
+                       f"ids {span})")
+    return int(found[0])
+
+
+def load_titles(path):
+    """Movie titles by id from a MovieLens u.item / movies.dat / movies.csv, or None."""
+    if path is None:
+        return None
+    from ..datasets import load_movielens_titles
+
+    return load_movielens_titles(path)
+
+
+def title_of(titles, item_id):
+    if titles is None:
+        return None
+    try:
+        return titles.get(int(item_id))
+    except (TypeError, ValueError):
+        return None
+
+
+def plain(value):
+    """A numpy scalar as the Python value JSON and printing expect."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ---------------------------------------------------------------------- output
+def print_table(header, rows):
+    """Columns aligned: text left, numbers right (no header row when ``header`` is None)."""
+    width = len(header) if header is not None else len(rows[0])
+    cells = ([] if header is None else [[str(c) for c in header]]) + [
+        [_cell(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(width)]
+    numeric = [bool(rows) and all(_is_number(row[i]) for row in rows) for i in range(width)]
+    for row in cells:
+        print("  ".join(c.rjust(w) if numeric[i] else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+
+
+def _cell(value):
+    value = plain(value)
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def _is_number(value):
+    value = plain(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def print_json(data):
+    print(json.dumps(data, indent=2, default=plain))

@@ -1,0 +1,111 @@
+"""``sparseals fit DATA -o MODEL``: fit a model to a ratings file and save it."""
+
+import os
+import time
+
+from ._common import CLIError, add_data_options, add_model_options, build_model, read_data
+
+
+def add_parser(commands):
+    parser = commands.add_parser(
+        "fit", help="fit a model to a ratings file and save it",
+        description="Read a ratings file, fit ExplicitALS (or ImplicitALS with --model implicit) "
+                    "and save the model to one .npz file (load it with sparseals.load).")
+    add_data_options(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="MODEL",
+                        help="where to save the fitted model (.npz)")
+    add_model_options(parser)
+    stopping = parser.add_argument_group("early stopping")
+    stopping.add_argument("--validation", type=float, metavar="FRACTION",
+                          help="hold out this fraction of the ratings at random and stop when "
+                               "the held-out metric stops improving (the best iteration is kept)")
+    stopping.add_argument("--metric", help="held-out metric (default: rmse for explicit, ndcg "
+                                           "for implicit)")
+    stopping.add_argument("--patience", type=int,
+                          help="iterations without improvement before stopping (default 3)")
+    stopping.add_argument("--split-seed", type=int, default=0,
+                          help="seed of the held-out split (default 0)")
+    parser.add_argument("--plot", metavar="PNG",
+                        help="save a plot of the loss per iteration (needs matplotlib)")
+    # the place for execution options (e.g. a Dask --scheduler): add them here and branch
+    # in _fit_model
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args):
+    if args.plot is not None:
+        _check_matplotlib()
+    if args.validation is None and (args.metric is not None or args.patience is not None):
+        raise CLIError("--metric and --patience apply to early stopping; add --validation "
+                       "FRACTION")
+    model = build_model(args)
+    start = time.perf_counter()
+    ratings = read_data(args)
+    print(f"read {ratings.nnz:,} ratings of {ratings.shape[0]:,} users × "
+          f"{ratings.shape[1]:,} items from {args.data} ({time.perf_counter() - start:.1f} s)")
+    start = time.perf_counter()
+    _fit_model(model, ratings, args)
+    seconds = time.perf_counter() - start
+    done = len(model.loss_history_)
+    print(f"fitted {model!r}: {done} iterations in {seconds:.1f} s, final loss "
+          f"{model.loss_history_[-1]:.6g}")
+    if args.validation is not None:
+        best = model.best_iteration_
+        print(f"early stopping: held-out {model.validation_metric_} "
+              f"{model.validation_history_[best]:.4f} at iteration {best + 1} (of {done} run, "
+              f"at most {model.iterations}); its factors are kept")
+    model.save(args.output)
+    print(f"saved the model to {args.output}")
+    if args.plot is not None:
+        _plot(model, args.plot)
+        print(f"saved the loss plot to {args.plot}")
+    return 0
+
+
+def _fit_model(model, ratings, args):
+    """Fit ``model`` on ``ratings`` as the options say (on this machine)."""
+    if args.validation is None:
+        return model.fit(ratings)
+    from ..model_selection import train_test_split
+
+    try:
+        train, held = train_test_split(ratings, test_size=args.validation,
+                                       random_state=args.split_seed)
+    except ValueError as error:
+        raise CLIError(f"--validation {args.validation}: {error}") from None
+    return model.fit(train, validation=held, metric=args.metric, patience=args.patience)
+
+
+def _check_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise CLIError("--plot needs matplotlib, which is not installed: pip install matplotlib "
+                       "(or pip install sparseals[plot])") from None
+
+
+def _plot(model, path):
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(6, 4), layout="tight")
+    axes = figure.add_subplot()
+    iterations = range(1, len(model.loss_history_) + 1)
+    axes.plot(iterations, model.loss_history_, marker="o", label="training loss")
+    axes.set_xlabel("iteration")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylabel("loss")
+    axes.set_yscale("log")
+    axes.set_title(f"{type(model).__name__}, {model.factors} factors")
+    history = getattr(model, "validation_history_", None)
+    if history:
+        held = axes.twinx()
+        held.plot(iterations, history, color="C1", marker="s",
+                  label=f"held-out {model.validation_metric_}")
+        held.set_ylabel(f"held-out {model.validation_metric_}")
+        held.axvline(model.best_iteration_ + 1, color="C1", linestyle=":")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"--plot {path}: the folder {directory} does not exist")
+    figure.savefig(path)

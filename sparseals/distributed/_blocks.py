@@ -1,0 +1,118 @@
+"""Blocks of ratings and of factors, as they live on the workers (plain numpy, no Dask).
+
+A *rating block* holds a contiguous range of one side's rows (users for the user
+step, items for the item step) with all their ratings, so a half-step over the
+block computes exactly the rows a single-machine half-step computes. With routing
+(``routed=True``) it also knows, for every block of the other side, which of its
+own rows that block references (Spark's "out-block"), and its column indices point
+into the concatenation of the rows it receives (the sorted unique columns it
+references) instead of into the whole other side.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..ratings import Compressed
+
+
+class RatingBlock(NamedTuple):
+    """One side's rows ``offset .. offset + n_rows - 1`` and everything a half-step needs."""
+
+    rows: Compressed
+    """The block's ratings; column indices global, or local to the received rows if routed."""
+    offset: int
+    """Global index of the block's first row."""
+    n_cols: int
+    """Rows of the whole other side."""
+    n_received: int
+    """Rows of the other side the block receives each half-step (``n_cols`` if broadcast)."""
+    routes: tuple
+    """Routed: for each block of the other side, the local rows of this block it references;
+    empty when broadcasting."""
+
+    @property
+    def n_rows(self):
+        return len(self.rows.indptr) - 1
+
+
+class FactorBlock(NamedTuple):
+    """Factor rows (and biases, or ``None``) of one block, or of a routed selection."""
+
+    factors: np.ndarray
+    biases: object
+
+    @property
+    def nbytes(self):
+        return self.factors.nbytes + (0 if self.biases is None else self.biases.nbytes)
+
+
+def bounds(n, parts, indptr=None):
+    """``parts + 1`` row boundaries splitting ``n`` rows into ``parts`` ranges.
+
+    With ``indptr`` the ranges hold about equal numbers of ratings; without it,
+    about equal numbers of rows. A range may be empty when rows are very uneven.
+    """
+    if indptr is None:
+        return np.linspace(0, n, parts + 1).round().astype(np.int64)
+    targets = indptr[-1] * np.arange(1, parts, dtype=np.float64) / parts
+    inner = np.searchsorted(indptr, targets, side="left")
+    return np.concatenate([[0], np.clip(inner, 0, n), [n]]).astype(np.int64)
+
+
+def make_block(indptr, indices, data, offset, n_cols, other_bounds, routed):
+    """A :class:`RatingBlock` from the compressed rows of one range (global column indices)."""
+    indptr = np.asarray(indptr)
+    indptr = indptr - indptr[0]
+    indices = np.asarray(indices)
+    routes = ()
+    n_received = int(n_cols)
+    if routed:
+        n_rows = len(indptr) - 1
+        owner = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
+        n_other_blocks = len(other_bounds) - 1
+        col_block = np.searchsorted(other_bounds, indices, side="right") - 1
+        keys = np.unique(col_block.astype(np.int64) * max(n_rows, 1) + owner)
+        key_block = keys // max(n_rows, 1)
+        cuts = np.searchsorted(key_block, np.arange(n_other_blocks + 1))
+        local_rows = (keys % max(n_rows, 1)).astype(np.int32)
+        routes = tuple(local_rows[cuts[c]:cuts[c + 1]] for c in range(n_other_blocks))
+        referenced = np.unique(indices)
+        indices = np.searchsorted(referenced, indices).astype(np.int32)
+        n_received = len(referenced)
+    return RatingBlock(Compressed(indptr, indices, np.asarray(data)), int(offset), int(n_cols),
+                       n_received, routes)
+
+
+def factor_block(factors, biases=None):
+    """A :class:`FactorBlock` (a task of its own, so Dask can recompute it from its inputs)."""
+    return FactorBlock(np.asarray(factors), None if biases is None else np.asarray(biases))
+
+
+def take_rows(factors, block, target):
+    """The rows of ``factors`` (this block's) that block ``target`` of the other side uses."""
+    rows = block.routes[target]
+    return FactorBlock(factors.factors[rows],
+                       None if factors.biases is None else factors.biases[rows])
+
+
+def concatenate(parts):
+    """One :class:`FactorBlock` from consecutive parts (all other-side blocks, or routed takes)."""
+    factors = np.concatenate([part.factors for part in parts])
+    biases = None
+    if parts[0].biases is not None:
+        biases = np.concatenate([part.biases for part in parts])
+    return FactorBlock(factors, biases)
+
+
+def rows_of(factors, rows):
+    """Some rows of a :class:`FactorBlock`'s factors (for a distributed factor matrix)."""
+    return factors.factors[rows]
+
+
+def spread(workers, index):
+    """Submit options placing block ``index`` on one of ``workers`` in turn (a preference
+    only: Dask may run it elsewhere, e.g. when rebuilding it after that worker died)."""
+    if not workers:
+        return {}
+    return {"workers": [workers[index % len(workers)]], "allow_other_workers": True}

@@ -1,0 +1,70 @@
+"""A factor matrix left on the cluster: rows are fetched when indexed."""
+
+import numpy as np
+
+from ._blocks import rows_of
+
+
+class DistributedRows:
+    """An ``(n_rows, K)`` factor matrix whose row blocks stay on the Dask workers.
+
+    Indexing with integers, an integer array or a slice fetches only those rows
+    (what ``recommend`` and ``predict`` do with the user factors); ``np.asarray`` or
+    :meth:`gather` brings the whole matrix to the client. It is read-only; the
+    workers keep the blocks while this object (and its client) lives.
+    """
+
+    ndim = 2
+
+    def __init__(self, client, futures, bounds, k, dtype):
+        self._client = client
+        self._futures = list(futures)
+        self._bounds = np.asarray(bounds, dtype=np.int64)
+        self.shape = (int(self._bounds[-1]), int(k))
+        self.dtype = np.dtype(dtype)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __repr__(self):
+        return (f"DistributedRows(shape={self.shape}, dtype={self.dtype.name}, "
+                f"blocks={len(self._futures)})")
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            return self[key[0]][(slice(None),) + key[1:]]
+        if isinstance(key, slice):
+            key = np.arange(self.shape[0])[key]
+        scalar = np.ndim(key) == 0
+        rows = np.atleast_1d(np.asarray(key))
+        if rows.dtype.kind not in "iu":
+            raise IndexError(f"DistributedRows takes integer row indices; got dtype {rows.dtype}")
+        rows = np.where(rows < 0, rows + self.shape[0], rows).astype(np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.shape[0]):
+            raise IndexError(f"row index out of range for {self.shape[0]} rows")
+        block_of = np.searchsorted(self._bounds, rows, side="right") - 1
+        wanted = np.unique(block_of)
+        fetched = self._client.gather([
+            self._client.submit(rows_of, self._futures[b], rows[block_of == b] - self._bounds[b],
+                                pure=False)
+            for b in wanted])
+        out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
+        for b, part in zip(wanted, fetched):
+            out[block_of == b] = part
+        return out[0] if scalar else out
+
+    def __setitem__(self, key, value):
+        raise TypeError("the factors are still on the cluster (sparseals.distributed.fit with "
+                        "gather=False); to change them, first bring them to the client: "
+                        "model.user_factors_ = model.user_factors_.gather()")
+
+    def gather(self):
+        """The whole matrix as a numpy array on the client."""
+        parts = self._client.gather(self._futures)
+        if not parts:
+            return np.empty(self.shape, dtype=self.dtype)
+        return np.concatenate([part.factors for part in parts])
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.gather()
+        return array if dtype is None else array.astype(dtype, copy=False)

@@ -1,0 +1,338 @@
+"""``fit(model, data, client)``: the single-machine fit loop, run over blocks on a Dask cluster."""
+
+import operator
+import time
+import uuid
+
+import numpy as np
+
+from .. import _validation as v
+from .._base import as_ratings
+from ..models import ExplicitALS, ImplicitALS
+from . import _blocks, _steps
+
+_ROUTINGS = {"broadcast", "routed"}
+_SIDES = ("user", "item")
+
+
+def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId", item="movieId",
+        rating="rating", duplicates="error", checkpoint=None,
+        gather=True, timeout=None):
+    """Fit an unfitted model on a Dask cluster; returns the model, fitted.
+
+    The result equals ``model.fit(data)`` on one machine (same ``random_state``,
+    same factors up to rounding): the model draws its random start as usual, the
+    ratings are split into user blocks (rows of the CSR) and item blocks (rows of
+    the CSC) that stay on the workers for the whole fit, and each half-step ships
+    the fixed side's factors to the blocks and runs :mod:`sparseals.solvers` there.
+    Dask recomputes blocks lost with a worker from their inputs, so a fit survives
+    the loss of workers.
+
+    Parameters
+    ----------
+    model : ExplicitALS or ImplicitALS
+        Its parameters are used as for ``model.fit`` (``num_threads``: threads per
+        task; default the worker's thread count). ``callback`` and ``show_progress``
+        run on the client after each iteration.
+    data : Ratings, scipy.sparse matrix, ndarray or dask.dataframe.DataFrame
+        In-memory ratings (split on the client and sent to the workers once), or a
+        Dask DataFrame with ``user``, ``item`` and ``rating`` columns whose ids may be
+        anything sortable: they are encoded on the cluster to sorted positions, as
+        :meth:`Ratings.from_dataframe` does, without collecting the frame on the client.
+    client : dask.distributed.Client
+    blocks : int or (int, int), optional
+        Blocks per side (user blocks, item blocks); default the cluster's thread count.
+        More blocks than threads spread work more evenly; fewer send fewer copies of
+        the factors (see ``benchmarks/DISTRIBUTED.md``).
+    routing : {'broadcast', 'routed'}
+        ``'broadcast'`` sends every block the other side's whole factor matrix;
+        ``'routed'`` sends each block only the factor rows it references.
+    user, item, rating : str
+        Column names for a Dask DataFrame (``rating=None``: every pair has value 1).
+    duplicates : {'error', 'sum', 'last', 'mean'}
+        A Dask DataFrame's repeated (user, item) pairs, as in :meth:`Ratings.from_dataframe`.
+    checkpoint : int, optional
+        Every ``checkpoint`` iterations, bring the factors to the client and restart
+        their lineage from there (Spark's ``checkpointInterval``): a worker lost later
+        then costs at most ``checkpoint`` iterations of recomputation instead of
+        everything since the start, for ``(n_users + n_items) · K`` values moved to the
+        client and back. Default: never.
+    gather : bool
+        Bring all factors to the client at the end (default). ``False`` leaves the
+        user factors on the workers as a :class:`DistributedRows` (rows fetched when
+        indexed, so ``recommend`` and ``predict`` fetch only the users they score; item
+        factors and biases are gathered). Keep the client open while the model is used.
+    timeout : float, optional
+        Seconds to wait for one half-step before raising ``TimeoutError``.
+
+    Returns
+    -------
+    model
+        Fitted, with the attributes of a single-machine fit (factors, biases,
+        ``loss_history_``, id maps, seen items for ``recommend``) and
+        ``distributed_history_``: per iteration a dict with ``iteration``, ``loss``,
+        ``seconds`` and ``bytes_broadcast`` or ``bytes_routed`` (factor bytes delivered
+        to the blocks; co-located blocks move fewer over the network).
+
+    Examples
+    --------
+    >>> from dask.distributed import Client, LocalCluster             # doctest: +SKIP
+    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
+    >>> model = fit(sa.ExplicitALS(factors=8, random_state=0), ratings, client, blocks=4,
+    ...             routing="routed")                                 # doctest: +SKIP
+    >>> model.distributed_history_[0]["bytes_routed"]                 # doctest: +SKIP
+    """
+    from distributed import Client
+
+    if not isinstance(model, (ExplicitALS, ImplicitALS)):
+        raise TypeError(f"model must be an ExplicitALS or ImplicitALS; got {type(model).__name__}")
+    if not isinstance(client, Client):
+        raise TypeError(f"client must be a dask.distributed.Client; got {type(client).__name__} "
+                        "(e.g. Client('tcp://scheduler:8786') or Client(LocalCluster()))")
+    v.one_of(routing, "routing", _ROUTINGS)
+    if timeout is not None:
+        timeout = v.non_negative_float(timeout, "timeout")
+    if checkpoint is not None:
+        checkpoint = v.positive_int(checkpoint, "checkpoint")
+    if not isinstance(gather, (bool, np.bool_)):
+        raise ValueError(f"gather must be True or False; got {gather!r}")
+    n_blocks = _block_counts(blocks, client)
+    dtype = model._validate_params()
+    rng = np.random.default_rng(model.random_state)
+    routed = routing == "routed"
+    if _is_dask_dataframe(data):
+        from ._encode import layout_from_dataframe
+
+        layout = layout_from_dataframe(client, data, user, item, rating, dtype, n_blocks, routed,
+                                       _confidence(model), duplicates)
+        model._initialise(layout.pop("stand_in"), rng, dtype)
+        model._seen = layout.pop("seen")
+    else:
+        ratings = as_ratings(data, dtype, name="data")
+        v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
+        model._initialise(ratings, rng, dtype)
+        layout = _layout_from_ratings(client, ratings, n_blocks, routed)
+    return _Fit(model, client, layout, routed, timeout, checkpoint).run(bool(gather))
+
+
+def _block_counts(blocks, client):
+    if blocks is None:
+        threads = sum(client.nthreads().values())
+        return (max(1, threads),) * 2
+    if isinstance(blocks, (tuple, list)):
+        if len(blocks) != 2:
+            raise ValueError(f"blocks must be an int or a pair (user blocks, item blocks); got "
+                             f"{blocks!r}")
+        return tuple(v.positive_int(b, "blocks") for b in blocks)
+    return (v.positive_int(blocks, "blocks"),) * 2
+
+
+def _is_dask_dataframe(data):
+    try:
+        import dask.dataframe as dd
+    except ImportError:  # pragma: no cover - dask without pandas
+        return False
+    return isinstance(data, dd.DataFrame)
+
+
+def _confidence(model):
+    return model.confidence if isinstance(model, ImplicitALS) else None
+
+
+def _layout_from_ratings(client, ratings, n_blocks, routed):
+    """Rating blocks from in-memory ratings: row ranges of the CSR (users) and CSC (items).
+
+    Each block is a task holding its slice, so the scheduler can rebuild it if the
+    worker holding it dies.
+    """
+    sides = {"user": ratings.by_user, "item": ratings.by_item}
+    bounds = {side: _blocks.bounds(ratings.shape[i], n_blocks[i], sides[side].indptr)
+              for i, side in enumerate(_SIDES)}
+    token = uuid.uuid4().hex[:8]
+    workers = sorted(client.scheduler_info()["workers"])
+    layout = {"shape": ratings.shape, "bounds": bounds, "workers": workers}
+    for i, side in enumerate(_SIDES):
+        other = _SIDES[1 - i]
+        rows, cuts = sides[side], bounds[side]
+        futures = []
+        for b in range(len(cuts) - 1):
+            lo, hi = int(cuts[b]), int(cuts[b + 1])
+            start, stop = int(rows.indptr[lo]), int(rows.indptr[hi])
+            futures.append(client.submit(
+                _blocks.make_block, rows.indptr[lo:hi + 1], rows.indices[start:stop],
+                rows.data[start:stop], lo, ratings.shape[1 - i], bounds[other], routed,
+                key=f"sparseals-{side}-block-{b}-{token}", **_blocks.spread(workers, b)))
+        layout[side] = futures
+    return layout
+
+
+class _Fit:
+    """The fit loop: half-steps over blocks, the loss summed over blocks, history kept."""
+
+    def __init__(self, model, client, layout, routed, timeout, checkpoint):
+        self.model, self.client, self.routed, self.timeout = model, client, routed, timeout
+        self.checkpoint = checkpoint
+        self.blocks = {side: layout[side] for side in _SIDES}
+        self.bounds = layout["bounds"]
+        self.workers = layout["workers"]
+        self.shape = layout["shape"]
+        self.implicit = isinstance(model, ImplicitALS)
+        self.token = uuid.uuid4().hex[:8]
+        self.factors = {}
+        for side in _SIDES:
+            factors = getattr(model, f"{side}_factors_")
+            biases = getattr(model, f"{side}_biases_", None)
+            cuts = self.bounds[side]
+            self.factors[side] = self._submit_factors(side, "start", [
+                _blocks.FactorBlock(factors[lo:hi], None if biases is None else biases[lo:hi])
+                for lo, hi in zip(cuts[:-1], cuts[1:])])
+        item_factors = model.item_factors_
+        self.gram = {"item": (item_factors.T @ item_factors).astype(np.float64)}
+        self.received = self._received_rows()
+
+    def _submit_factors(self, side, tag, parts):
+        """Factor blocks held on the client, one task each (recomputable from its inputs)."""
+        return [self.client.submit(_blocks.factor_block, part.factors, part.biases,
+                                   key=f"sparseals-{side}-{tag}-{b}-{self.token}",
+                                   **_blocks.spread(self.workers, b))
+                for b, part in enumerate(parts)]
+
+    def _received_rows(self):
+        """Other-side rows each block receives per half-step (to count the bytes moved)."""
+        if not self.routed:
+            return {side: self.shape[1 - i] * len(self.blocks[side])
+                    for i, side in enumerate(_SIDES)}
+        counts = self._wait(self.client.map(_received, self.blocks["user"] + self.blocks["item"],
+                                            pure=False))
+        n_user = len(self.blocks["user"])
+        return {"user": sum(counts[:n_user]), "item": sum(counts[n_user:])}
+
+    def _spec(self, side):
+        m = self.model
+        reg = m._reg_users if side == "user" else m._reg_items
+        common = dict(regularization=reg, reg_exponent=float(m.reg_exponent),
+                      num_threads=m.num_threads, with_loss=side == "item")
+        if self.implicit:
+            return _steps.StepSpec(implicit=True, alpha=float(m.alpha),
+                                   unobserved_weight=float(m.unobserved_weight),
+                                   confidence=m.confidence, solver=m.solver,
+                                   cg_steps=int(m.cg_steps), **common)
+        return _steps.StepSpec(implicit=False, biases=bool(m.biases),
+                               global_mean=float(m.global_mean_),
+                               nonnegative=bool(m.nonnegative), **common)
+
+    def _wait(self, futures):
+        from distributed import wait
+
+        try:
+            wait(futures, timeout=self.timeout)
+        except TimeoutError as error:
+            raise TimeoutError(f"a distributed half-step took longer than timeout={self.timeout} "
+                               "seconds; check the cluster's workers or raise timeout") from error
+        return self.client.gather(futures)
+
+    def _half_step(self, side, iteration):
+        """One side's half-step on every block; returns the blocks' stats and the bytes sent."""
+        client = self.client
+        other = "item" if side == "user" else "user"
+        own_blocks, other_factors = self.blocks[side], self.factors[other]
+        tag = f"{side}-{iteration}-{self.token}"
+        if self.routed:
+            parts = [[client.submit(_blocks.take_rows, other_factors[b], self.blocks[other][b], c,
+                                    key=f"sparseals-route-{tag}-{b}-{c}")
+                      for b in range(len(other_factors))] for c in range(len(own_blocks))]
+        else:
+            parts = [other_factors] * len(own_blocks)
+        spec = self._spec(side)
+        use_start = self.implicit and self.model.solver == "cg"
+        gram = self.gram[other].astype(self.model.user_factors_.dtype) if self.implicit else None
+        results = [client.submit(_steps.half_step, block, parts[c],
+                                 self.factors[side][c] if use_start else None, gram, spec,
+                                 key=f"sparseals-step-{tag}-{c}")
+                   for c, block in enumerate(own_blocks)]
+        new = [client.submit(operator.getitem, r, 0, key=f"sparseals-factors-{tag}-{c}")
+               for c, r in enumerate(results)]
+        stats = [client.submit(operator.getitem, r, 1, key=f"sparseals-stats-{tag}-{c}")
+                 for c, r in enumerate(results)]
+        stats = self._wait(stats)
+        self.factors[side] = new
+        self.gram[side] = sum(s["gram"] for s in stats)
+        row_bytes = self.model.factors + (1 if getattr(self.model, "biases", False) else 0)
+        row_bytes *= self.model.user_factors_.dtype.itemsize
+        if not all(s["finite"] for s in stats):
+            raise FloatingPointError(
+                f"the fit diverged at iteration {iteration}: {side}_factors_ is no longer "
+                "finite. Increase regularization, rescale the ratings or use dtype='float64'")
+        return stats, self.received[side] * row_bytes
+
+    def _loss(self, user_stats, item_stats):
+        loss = sum(s["penalty"] for s in user_stats) + sum(s["penalty"] + s["loss"]
+                                                           for s in item_stats)
+        if self.implicit:
+            loss += float(self.model.unobserved_weight) * float(
+                np.sum(self.gram["user"] * self.gram["item"]))
+        return float(loss)
+
+    def run(self, gather=True):
+        model = self.model
+        model.loss_history_ = []
+        model.distributed_history_ = []
+        bytes_key = "bytes_routed" if self.routed else "bytes_broadcast"
+        progress = None
+        if model.show_progress:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=model.iterations, desc=f"{type(model).__name__} (dask)",
+                            unit="it")
+        try:
+            for iteration in range(model.iterations):
+                start = time.perf_counter()
+                user_stats, user_bytes = self._half_step("user", iteration)
+                item_stats, item_bytes = self._half_step("item", iteration)
+                loss = self._loss(user_stats, item_stats)
+                model.n_singular_ = sum(s["n_singular"] for s in user_stats + item_stats)
+                model.loss_history_.append(loss)
+                model.distributed_history_.append({
+                    "iteration": iteration, "loss": loss, bytes_key: int(user_bytes + item_bytes),
+                    "seconds": time.perf_counter() - start})
+                if progress is not None:
+                    progress.set_postfix(loss=f"{loss:.6g}")
+                    progress.update()
+                if model.callback is not None:
+                    model.callback(iteration, loss)
+                if (self.checkpoint and (iteration + 1) % self.checkpoint == 0
+                        and iteration + 1 < model.iterations):
+                    for side in _SIDES:
+                        self.factors[side] = self._submit_factors(
+                            side, f"checkpoint-{iteration}", self._wait(self.factors[side]))
+            self._gather(gather)
+        finally:
+            if progress is not None:
+                progress.close()
+            self.factors = self.blocks = None  # release the cluster's memory
+        return model
+
+    def _gather(self, gather):
+        for side in _SIDES:
+            if side == "user" and not gather:
+                from ._rows import DistributedRows
+
+                futures = self.factors[side]
+                biases = self._wait([self.client.submit(operator.attrgetter("biases"), f,
+                                                        key=f"sparseals-biases-{b}-{self.token}")
+                                     for b, f in enumerate(futures)])
+                self.model.user_factors_ = DistributedRows(
+                    self.client, futures, self.bounds[side], self.model.factors,
+                    self.model.item_factors_.dtype)
+                if biases[0] is not None:
+                    self.model.user_biases_ = np.concatenate(biases)
+                continue
+            parts = self._wait(self.factors[side])
+            merged = _blocks.concatenate(parts)
+            setattr(self.model, f"{side}_factors_", merged.factors)
+            if merged.biases is not None:
+                setattr(self.model, f"{side}_biases_", merged.biases)
+
+
+def _received(block):
+    return block.n_received

@@ -1,0 +1,270 @@
+"""sparseals.distributed: blocked ALS on a Dask cluster equals the single-machine fit."""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import sparseals as sa
+from sparseals import solvers
+
+pytest.importorskip("distributed", reason="dask[distributed] is not installed "
+                                          "(pip install sparseals[dask])")
+dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe needs pandas")
+pd = pytest.importorskip("pandas")
+
+from dask.distributed import Client, LocalCluster  # noqa: E402
+
+import sparseals.distributed as sd  # noqa: E402
+
+TIMEOUT = 60  # seconds per half-step: a hang fails the test instead of blocking CI
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None, death_timeout=30)
+    client = Client(cluster, timeout=30)
+    yield client
+    client.close(timeout=30)
+    cluster.close(timeout=30)
+
+
+def _matrix(seed=0, n_users=70, n_items=50, density=0.08):
+    """Sparse ratings with a few users and items without any rating."""
+    matrix = sp.random(n_users, n_items, density=density, format="csr", dtype=np.float64,
+                       random_state=np.random.default_rng(seed))
+    matrix.data = np.ceil(matrix.data * 5)
+    return matrix
+
+
+MODELS = {
+    "explicit": lambda **kw: sa.ExplicitALS(factors=4, regularization=0.1, **kw),
+    "explicit-biases": lambda **kw: sa.ExplicitALS(factors=4, regularization=0.1, biases=True,
+                                                   reg_exponent=1.0, **kw),
+    "implicit-cg": lambda **kw: sa.ImplicitALS(factors=4, regularization=0.1, alpha=2.0, **kw),
+    "implicit-exact": lambda **kw: sa.ImplicitALS(factors=4, regularization=0.1, alpha=2.0,
+                                                  solver="cholesky", reg_exponent=1.0,
+                                                  unobserved_weight=0.5, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_blocked_fit_equals_single_machine(client, name):
+    X = _matrix()
+    make = MODELS[name]
+    reference = make(iterations=3, dtype="float64", random_state=3).fit(X)
+    for routing in ("broadcast", "routed"):
+        for blocks in (1, 2, 3):
+            model = sd.fit(make(iterations=3, dtype="float64", random_state=3), X, client,
+                           blocks=blocks, routing=routing, timeout=TIMEOUT)
+            where = f"{name}, {routing}, {blocks} blocks"
+            np.testing.assert_allclose(model.user_factors_, reference.user_factors_, rtol=0,
+                                       atol=1e-5, err_msg=where)
+            np.testing.assert_allclose(model.item_factors_, reference.item_factors_, rtol=0,
+                                       atol=1e-5, err_msg=where)
+            np.testing.assert_allclose(model.loss_history_, reference.loss_history_, rtol=1e-9,
+                                       err_msg=where)
+            if name == "explicit-biases":
+                np.testing.assert_allclose(model.user_biases_, reference.user_biases_, atol=1e-5)
+                np.testing.assert_allclose(model.item_biases_, reference.item_biases_, atol=1e-5)
+                assert model.global_mean_ == pytest.approx(reference.global_mean_, rel=1e-12)
+
+
+def test_uneven_blocks_and_float32(client):
+    X = _matrix(seed=1)
+    reference = sa.ExplicitALS(factors=3, iterations=2, random_state=0).fit(X)
+    model = sd.fit(sa.ExplicitALS(factors=3, iterations=2, random_state=0), X, client,
+                   blocks=(3, 2), routing="routed", timeout=TIMEOUT)
+    assert model.user_factors_.dtype == np.float32
+    np.testing.assert_allclose(model.item_factors_, reference.item_factors_, atol=1e-4)
+
+
+def test_history_records_bytes_and_routing_sends_fewer(client):
+    X = _matrix(seed=2, n_users=120, n_items=90, density=0.03)
+    history = {}
+    for routing in ("broadcast", "routed"):
+        model = sd.fit(sa.ExplicitALS(factors=4, iterations=2, random_state=0), X, client,
+                       blocks=3, routing=routing, timeout=TIMEOUT)
+        history[routing] = model.distributed_history_
+        assert [h["iteration"] for h in model.distributed_history_] == [0, 1]
+        assert [h["loss"] for h in model.distributed_history_] == model.loss_history_
+        assert all(h["seconds"] >= 0 for h in model.distributed_history_)
+    # broadcast: each of the 3 blocks per side receives the whole other side (K float32 a row)
+    assert history["broadcast"][0]["bytes_broadcast"] == 3 * (120 + 90) * 4 * 4
+    assert 0 < history["routed"][0]["bytes_routed"] < history["broadcast"][0]["bytes_broadcast"]
+
+
+def test_callback_and_recommend_on_the_fitted_model(client):
+    X = _matrix(seed=4)
+    calls = []
+    model = sd.fit(sa.ImplicitALS(factors=4, iterations=3, random_state=0,
+                                  callback=lambda it, loss: calls.append((it, loss))),
+                   X, client, blocks=2, timeout=TIMEOUT)
+    assert calls == list(enumerate(model.loss_history_))
+    reference = sa.ImplicitALS(factors=4, iterations=3, random_state=0).fit(X)
+    users = np.arange(10)
+    got, want = model.recommend(users, n=5), reference.recommend(users, n=5)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("biases", [False, True])
+def test_factors_left_on_the_cluster_still_recommend(client, biases):
+    X = _matrix(seed=8)
+    gathered = sd.fit(sa.ExplicitALS(factors=4, iterations=2, biases=biases, random_state=0),
+                      X, client, blocks=3, timeout=TIMEOUT)
+    model = sd.fit(sa.ExplicitALS(factors=4, iterations=2, biases=biases, random_state=0),
+                   X, client, blocks=3, gather=False, timeout=TIMEOUT)
+    assert isinstance(model.user_factors_, sd.DistributedRows)
+    assert len(model.user_factors_) == X.shape[0] and model.user_factors_.shape == (70, 4)
+    assert isinstance(model.item_factors_, np.ndarray)
+    users = np.array([5, 0, 69, 33, 34])
+    np.testing.assert_array_equal(model.user_factors_[users], gathered.user_factors_[users])
+    np.testing.assert_array_equal(model.user_factors_[-1], gathered.user_factors_[-1])
+    np.testing.assert_array_equal(model.user_factors_[10:40:3], gathered.user_factors_[10:40:3])
+    np.testing.assert_array_equal(np.asarray(model.user_factors_), gathered.user_factors_)
+    for got, want in zip(model.recommend(users, n=4), gathered.recommend(users, n=4)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(model.predict(users, [1, 2, 3, 4, 5]),
+                                  gathered.predict(users, [1, 2, 3, 4, 5]))
+    with pytest.raises(TypeError, match="gather=False.*gather()"):
+        model.user_factors_[0] = 1.0
+    with pytest.raises(ValueError, match="gather must be True or False"):
+        sd.fit(sa.ExplicitALS(), X, client, gather="no")
+
+
+def test_implicit_half_step_on_the_referenced_rows_only():
+    """A routed block gets only the factor rows it references, the whole side's Gram
+    matrix and row count: the same rows come out as from the whole other side."""
+    X = _matrix(seed=7, n_users=30, n_items=200, density=0.02)
+    other = np.random.default_rng(0).standard_normal((200, 5))
+    referenced = np.unique(X.indices)
+    assert len(referenced) < 200
+    local = sp.csr_matrix((X.data, np.searchsorted(referenced, X.indices), X.indptr),
+                          shape=(30, len(referenced)))
+    settings = dict(regularization=0.2, alpha=3.0, unobserved_weight=0.5, reg_exponent=1.0)
+    for solver in ("cholesky", "cg"):
+        whole, _ = solvers.implicit_half_step(X, other, solver=solver, **settings)
+        routed, _ = solvers.implicit_half_step(local, other[referenced], solver=solver,
+                                                  other_gram=other.T @ other, n_other=200,
+                                                  **settings)
+        np.testing.assert_allclose(routed, whole, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="other_gram has shape"):
+        solvers.implicit_half_step(local, other[referenced], other_gram=np.eye(4),
+                                      **settings)
+    with pytest.raises(ValueError, match="n_other is 3 but other_factors has"):
+        solvers.implicit_half_step(local, other[referenced], n_other=3, **settings)
+
+
+def _frame(seed=0, n_users=60, n_items=45, n=500):
+    rng = np.random.default_rng(seed)
+    pairs = rng.choice(n_users * n_items, size=n, replace=False)
+    return pd.DataFrame({
+        "user": [f"u{k}" for k in pairs // n_items],  # strings sort differently from numbers
+        "item": [f"item-{k}" for k in pairs % n_items],
+        "stars": rng.integers(1, 6, size=n).astype(np.float64),
+    })
+
+
+@pytest.mark.parametrize("routing", ["broadcast", "routed"])
+def test_dask_dataframe_with_string_ids_gives_the_same_recommendations(client, routing):
+    frame = _frame()
+    ratings = sa.Ratings.from_dataframe(frame, user="user", item="item", rating="stars",
+                                        dtype="float64")
+    reference = sa.ExplicitALS(factors=4, iterations=3, dtype="float64", biases=True,
+                               random_state=1).fit(ratings)
+    model = sd.fit(sa.ExplicitALS(factors=4, iterations=3, dtype="float64", biases=True,
+                                  random_state=1),
+                   dd.from_pandas(frame, npartitions=3), client, blocks=(2, 3), routing=routing,
+                   user="user", item="item", rating="stars", timeout=TIMEOUT)
+    np.testing.assert_array_equal(model.user_ids_, reference.user_ids_)
+    np.testing.assert_array_equal(model.item_ids_, reference.item_ids_)
+    np.testing.assert_allclose(model.user_factors_, reference.user_factors_, atol=1e-5)
+    users = np.arange(len(model.user_ids_))
+    got, want = model.recommend(users, n=5), reference.recommend(users, n=5)
+    np.testing.assert_array_equal(model.item_ids_[got[0]], reference.item_ids_[want[0]])
+    np.testing.assert_allclose(got[1], want[1], atol=1e-5)
+
+
+def test_dask_dataframe_duplicates_and_missing_columns(client):
+    frame = _frame(seed=5)
+    doubled = pd.concat([frame, frame.iloc[:3].assign(stars=1.0)], ignore_index=True)
+    with pytest.raises(ValueError, match="duplicated .* pass duplicates="):
+        sd.fit(sa.ExplicitALS(factors=2, iterations=1), dd.from_pandas(doubled, npartitions=2),
+               client, user="user", item="item", rating="stars", timeout=TIMEOUT)
+    ratings = sa.Ratings.from_dataframe(doubled, user="user", item="item", rating="stars",
+                                        duplicates="last", dtype="float64")
+    reference = sa.ExplicitALS(factors=2, iterations=2, dtype="float64", random_state=0).fit(
+        ratings)
+    model = sd.fit(sa.ExplicitALS(factors=2, iterations=2, dtype="float64", random_state=0),
+                   dd.from_pandas(doubled, npartitions=2), client, user="user", item="item",
+                   rating="stars", duplicates="last", timeout=TIMEOUT)
+    np.testing.assert_allclose(model.item_factors_, reference.item_factors_, atol=1e-5)
+    with pytest.raises(ValueError, match="item column 'movieId' is not in the DataFrame"):
+        sd.fit(sa.ExplicitALS(), dd.from_pandas(frame, npartitions=2), client, user="user")
+
+
+def test_parameters_are_validated(client):
+    X = _matrix()
+    with pytest.raises(ValueError, match="routing must be one of"):
+        sd.fit(sa.ExplicitALS(), X, client, routing="gossip")
+    with pytest.raises(ValueError, match="blocks must be a positive integer"):
+        sd.fit(sa.ExplicitALS(), X, client, blocks=0)
+    with pytest.raises(ValueError, match=r"blocks must be an int or a pair"):
+        sd.fit(sa.ExplicitALS(), X, client, blocks=(1, 2, 3))
+    with pytest.raises(TypeError, match="model must be an ExplicitALS or ImplicitALS"):
+        sd.fit("als", X, client)
+    with pytest.raises(TypeError, match="client must be a dask.distributed.Client"):
+        sd.fit(sa.ExplicitALS(), X, "tcp://localhost:8786")
+    with pytest.raises(ValueError, match="factors must be a positive integer"):
+        sd.fit(sa.ExplicitALS(factors=0), X, client)
+    with pytest.raises(ValueError, match="checkpoint must be a positive integer"):
+        sd.fit(sa.ExplicitALS(), X, client, checkpoint=0)
+    with pytest.raises(TimeoutError, match="longer than timeout="):
+        sd.fit(sa.ExplicitALS(iterations=1), X, client, timeout=1e-9)
+
+
+def test_import_is_lazy_and_missing_dask_gives_the_install_hint():
+    code = ("import sys, sparseals; sparseals.ExplicitALS; "
+            "assert 'dask' not in sys.modules and 'distributed' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "try:\n    import sparseals.distributed\nexcept ImportError as e:\n"
+            "    assert 'pip install sparseals[dask]' in str(e), e\nelse:\n    raise SystemExit(1)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+async def _exit_process():
+    os._exit(1)  # the nanny starts a fresh worker process
+
+
+@pytest.mark.parametrize("name, routing, checkpoint", [("implicit-cg", "routed", None),
+                                                      ("explicit-biases", "broadcast", 1)])
+def test_a_worker_killed_mid_fit_does_not_change_the_result(client, name, routing, checkpoint):
+    X = _matrix(seed=6)
+    make = MODELS[name]
+    reference = make(iterations=4, dtype="float64", random_state=0).fit(X)
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    killed = []
+
+    def kill_one_worker(iteration, loss):
+        if iteration == 1:
+            client.run(_exit_process, workers=[victim], wait=False)
+            deadline = time.monotonic() + TIMEOUT
+            while victim in client.scheduler_info()["workers"]:  # its blocks are lost now
+                assert time.monotonic() < deadline, "the worker did not die"
+                time.sleep(0.05)
+            killed.append(iteration)
+
+    model = sd.fit(make(iterations=4, dtype="float64", random_state=0, callback=kill_one_worker),
+                   X, client, blocks=3, routing=routing, checkpoint=checkpoint, timeout=TIMEOUT)
+    assert killed == [1]
+    np.testing.assert_allclose(model.user_factors_, reference.user_factors_, atol=1e-5)
+    np.testing.assert_allclose(model.item_factors_, reference.item_factors_, atol=1e-5)
+    np.testing.assert_allclose(model.loss_history_, reference.loss_history_, rtol=1e-9)
+    client.wait_for_workers(2, timeout=TIMEOUT)
