@@ -1,6 +1,7 @@
 """What both ALS models share: parameters, the fit loop, scoring and recommendation."""
 
 import inspect
+import types
 import numbers
 
 import numpy as np
@@ -12,6 +13,7 @@ from ._threads import kernel_threads
 from .ratings import Compressed, Ratings
 
 _SCORE_BLOCK = 1 << 22  # scores computed per batch: users × candidates ≤ 4M entries
+_TOP_N_BLOCK = (64, 2048)  # users × candidates scored at a time per thread (512 KiB in float32)
 
 
 def _nothing_stored(matrix):
@@ -75,6 +77,8 @@ class ALSBase:
                 v.non_negative_float(getattr(self, name), name)
         v.non_negative_float(self.reg_exponent, "reg_exponent")
         v.positive_int(self.iterations, "iterations")
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise ValueError(f"warm_start must be True or False; got {self.warm_start!r}")
         v.optional_int(self.num_threads, "num_threads")
         if self.callback is not None and not callable(self.callback):
             raise ValueError(f"callback must be callable as callback(iteration, loss); got "
@@ -150,11 +154,15 @@ class ALSBase:
         self._check_memory(X, dtype)
         ratings = as_ratings(X, dtype)
         v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
+        history = []
+        if self.warm_start and hasattr(self, "item_factors_"):
+            init = self._resumable_state(ratings, dtype)
+            history = list(self.loss_history_)
         rng = np.random.default_rng(self.random_state)
         self._initialise(ratings, rng, dtype)
         if init is not None:
             self._warm_start(init)
-        self.loss_history_ = []
+        self.loss_history_ = history
         # --- early stopping (fit(validation=...)): sparseals/_early_stopping.py
         stopper = _early_stopping.start(self, ratings, validation, metric, patience)
         progress = None
@@ -192,6 +200,21 @@ class ALSBase:
         self.item_ids_ = ratings.item_ids
 
     _WARM_START = ("user_factors_", "item_factors_", "user_biases_", "item_biases_")
+
+    def _resumable_state(self, ratings, dtype):
+        """The fitted arrays to resume from with ``warm_start=True`` (checked to match)."""
+        fitted = (len(self.user_factors_), len(self.item_factors_), self.user_factors_.shape[1],
+                  self.user_factors_.dtype)
+        wanted = (*ratings.shape, self.factors, dtype)
+        if fitted != wanted:
+            raise ValueError(
+                f"warm_start=True resumes a fit of {fitted[0]} × {fitted[1]} ratings with "
+                f"{fitted[2]} {fitted[3]} factors, but this fit has {wanted[0]} × {wanted[1]} "
+                f"with {wanted[2]} {np.dtype(wanted[3]).name} factors; set warm_start=False "
+                "to start afresh"
+            )
+        return types.SimpleNamespace(**{name: getattr(self, name, None)
+                                        for name in self._WARM_START})
 
     def _warm_start(self, init):
         """Copy ``init``'s fitted arrays over the fresh ones where shapes and dtypes agree."""
@@ -358,22 +381,24 @@ class ALSBase:
     def _top_n(self, query, candidate_factors, candidates, exclude_start, exclude_end,
                exclude_indices, n_labels, n, offset=None):
         """Top ``n`` of query · candidates (+ the model's score offset unless ``offset`` given)."""
-        from ._kernels.topk import top_n
+        import numba
+
+        from ._kernels.topk import score_scratch, score_top_n
 
         column_of = np.full(n_labels, -1, dtype=np.int32)
         column_of[candidates] = np.arange(len(candidates), dtype=np.int32)
         out_items = np.empty((len(query), n), dtype=np.int32)
         out_scores = np.empty((len(query), n), dtype=query.dtype)
-        batch = max(1, _SCORE_BLOCK // max(1, len(candidates)))
         offset = self._score_offset() if offset is None else offset
-        with kernel_threads(self.num_threads, blas=True):
-            for start in range(0, len(query), batch):
-                stop = min(start + batch, len(query))
-                scores = query[start:stop] @ candidate_factors.T
-                if offset:
-                    scores += offset
-                top_n(scores, candidates, exclude_start[start:stop], exclude_end[start:stop],
-                      exclude_indices, column_of, n, out_items[start:stop], out_scores[start:stop])
+        user_block, item_block = _TOP_N_BLOCK
+        # numba thread ids may range over the whole pool, whatever the count in use
+        scratch = score_scratch(numba.config.NUMBA_NUM_THREADS, user_block, item_block,
+                                query.dtype)
+        with kernel_threads(self.num_threads):
+            score_top_n(np.ascontiguousarray(query), np.ascontiguousarray(candidate_factors),
+                        query.dtype.type(offset), candidates, exclude_start, exclude_end,
+                        exclude_indices, column_of, n, out_items, out_scores, user_block,
+                        item_block, scratch)
         return out_items, out_scores
 
     # ------------------------------------------------------------------ incremental updates

@@ -48,6 +48,10 @@ class ExplicitALS(ALSBase):
         Show a tqdm progress bar with the loss.
     callback : callable, optional
         Called as ``callback(iteration, loss)`` after each iteration.
+    warm_start : bool
+        When the model is already fitted, start from its factors instead of a random
+        start and append to ``loss_history_``: resumes a fit stopped by Ctrl-C
+        (which leaves the last completed iteration in place) or continues one.
 
     Attributes
     ----------
@@ -74,7 +78,7 @@ class ExplicitALS(ALSBase):
     def __init__(self, factors=10, regularization=0.1, reg_users=None, reg_items=None,
                  reg_exponent=0.0, biases=False, nonnegative=False, iterations=15,
                  dtype="float32", random_state=None, num_threads=None, show_progress=False,
-                 callback=None):
+                 callback=None, warm_start=False):
         self.factors = factors
         self.regularization = regularization
         self.reg_users = reg_users
@@ -88,6 +92,7 @@ class ExplicitALS(ALSBase):
         self.num_threads = num_threads
         self.show_progress = show_progress
         self.callback = callback
+        self.warm_start = warm_start
 
     def _validate_params(self):
         for name in ("biases", "nonnegative", "show_progress"):
@@ -253,6 +258,10 @@ class ImplicitALS(ALSBase):
         Show a tqdm progress bar with the loss.
     callback : callable, optional
         Called as ``callback(iteration, loss)`` after each iteration.
+    warm_start : bool
+        When the model is already fitted, start from its factors instead of a random
+        start and append to ``loss_history_``: resumes a fit stopped by Ctrl-C
+        (which leaves the last completed iteration in place) or continues one.
 
     Attributes
     ----------
@@ -284,7 +293,7 @@ class ImplicitALS(ALSBase):
     def __init__(self, factors=64, regularization=0.01, reg_users=None, reg_items=None, alpha=1.0,
                  unobserved_weight=1.0, reg_exponent=0.0, confidence="linear", solver="cg",
                  cg_steps=3, iterations=15, dtype="float32", random_state=None, num_threads=None,
-                 show_progress=False, callback=None):
+                 show_progress=False, callback=None, warm_start=False):
         self.factors = factors
         self.regularization = regularization
         self.reg_users = reg_users
@@ -301,6 +310,7 @@ class ImplicitALS(ALSBase):
         self.num_threads = num_threads
         self.show_progress = show_progress
         self.callback = callback
+        self.warm_start = warm_start
 
     def _validate_params(self):
         if not isinstance(self.show_progress, (bool, np.bool_)):

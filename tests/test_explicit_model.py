@@ -315,3 +315,26 @@ def test_memory_guard_refuses_a_fit_that_cannot_fit(monkeypatch):
         sa.ExplicitALS(factors=4, dtype="float64").fit(sa.Ratings.from_dense(np.ones((50, 50))))
     monkeypatch.setattr(_memory, "available_bytes", lambda: None)  # unknown: no guard
     sa.ExplicitALS(factors=2, iterations=1).fit(np.ones((5, 5)))
+
+
+def test_warm_start_resumes_an_interrupted_fit_exactly():
+    dense = observed_sample(np.random.default_rng(12))
+
+    def stop_after_two(iteration, loss):
+        if iteration == 1:
+            raise KeyboardInterrupt
+
+    model = sa.ExplicitALS(factors=3, iterations=5, random_state=0, callback=stop_after_two,
+                           biases=True)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(dense)
+    model.set_params(callback=None, warm_start=True, iterations=3).fit(dense)
+    straight = sa.ExplicitALS(factors=3, iterations=5, random_state=0, biases=True).fit(dense)
+    np.testing.assert_array_equal(model.user_factors_, straight.user_factors_)
+    np.testing.assert_array_equal(model.item_biases_, straight.item_biases_)
+    assert model.loss_history_ == straight.loss_history_
+    with pytest.raises(ValueError, match=r"warm_start=True resumes a fit of 40 × 30 ratings "
+                                         r"with 3 float32 factors, but this fit has 40 × 31"):
+        model.fit(np.hstack([dense, np.ones((40, 1))]))
+    with pytest.raises(ValueError, match=r"warm_start must be True or False; got 1"):
+        sa.ExplicitALS(warm_start=1).fit(dense)

@@ -138,7 +138,7 @@ def test_defaults_follow_the_design():
         factors=64, regularization=0.01, reg_users=None, reg_items=None, alpha=1.0,
         unobserved_weight=1.0, reg_exponent=0.0, confidence="linear", solver="cg", cg_steps=3,
         iterations=15, dtype="float32", random_state=None, num_threads=None,
-        show_progress=False, callback=None)
+        show_progress=False, callback=None, warm_start=False)
     assert "ImplicitALS" in sa.__all__
 
 
@@ -259,18 +259,25 @@ def test_recommend_matches_brute_force_with_ties_and_never_returns_seen():
     np.testing.assert_array_equal(one, items[5, :4])
 
 
-def test_recommend_for_many_users_at_once_spans_score_batches(monkeypatch):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_recommend_for_many_users_spans_score_blocks(monkeypatch, dtype):
     import sparseals._base as base
 
-    monkeypatch.setattr(base, "_SCORE_BLOCK", 500)  # several batches of users
-    X = synthetic(300, 100, 3000, implicit=True, seed=4)
-    model = sa.ImplicitALS(factors=4, iterations=2, random_state=0).fit(X)
-    items, _ = model.recommend(np.arange(300), n=5)
-    scores = model.user_factors_ @ model.item_factors_.T
+    # blocks of 16 users × 64 items: rows, heaps and exclusions cross block borders
+    monkeypatch.setattr(base, "_TOP_N_BLOCK", (16, 64))
+    X = synthetic(300, 200, 6000, implicit=True, seed=4, dtype=dtype)
+    model = sa.ImplicitALS(factors=4, iterations=2, random_state=0, dtype=dtype).fit(X)
+    items, scores = model.recommend(np.arange(300), n=5)
+    sub, _ = model.recommend(np.arange(300), n=5, items=np.arange(50, 190, 3))
+    all_scores = model.user_factors_ @ model.item_factors_.T
     dense = X.to_dense()
+    outside = np.setdiff1d(np.arange(200), np.arange(50, 190, 3))
     for u in range(300):
-        want = naive.top_n(scores[u], 5, np.flatnonzero(~np.isnan(dense[u])))
-        np.testing.assert_array_equal(items[u], want)
+        seen = np.flatnonzero(~np.isnan(dense[u]))
+        np.testing.assert_array_equal(items[u], naive.top_n(all_scores[u], 5, seen))
+        np.testing.assert_allclose(scores[u], all_scores[u, items[u]], rtol=1e-5)
+        np.testing.assert_array_equal(sub[u], naive.top_n(all_scores[u], 5,
+                                                          np.union1d(seen, outside)))
 
 
 # ---------------------------------------------------------------- incremental updates

@@ -1,8 +1,10 @@
-"""Top-n selection over blocks of scores, excluding given items, parallel over rows.
+"""Top-n selection, excluding given items, parallel over rows.
 
-The scores themselves are one BLAS matrix product done by the caller; this kernel
-does what BLAS cannot: per-row exclusion and a partial selection (a size-n heap,
-never a full sort of all items). Order: higher score first, ties by lower index.
+:func:`score_top_n` scores and selects in one parallel pass: each thread runs a
+single-threaded gemm on a cache-sized block of scores and feeds them to per-row
+heaps of size n (a partial selection, never a full sort of all items).
+:func:`top_n` selects from scores the caller has already computed. Order: higher
+score first, ties by lower index.
 """
 
 import numba
@@ -35,6 +37,39 @@ def _sift_down(hs, hi, pos, size):
             return
 
 
+@njit(**INNER)
+def _offer(hs, hi, size, n, s, lab):
+    """Offer candidate (s, lab) to the heap of the ``size`` best so far; returns the new size."""
+    if size < n:
+        hs[size] = s
+        hi[size] = lab
+        size += 1
+        if size == n:
+            for pos in range(n // 2 - 1, -1, -1):
+                _sift_down(hs, hi, pos, n)
+    elif _worse(hs[0], hi[0], s, lab):
+        hs[0] = s
+        hi[0] = lab
+        _sift_down(hs, hi, 0, n)
+    return size
+
+
+@njit(**INNER)
+def _finish(hs, hi, size, n):
+    """Sort the kept entries best-first and pad the rest with label −1, score −inf."""
+    if size < n:
+        for pos in range(size // 2 - 1, -1, -1):
+            _sift_down(hs, hi, pos, size)
+    # pop the worst to the back: the kept entries end up best-first
+    for end in range(size - 1, 0, -1):
+        hs[0], hs[end] = hs[end], hs[0]
+        hi[0], hi[end] = hi[end], hi[0]
+        _sift_down(hs, hi, 0, end)
+    for pos in range(size, n):
+        hs[pos] = -np.inf
+        hi[pos] = -1
+
+
 @njit(**OUTER)
 def top_n(scores, labels, exclude_start, exclude_end, exclude_indices, column_of, n,
           out_labels, out_scores):
@@ -60,26 +95,69 @@ def top_n(scores, labels, exclude_start, exclude_end, exclude_indices, column_of
             s = row[c]
             if s == -np.inf or s != s:  # excluded (or NaN, never ranked)
                 continue
-            lab = labels[c]
-            if size < n:
-                hs[size] = s
-                hi[size] = lab
-                size += 1
-                if size == n:
-                    for pos in range(n // 2 - 1, -1, -1):
-                        _sift_down(hs, hi, pos, n)
-            elif _worse(hs[0], hi[0], s, lab):
-                hs[0] = s
-                hi[0] = lab
-                _sift_down(hs, hi, 0, n)
-        if size < n:
-            for pos in range(size // 2 - 1, -1, -1):
-                _sift_down(hs, hi, pos, size)
-        # pop the worst to the back: the kept entries end up best-first
-        for end in range(size - 1, 0, -1):
-            hs[0], hs[end] = hs[end], hs[0]
-            hi[0], hi[end] = hi[end], hi[0]
-            _sift_down(hs, hi, 0, end)
-        for pos in range(size, n):
-            hs[pos] = -np.inf
-            hi[pos] = -1
+            size = _offer(hs, hi, size, n, s, labels[c])
+        _finish(hs, hi, size, n)
+
+
+def score_scratch(n_threads, user_block, item_block, dtype):
+    """Per-thread scratch for :func:`score_top_n`: one block of scores and heap sizes."""
+    return (np.empty((n_threads, user_block * item_block), dtype=dtype),
+            np.empty((n_threads, user_block), dtype=np.int64))
+
+
+@njit(**OUTER)
+def score_top_n(query, factors, offset, labels, exclude_start, exclude_end, exclude_indices,
+                column_of, n, out_labels, out_scores, user_block, item_block, scratch):
+    """Best ``n`` of ``query @ factors.T + offset`` per row, scoring and selecting together.
+
+    Parallel over blocks of ``user_block`` rows; each thread scores its rows
+    against ``item_block`` columns at a time with one single-threaded gemm into
+    its own cache-sized scratch and feeds the scores to the rows' heaps, so no
+    full score matrix is ever stored and BLAS and selection never take turns.
+    ``labels`` must ascend (sorted candidates). Exclusions and output are as in
+    :func:`top_n`.
+    """
+    n_rows = query.shape[0]
+    n_cols = factors.shape[0]
+    block_scores, sizes_s = scratch
+    n_blocks = (n_rows + user_block - 1) // user_block
+    for blk in prange(n_blocks):
+        tid = numba.get_thread_id()
+        sizes = sizes_s[tid]
+        r0 = blk * user_block
+        r1 = min(r0 + user_block, n_rows)
+        rows = r1 - r0
+        for i in range(rows):
+            sizes[i] = 0
+        q = query[r0:r1]
+        for c0 in range(0, n_cols, item_block):
+            c1 = min(c0 + item_block, n_cols)
+            width = c1 - c0
+            scores = block_scores[tid, :rows * width].reshape((rows, width))
+            np.dot(q, factors[c0:c1].T, scores)
+            for i in range(rows):
+                r = r0 + i
+                row = scores[i]
+                for p in range(exclude_start[r], exclude_end[r]):
+                    c = column_of[exclude_indices[p]]
+                    if c >= c0 and c < c1:
+                        row[c - c0] = -np.inf
+                hs = out_scores[r]
+                hi = out_labels[r]
+                size = sizes[i]
+                # the heap's worst kept score: most candidates fail this one comparison.
+                # Labels ascend with the columns, so a tie with it never ranks higher.
+                worst = hs[0] if size == n else -np.inf
+                for c in range(width):
+                    s = row[c]
+                    if not s > worst:  # below, tied later, excluded (−inf) or NaN
+                        continue
+                    size = _offer(hs, hi, size, n, s, labels[c0 + c])
+                    if size == n:
+                        worst = hs[0]
+                sizes[i] = size
+        for i in range(rows):
+            hs = out_scores[r0 + i]
+            _finish(hs, out_labels[r0 + i], sizes[i], n)
+            for pos in range(sizes[i]):
+                hs[pos] += offset
