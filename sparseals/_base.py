@@ -410,8 +410,8 @@ class ALSBase:
         Each given user's factors are solved afresh from ``rows`` (the same exact
         per-row system a user half-step solves; the item factors do not change),
         and ``rows`` replaces that user's seen items for :meth:`recommend`. An
-        index past the last user adds users: the factor matrix grows to it, and
-        users skipped over get zero factors (the solution for no interactions).
+        index past the last user adds users: the factor matrix grows to it (by at
+        most as many rows as are given), and users skipped over get zero factors.
 
         Parameters
         ----------
@@ -456,10 +456,11 @@ class ALSBase:
         ids = v.id_array(np.atleast_1d(ids), what)
         if ids.size == 0:
             raise ValueError(f"{what} is empty: give at least one index")
-        v.ids_in_range(ids, what, v.INT32_MAX, what)
         if len(np.unique(ids)) < len(ids):
             raise ValueError(f"{what} contains repeated indices; give each of the {what} once")
         factors = getattr(self, f"{side}_factors_")
+        v.ids_in_range(ids, what, len(factors) + len(ids), f"{what} (new {what} continue the "
+                       f"index from {len(factors)}, at most one new index per given row)")
         dtype = factors.dtype
         n_other = len(self.item_factors_ if side == "user" else self.user_factors_)
         expected = (len(ids), n_other) if side == "user" else (n_other, len(ids))

@@ -318,12 +318,15 @@ def test_partial_fit_items_adds_items_and_updates_seen():
     X = synthetic(80, 30, 600, implicit=True, seed=5)
     model = sa.ImplicitALS(factors=3, iterations=2, random_state=0).fit(X)
     cols = sp.csr_matrix(([2.0, 7.0], ([0, 5], [0, 1])), shape=(80, 2))
-    model.partial_fit_items([30, 32], cols)
-    assert model.item_factors_.shape == (33, 3)
-    assert not model.item_factors_[31].any()  # skipped over: no interactions, zero factors
-    assert 30 not in model.recommend(0, n=32)[0]  # user 0 now has item 30
-    assert 32 not in model.recommend(5, n=32)[0]  # user 5 now has item 32
-    assert 32 in model.recommend(0, n=33, exclude_seen=False)[0]
+    model.partial_fit_items([29, 31], cols)  # recompute item 29, add item 31
+    assert model.item_factors_.shape == (32, 3)
+    assert not model.item_factors_[30].any()  # skipped over: no interactions, zero factors
+    assert 29 not in model.recommend(0, n=31)[0]  # user 0 now has item 29
+    assert 31 not in model.recommend(5, n=31)[0]  # user 5 now has item 31
+    assert 31 in model.recommend(0, n=32, exclude_seen=False)[0]
+    with pytest.raises(ValueError, match=r"items contains id 40 .*new items continue the "
+                                         r"index from 32, at most one new index per given"):
+        model.partial_fit_items([40], sp.csr_matrix((80, 1)))
 
 
 @pytest.mark.parametrize("call, message", [
