@@ -133,3 +133,128 @@ def test_scoring_entry_points_never_crash(items, values, users, n):
         for part in (result if isinstance(result, tuple) else (result,)):
             part = np.asarray(part, dtype=np.float64)
             assert not np.isnan(part).any()
+
+
+@FUZZ
+@given(dense_inputs(), st.sampled_from(["csr", "csc", "coo", "lil"]))
+def test_from_sparse_and_from_dense_agree_or_name_the_problem(array, fmt):
+    import scipy.sparse as sp
+
+    try:
+        matrix = sp.random(*array.shape, density=0.5, random_state=0, format=fmt) \
+            if array.dtype.kind not in "fiu" or array.ndim != 2 else None
+    except ValueError:
+        matrix = None
+    if matrix is None:
+        try:
+            with np.errstate(all="ignore"):
+                matrix = sp.csr_matrix(np.where(np.isnan(array.astype(float)), 0.0, array)).asformat(fmt)
+        except (TypeError, ValueError):
+            return  # scipy itself refuses the input: nothing of ours to test
+    try:
+        ratings = sa.Ratings.from_sparse(matrix)
+    except (ValueError, TypeError) as error:
+        assert str(error)
+        return
+    np.testing.assert_array_equal(ratings.csr.toarray(), matrix.toarray().astype(np.float32))
+
+
+@FUZZ
+@given(st.lists(st.one_of(st.integers(-5, 5), st.text(max_size=3), st.none(),
+                          st.floats(allow_nan=True)), min_size=0, max_size=12),
+       st.lists(st.one_of(st.integers(0, 5), st.text(max_size=2)), min_size=0, max_size=12),
+       st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=0, max_size=12))
+def test_from_dataframe_accepts_any_hashable_ids_or_names_the_problem(users, items, values):
+    import pandas as pd
+
+    n = min(len(users), len(items), len(values))
+    df = pd.DataFrame({"u": pd.Series(users[:n], dtype=object),
+                       "i": pd.Series(items[:n], dtype=object), "r": values[:n]})
+    try:
+        ratings = sa.Ratings.from_dataframe(df, user="u", item="i", rating="r", duplicates="last")
+    except (ValueError, TypeError) as error:
+        assert str(error)
+        return
+    assert ratings.nnz == len(set(zip(df["u"], df["i"])))
+    assert len(ratings.user_ids) == ratings.shape[0] and len(ratings.item_ids) == ratings.shape[1]
+
+
+@FUZZ
+@given(st.lists(st.integers(-2, 40), min_size=0, max_size=4), st.integers(0, 3),
+       st.sampled_from([1.0, np.nan, np.inf, -3.0, 1e30]), st.booleans())
+def test_partial_fit_never_crashes_or_leaves_non_finite_factors(ids, n_values, value, users_side):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(1)
+    dense = np.where(rng.random((8, 6)) < 0.5, rng.integers(1, 6, (8, 6)), np.nan)
+    dense[0, 0] = 2.0
+    model = sa.ExplicitALS(factors=2, iterations=2, random_state=0).fit(dense)
+    n_other = 6 if users_side else 8
+    matrix = np.full((len(ids), n_other) if users_side else (n_other, len(ids)), np.nan)
+    flat = matrix.reshape(-1)
+    flat[:n_values] = value
+    try:
+        if users_side:
+            model.partial_fit_users(ids, matrix)
+        else:
+            model.partial_fit_items(ids, matrix)
+    except (ValueError, TypeError) as error:
+        assert str(error)
+    assert np.isfinite(model.user_factors_).all() and np.isfinite(model.item_factors_).all()
+    assert len(model.user_factors_) <= 8 + 4 and len(model.item_factors_) <= 6 + 4
+
+
+@pytest.fixture(scope="module")
+def saved_model_bytes(tmp_path_factory):
+    rng = np.random.default_rng(2)
+    dense = np.where(rng.random((10, 8)) < 0.5, rng.integers(1, 6, (10, 8)), np.nan)
+    dense[0, 0] = 1.0
+    path = tmp_path_factory.mktemp("model") / "model.npz"
+    sa.ExplicitALS(factors=2, iterations=2, random_state=0, biases=True).fit(dense).save(path)
+    return path.read_bytes()
+
+
+@FUZZ
+@given(st.data())
+def test_load_of_a_damaged_file_raises_one_clear_error(saved_model_bytes, tmp_path_factory, data):
+    from sparseals.persistence import ModelFileError
+
+    blob = bytearray(saved_model_bytes)
+    how = data.draw(st.sampled_from(["flip", "truncate", "garbage"]))
+    if how == "flip":
+        for _ in range(data.draw(st.integers(1, 4))):
+            position = data.draw(st.integers(0, len(blob) - 1))
+            blob[position] ^= 1 << data.draw(st.integers(0, 7))
+    elif how == "truncate":
+        blob = blob[:data.draw(st.integers(0, len(blob) - 1))]
+    else:
+        blob = bytearray(data.draw(st.binary(max_size=200)))
+    path = tmp_path_factory.mktemp("damaged") / "model.npz"
+    path.write_bytes(bytes(blob))
+    try:
+        model = sa.load(path)
+    except ModelFileError as error:
+        assert str(error)
+        return
+    # a flip that zip's checksums cannot see (e.g. in a file name or padding) may still load
+    assert np.isfinite(model.user_factors_).all() and np.isfinite(model.item_factors_).all()
+    model.recommend(0, n=3)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(argv=st.lists(st.sampled_from(["fit", "evaluate", "recommend", "similar", "info", "demo",
+                                 "--factors", "0", "-3", "abc", "--user", "--item", "-n",
+                                 "1e9", "--json", "/nonexistent", "-o", "--model", "implicit",
+                                 "--ratings", "--bogus"]), max_size=6))
+def test_the_command_line_never_shows_a_traceback(argv, capsys):
+    from sparseals.cli import main
+
+    if argv[:1] == ["demo"] and not any(a.startswith("-") for a in argv[1:2]):
+        argv = argv + ["--ratings", "0"]  # a full demo run would take seconds per example
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse's --help
+        status = exit_.code
+    assert status in (0, 2)
+    assert "Traceback" not in capsys.readouterr().err
