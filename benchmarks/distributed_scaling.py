@@ -12,7 +12,7 @@ factor bytes delivered to the blocks per iteration (``distributed_history_``) an
 the workers actually sent each other (``Worker.transfer_outgoing_bytes_total``; blocks on the
 same worker share data without the network). It also prints the per-rating kernel cost and
 the bytes per factor row that ``benchmarks/DISTRIBUTED.md`` extrapolates from.
-Results go to stdout (a Markdown table) and to ``--json``.
+Results go to stdout (a Markdown table) and, with ``--json FILE``, to a file.
 """
 
 import argparse
@@ -124,8 +124,7 @@ def main():
     parser.add_argument("--calibration-scale", type=float, default=0.02,
                         help="a second single-machine fit on this fraction of the ratings (same "
                              "users and items) separates per-rating and per-row costs")
-    parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__),
-                                                       "distributed_scaling.json"))
+    parser.add_argument("--json", help="also write every measurement to this file")
     args = parser.parse_args()
 
     from sparseals.datasets import preset
@@ -180,8 +179,9 @@ def main():
               f"{run['seconds_per_iteration']:.2f} | {run['bytes_per_iteration'] / 1e6:.1f} MB | "
               f"{run['network_bytes_per_iteration'] / 1e6:.1f} MB |")
     print("\n" + json.dumps(derived, indent=1))
-    with open(args.json, "w") as f:
-        json.dump({"runs": runs, "derived": derived}, f, indent=1)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"runs": runs, "derived": derived}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def test_callback_and_recommend_on_the_fitted_model(client):
     calls = []
     model = sd.fit(sa.ImplicitALS(factors=4, iterations=3, random_state=0,
                                   callback=lambda it, loss: calls.append((it, loss))),
-                   X, client, blocks=2, timeout=TIMEOUT)
+                   X, client, timeout=TIMEOUT)  # default: one block per worker
     assert calls == list(enumerate(model.loss_history_))
     reference = sa.ImplicitALS(factors=4, iterations=3, random_state=0).fit(X)
     users = np.arange(10)
@@ -223,6 +223,8 @@ def test_parameters_are_validated(client):
         sd.fit(sa.ExplicitALS(), X, "tcp://localhost:8786")
     with pytest.raises(ValueError, match="factors must be a positive integer"):
         sd.fit(sa.ExplicitALS(factors=0), X, client)
+    with pytest.raises(ValueError, match="duplicates must be one of"):
+        sd.fit(sa.ExplicitALS(), X, client, duplicates="first")
     with pytest.raises(ValueError, match="checkpoint must be a positive integer"):
         sd.fit(sa.ExplicitALS(), X, client, checkpoint=0)
     with pytest.raises(TimeoutError, match="longer than timeout="):

@@ -67,19 +67,18 @@ def make_block(indptr, indices, data, offset, n_cols, other_bounds, routed):
     indices = np.asarray(indices)
     routes = ()
     n_received = int(n_cols)
-    if routed:
+    if routed:  # bitmaps, not sorts: O(nnz + rows × other blocks + n_cols)
         n_rows = len(indptr) - 1
         owner = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
-        n_other_blocks = len(other_bounds) - 1
         col_block = np.searchsorted(other_bounds, indices, side="right") - 1
-        keys = np.unique(col_block.astype(np.int64) * max(n_rows, 1) + owner)
-        key_block = keys // max(n_rows, 1)
-        cuts = np.searchsorted(key_block, np.arange(n_other_blocks + 1))
-        local_rows = (keys % max(n_rows, 1)).astype(np.int32)
-        routes = tuple(local_rows[cuts[c]:cuts[c + 1]] for c in range(n_other_blocks))
-        referenced = np.unique(indices)
-        indices = np.searchsorted(referenced, indices).astype(np.int32)
-        n_received = len(referenced)
+        used_by = np.zeros((len(other_bounds) - 1, n_rows), dtype=bool)
+        used_by[col_block, owner] = True
+        routes = tuple(np.flatnonzero(row).astype(np.int32) for row in used_by)
+        referenced = np.zeros(n_cols, dtype=bool)
+        referenced[indices] = True
+        position = np.cumsum(referenced, dtype=np.int64) - 1  # rank among referenced columns
+        indices = position[indices].astype(np.int32)
+        n_received = int(position[-1] + 1) if n_cols else 0
     return RatingBlock(Compressed(indptr, indices, np.asarray(data)), int(offset), int(n_cols),
                        n_received, routes)
 

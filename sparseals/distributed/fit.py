@@ -3,12 +3,14 @@
 import operator
 import time
 import uuid
+import warnings
 
 import numpy as np
 
 from .. import _validation as v
 from .._base import as_ratings
 from ..models import ExplicitALS, ImplicitALS
+from ..ratings import _DUPLICATES
 from . import _blocks, _steps
 
 _ROUTINGS = {"broadcast", "routed"}
@@ -35,15 +37,18 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         task; default the worker's thread count). ``callback`` and ``show_progress``
         run on the client after each iteration.
     data : Ratings, scipy.sparse matrix, ndarray or dask.dataframe.DataFrame
-        In-memory ratings (split on the client and sent to the workers once), or a
+        In-memory ratings (split on the client and sent to the workers once, through
+        the scheduler, which keeps the blocks' data to rebuild any lost with a
+        worker: for data larger than the scheduler's memory pass a DataFrame), or a
         Dask DataFrame with ``user``, ``item`` and ``rating`` columns whose ids may be
         anything sortable: they are encoded on the cluster to sorted positions, as
         :meth:`Ratings.from_dataframe` does, without collecting the frame on the client.
     client : dask.distributed.Client
     blocks : int or (int, int), optional
-        Blocks per side (user blocks, item blocks); default the cluster's thread count.
-        More blocks than threads spread work more evenly; fewer send fewer copies of
-        the factors (see ``benchmarks/DISTRIBUTED.md``).
+        Blocks per side (user blocks, item blocks); default one per worker, each
+        half-step of a block running on all the worker's threads. More blocks even
+        out uneven workers but send more copies of the factors and, with routing,
+        ``blocks²`` small transfers per half-step (see ``benchmarks/DISTRIBUTED.md``).
     routing : {'broadcast', 'routed'}
         ``'broadcast'`` sends every block the other side's whole factor matrix;
         ``'routed'`` sends each block only the factor rows it references.
@@ -90,6 +95,7 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         raise TypeError(f"client must be a dask.distributed.Client; got {type(client).__name__} "
                         "(e.g. Client('tcp://scheduler:8786') or Client(LocalCluster()))")
     v.one_of(routing, "routing", _ROUTINGS)
+    v.one_of(duplicates, "duplicates", _DUPLICATES)
     if timeout is not None:
         timeout = v.non_negative_float(timeout, "timeout")
     if checkpoint is not None:
@@ -117,8 +123,7 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
 
 def _block_counts(blocks, client):
     if blocks is None:
-        threads = sum(client.nthreads().values())
-        return (max(1, threads),) * 2
+        return (max(1, len(client.nthreads())),) * 2
     if isinstance(blocks, (tuple, list)):
         if len(blocks) != 2:
             raise ValueError(f"blocks must be an int or a pair (user blocks, item blocks); got "
@@ -151,19 +156,28 @@ def _layout_from_ratings(client, ratings, n_blocks, routed):
     token = uuid.uuid4().hex[:8]
     workers = sorted(client.scheduler_info()["workers"])
     layout = {"shape": ratings.shape, "bounds": bounds, "workers": workers}
-    for i, side in enumerate(_SIDES):
-        other = _SIDES[1 - i]
-        rows, cuts = sides[side], bounds[side]
-        futures = []
-        for b in range(len(cuts) - 1):
-            lo, hi = int(cuts[b]), int(cuts[b + 1])
-            start, stop = int(rows.indptr[lo]), int(rows.indptr[hi])
-            futures.append(client.submit(
-                _blocks.make_block, rows.indptr[lo:hi + 1], rows.indices[start:stop],
-                rows.data[start:stop], lo, ratings.shape[1 - i], bounds[other], routed,
-                key=f"sparseals-{side}-block-{b}-{token}", **_blocks.spread(workers, b)))
-        layout[side] = futures
+    with warnings.catch_warnings():
+        # each block's task carries its data on purpose (lineage): not a misuse to warn about
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        for i, side in enumerate(_SIDES):
+            layout[side] = _submit_blocks(client, side, sides[side], bounds, ratings.shape[1 - i],
+                                          routed, workers, token)
     return layout
+
+
+def _submit_blocks(client, side, rows, bounds, n_cols, routed, workers, token):
+    """One side's rating blocks: a task per block, carrying its slice of ``rows``."""
+    other = _SIDES[1 - _SIDES.index(side)]
+    cuts = bounds[side]
+    futures = []
+    for b in range(len(cuts) - 1):
+        lo, hi = int(cuts[b]), int(cuts[b + 1])
+        start, stop = int(rows.indptr[lo]), int(rows.indptr[hi])
+        futures.append(client.submit(
+            _blocks.make_block, rows.indptr[lo:hi + 1], rows.indices[start:stop],
+            rows.data[start:stop], lo, n_cols, bounds[other], routed,
+            key=f"sparseals-{side}-block-{b}-{token}", **_blocks.spread(workers, b)))
+    return futures
 
 
 class _Fit:
@@ -188,6 +202,8 @@ class _Fit:
                 for lo, hi in zip(cuts[:-1], cuts[1:])])
         item_factors = model.item_factors_
         self.gram = {"item": (item_factors.T @ item_factors).astype(np.float64)}
+        # the blocks are built before the first iteration (so its time is an iteration's)
+        self._wait(self.blocks["user"] + self.blocks["item"], gather=False)
         self.received = self._received_rows()
 
     def _submit_factors(self, side, tag, parts):
@@ -221,15 +237,16 @@ class _Fit:
                                global_mean=float(m.global_mean_),
                                nonnegative=bool(m.nonnegative), **common)
 
-    def _wait(self, futures):
+    def _wait(self, futures, gather=True):
         from distributed import wait
 
         try:
             wait(futures, timeout=self.timeout)
         except TimeoutError as error:
-            raise TimeoutError(f"a distributed half-step took longer than timeout={self.timeout} "
-                               "seconds; check the cluster's workers or raise timeout") from error
-        return self.client.gather(futures)
+            raise TimeoutError(f"building the blocks or a half-step took longer than timeout="
+                               f"{self.timeout} seconds; check the cluster's workers or raise "
+                               "timeout") from error
+        return self.client.gather(futures) if gather else None
 
     def _half_step(self, side, iteration):
         """One side's half-step on every block; returns the blocks' stats and the bytes sent."""
