@@ -273,3 +273,36 @@ def test_python_m_sparseals_recommend(ml100k_model):
                              "--user", "0"], capture_output=True, text=True, timeout=300)
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
     assert failed.stderr.strip().count("\n") == 0
+
+
+def test_fit_on_a_dask_scheduler_equals_the_local_fit(tmp_path):
+    from dask.distributed import LocalCluster
+
+    import sparseals as sa
+
+    rng = np.random.default_rng(3)
+    users, items = np.nonzero(rng.random((40, 30)) < 0.3)
+    data = tmp_path / "ratings.csv"
+    data.write_text("userId,movieId,rating\n" + "".join(
+        f"{u},{i},{rng.integers(1, 6)}\n" for u, i in zip(users, items)))
+    common = ["--factors", "3", "--iterations", "3", "--random-state", "0", "--dtype", "float64"]
+    assert main(["fit", str(data), "-o", str(tmp_path / "local.npz"), *common]) == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        assert main(["fit", str(data), "-o", str(tmp_path / "cluster.npz"), *common,
+                     "--scheduler", cluster.scheduler_address, "--blocks", "2"]) == 0
+    local, remote = sa.load(tmp_path / "local.npz"), sa.load(tmp_path / "cluster.npz")
+    np.testing.assert_allclose(remote.user_factors_, local.user_factors_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(remote.item_factors_, local.item_factors_, rtol=1e-6, atol=1e-8)
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
+    data = tmp_path / "ratings.csv"
+    data.write_text("userId,movieId,rating\n0,0,1\n1,1,2\n")
+    status = main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--scheduler",
+                   "tcp://127.0.0.1:9", "--connect-timeout", "2"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+    assert "\n" not in err
+    assert main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--scheduler",
+                 "tcp://127.0.0.1:9", "--validation", "0.2"]) == 2

@@ -27,8 +27,17 @@ def add_parser(commands):
                           help="seed of the held-out split (default 0)")
     parser.add_argument("--plot", metavar="PNG",
                         help="save a plot of the loss per iteration (needs matplotlib)")
-    # the place for execution options (e.g. a Dask --scheduler): add them here and branch
-    # in _fit_model
+    cluster = parser.add_argument_group("fitting on a Dask cluster (pip install sparseals[dask])")
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="fit on the dask.distributed cluster at ADDRESS "
+                              "(e.g. tcp://10.0.0.5:8786) instead of this machine")
+    cluster.add_argument("--blocks", type=int, metavar="N",
+                         help="blocks per side on the cluster (default: one per worker)")
+    cluster.add_argument("--routing", choices=["broadcast", "routed"], default="broadcast",
+                         help="ship all fixed factors to every block, or only the rows each "
+                              "block references (default: broadcast)")
+    cluster.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
+                         help="give up connecting to the scheduler after this long (default 30)")
     parser.set_defaults(run=run)
     return parser
 
@@ -64,7 +73,12 @@ def run(args):
 
 
 def _fit_model(model, ratings, args):
-    """Fit ``model`` on ``ratings`` as the options say (on this machine)."""
+    """Fit ``model`` on ``ratings`` as the options say (here, or on a Dask cluster)."""
+    if args.scheduler is not None:
+        if args.validation is not None:
+            raise CLIError("--validation (early stopping) is not available with --scheduler; "
+                           "drop one of them")
+        return _fit_on_cluster(model, ratings, args)
     if args.validation is None:
         return model.fit(ratings)
     from ..model_selection import train_test_split
@@ -75,6 +89,24 @@ def _fit_model(model, ratings, args):
     except ValueError as error:
         raise CLIError(f"--validation {args.validation}: {error}") from None
     return model.fit(train, validation=held, metric=args.metric, patience=args.patience)
+
+
+def _fit_on_cluster(model, ratings, args):
+    try:
+        from dask.distributed import Client
+
+        from .. import distributed
+    except ImportError:
+        raise CLIError("--scheduler needs Dask, which is not installed: "
+                       "pip install sparseals[dask]") from None
+    try:
+        client = Client(args.scheduler, timeout=args.connect_timeout)
+    except (OSError, TimeoutError) as error:
+        raise CLIError(f"cannot reach the Dask scheduler at {args.scheduler}: {error}") from None
+    with client:
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        print(f"fitting on the Dask cluster at {args.scheduler} ({n_workers} workers)")
+        return distributed.fit(model, ratings, client, blocks=args.blocks, routing=args.routing)
 
 
 def _check_matplotlib():
