@@ -171,3 +171,24 @@ def test_half_step_validates(kwargs, error, message):
     other = arguments.pop("other_factors")
     with pytest.raises(error, match=message):
         explicit_half_step(rows, other, **arguments)
+
+
+@pytest.mark.parametrize("biases", [False, True])
+def test_short_rows_take_the_dual_form_and_long_rows_the_primal_with_one_answer(biases):
+    # rows of 1 .. 25 ratings around K = 10 unknowns: n < d rows are solved as n × n systems
+    rng = np.random.default_rng(9)
+    k, n_cols = 10, 40
+    dense = np.full((25, n_cols), np.nan)
+    for i in range(25):
+        cols = rng.choice(n_cols, size=i + 1, replace=False)
+        dense[i, cols] = rng.normal(3.0, 1.0, i + 1)
+    other = rng.standard_normal((n_cols, k))
+    other_bias = rng.standard_normal(n_cols) if biases else None
+    for reg_exponent in (0.0, 1.0):
+        expected, expected_bias = explicit_rows(dense, other, 0.05, reg_exponent, other_bias, 1.0)
+        factors, bias, _ = explicit_half_step(compressed(dense), other, regularization=0.05,
+                                              reg_exponent=reg_exponent, other_biases=other_bias,
+                                              global_mean=1.0)
+        assert relative_error(factors, expected) < 1e-10
+        if biases:
+            assert relative_error(bias, expected_bias) < 1e-10
