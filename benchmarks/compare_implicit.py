@@ -66,7 +66,8 @@ def gflop(nnz, n_users, n_items, k, solver, steps):
     """Work of one iteration (DESIGN §1 cost model)."""
     if solver == "cg":
         return steps * (8 * nnz * k + 2 * (n_users + n_items) * k * k) / 1e9
-    return (4 * nnz * k * k + (n_users + n_items) * k ** 3 / 3 + 2 * (n_users + n_items) * k * k) / 1e9
+    rows = n_users + n_items
+    return (4 * nnz * k * k + rows * k ** 3 / 3 + 2 * rows * k * k) / 1e9
 
 
 def sgemm_gflops(threads, size=2048):
