@@ -58,15 +58,10 @@ def explicit_half_step(rows, other_factors, *, regularization, reg_exponent=0.0,
     n_singular : int
         Rows whose system was singular and were solved with a tiny ridge.
     """
-    other_factors = np.asarray(other_factors)
-    if other_factors.ndim != 2:
-        raise ValueError(f"other_factors must be 2-D (n_cols, K); got shape {other_factors.shape}")
-    dtype = v.float_dtype(other_factors.dtype, "other_factors' dtype")
-    other_factors = np.ascontiguousarray(v.finite_real(other_factors, "other_factors", dtype))
-    rows = _as_compressed(rows, other_factors.shape[0], dtype)
+    rows, other_factors, reg, nu = _checked_step_arguments(rows, other_factors, regularization,
+                                                           reg_exponent)
+    dtype = other_factors.dtype
     n_rows = len(rows.indptr) - 1
-    reg = v.non_negative_float(regularization, "regularization")
-    nu = v.non_negative_float(reg_exponent, "reg_exponent")
     if other_biases is not None:
         other_biases = v.value_array(other_biases, "other_biases", dtype)
         if len(other_biases) != other_factors.shape[0]:
@@ -77,6 +72,19 @@ def explicit_half_step(rows, other_factors, *, regularization, reg_exponent=0.0,
     n_singular = _explicit_step(rows, other_factors, other_biases, float(global_mean), factors,
                                 biases, reg, nu, bool(nonnegative), num_threads)
     return factors, biases, n_singular
+
+
+def _checked_step_arguments(rows, other_factors, regularization, reg_exponent):
+    """What both public half-steps check: the fixed factors, the rows, λ and ν."""
+    other_factors = np.asarray(other_factors)
+    if other_factors.ndim != 2:
+        raise ValueError(f"other_factors must be 2-D (n_cols, K); got shape {other_factors.shape}")
+    dtype = v.float_dtype(other_factors.dtype, "other_factors' dtype")
+    other_factors = np.ascontiguousarray(v.finite_real(other_factors, "other_factors", dtype))
+    rows = _as_compressed(rows, other_factors.shape[0], dtype)
+    reg = v.non_negative_float(regularization, "regularization")
+    nu = v.non_negative_float(reg_exponent, "reg_exponent")
+    return rows, other_factors, reg, nu
 
 
 def _as_compressed(rows, n_cols, dtype):
@@ -216,15 +224,10 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
     >>> users.shape
     (20, 4)
     """
-    other_factors = np.asarray(other_factors)
-    if other_factors.ndim != 2:
-        raise ValueError(f"other_factors must be 2-D (n_cols, K); got shape {other_factors.shape}")
-    dtype = v.float_dtype(other_factors.dtype, "other_factors' dtype")
-    other_factors = np.ascontiguousarray(v.finite_real(other_factors, "other_factors", dtype))
-    rows = _as_compressed(rows, other_factors.shape[0], dtype)
+    rows, other_factors, reg, nu = _checked_step_arguments(rows, other_factors, regularization,
+                                                           reg_exponent)
+    dtype = other_factors.dtype
     n_rows = len(rows.indptr) - 1
-    reg = v.non_negative_float(regularization, "regularization")
-    nu = v.non_negative_float(reg_exponent, "reg_exponent")
     alpha = v.non_negative_float(alpha, "alpha")
     alpha0 = v.non_negative_float(unobserved_weight, "unobserved_weight")
     v.one_of(confidence, "confidence", _CONFIDENCES)
