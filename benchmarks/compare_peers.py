@@ -12,7 +12,7 @@ seeded 90/10 split. Implicit: confidence 1 + α·r with α = 1 for all three; qu
 HitRate@10 / NDCG@10 on a leave-one-out split. Time per iteration: ours and implicit, the
 median over the iterations of one fit; Spark, (fit(N) − fit(1)) / (N − 1), i.e. without
 its block-building setup (fit(N)/N, with it, is printed too). GFLOP/s uses DESIGN §1's
-cost model; peak RSS is sampled over the process tree (the JVM included for Spark).
+cost model; peak RSS is sampled for this process (plus the JVM for Spark's rows).
 Prints a table and writes a PNG bar chart (``--plot``).
 """
 
@@ -34,7 +34,10 @@ from sparseals.datasets import preset  # noqa: E402
 
 
 class PeakTreeRSS:
-    """Peak resident memory of this process and its children while in the block."""
+    """Peak resident memory of this process (and its children: Spark's JVM) in the block."""
+
+    def __init__(self, children=False):
+        self._children = children
 
     def __enter__(self):
         import psutil
@@ -48,7 +51,7 @@ class PeakTreeRSS:
 
     def _sample(self):
         total = 0
-        for proc in [self._me] + self._me.children(recursive=True):
+        for proc in [self._me] + (self._me.children(recursive=True) if self._children else []):
             try:
                 total += proc.memory_info().rss
             except Exception:  # a child that just ended
@@ -129,7 +132,7 @@ def spark_fit(spark, frame, k, iterations, reg, implicit_prefs, threads):
     frame.count()
     fit(1)  # warm up the JVM and the cached frame
     _, one = fit(1)
-    with PeakTreeRSS() as peak:
+    with PeakTreeRSS(children=True) as peak:
         model, full = fit(iterations)
     per_iteration = (full - one) / max(iterations - 1, 1)
     return model, per_iteration, full / iterations, peak.peak

@@ -114,13 +114,35 @@ def test_fit_on_any_dense_input_gives_finite_factors_or_a_clear_error(
 
 
 @FUZZ
+@given(dense_inputs(), st.integers(1, 10), st.sampled_from([0.0, 1e-3, 1.0]),
+       st.sampled_from(["cg", "cholesky"]), st.sampled_from(["linear", "raw"]),
+       st.sampled_from([0.0, 1.0, 50.0]), st.sampled_from(["float32", "float64"]))
+def test_implicit_fit_on_any_dense_input_gives_finite_factors_or_a_clear_error(
+        array, factors, regularization, solver, confidence, alpha, dtype):
+    model = sa.ImplicitALS(factors=factors, regularization=regularization, solver=solver,
+                           confidence=confidence, alpha=alpha, iterations=2, dtype=dtype,
+                           random_state=0)
+    try:
+        model.fit(array)
+    except (ValueError, TypeError) as error:
+        assert str(error)
+        return
+    assert np.isfinite(model.user_factors_).all() and np.isfinite(model.item_factors_).all()
+    assert np.isfinite(model.loss_history_).all()
+    items, _ = model.recommend(np.arange(array.shape[0]), n=2, exclude_seen=False)
+    assert (items >= 0).all()
+
+
+@FUZZ
 @given(st.lists(st.integers(-3, 8), max_size=6), st.lists(st.floats(allow_nan=True), max_size=6),
-       st.lists(st.integers(-3, 8), max_size=6), st.integers(-2, 12))
-def test_scoring_entry_points_never_crash(items, values, users, n):
+       st.lists(st.integers(-3, 8), max_size=6), st.integers(-2, 12),
+       st.sampled_from(["explicit", "implicit"]))
+def test_scoring_entry_points_never_crash(items, values, users, n, kind):
     rng = np.random.default_rng(0)
     dense = np.where(rng.random((6, 7)) < 0.5, rng.integers(1, 6, (6, 7)), np.nan)
     dense[0, 0] = 3.0
-    model = sa.ExplicitALS(factors=3, iterations=2, random_state=0).fit(dense)
+    model_class = sa.ExplicitALS if kind == "explicit" else sa.ImplicitALS
+    model = model_class(factors=3, iterations=2, random_state=0).fit(dense)
     calls = [lambda: model.fold_in(items, values), lambda: model.predict(users, items),
              lambda: model.recommend(users, n=n), lambda: model.similar_items(items, n=n),
              lambda: model.similar_users(users, n=n)]
