@@ -143,8 +143,8 @@ def main():
 
     print(f"ExplicitALS, {args.dtype}, {args.threads} threads; measured sgemm peak "
           f"{peak:.0f} GFLOP/s; {time.strftime('%Y-%m-%d')}, {os.uname().nodename}")
-    print(f"| data | ratings | K | s/iter (min–max) | GFLOP/s | % sgemm | peak RSS GiB | "
-          f"fit extra GiB | CSR+CSC+factors GiB |")
+    print("| data | ratings | K | s/iter (min–max) | GFLOP/s | % sgemm | peak RSS GiB | "
+          "fit extra GiB | CSR+CSC+factors GiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     gib = 2.0 ** 30
     for r in rows:

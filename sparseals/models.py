@@ -4,7 +4,6 @@ import numpy as np
 
 from . import _validation as v
 from ._base import ALSBase
-from .ratings import Compressed
 from ._threads import kernel_threads
 from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
                       _confidence_terms, _dense_explicit_step, _explicit_step, _implicit_step)

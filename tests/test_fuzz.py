@@ -205,8 +205,6 @@ def test_from_dataframe_accepts_any_hashable_ids_or_names_the_problem(users, ite
 @given(st.lists(st.integers(-2, 40), min_size=0, max_size=4), st.integers(0, 3),
        st.sampled_from([1.0, np.nan, np.inf, -3.0, 1e30]), st.booleans())
 def test_partial_fit_never_crashes_or_leaves_non_finite_factors(ids, n_values, value, users_side):
-    import scipy.sparse as sp
-
     rng = np.random.default_rng(1)
     dense = np.where(rng.random((8, 6)) < 0.5, rng.integers(1, 6, (8, 6)), np.nan)
     dense[0, 0] = 2.0

@@ -51,8 +51,12 @@ def test_cholesky_step_matches_dense_reference(dtype, confidence, reg_exponent):
 
 
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
-def test_rows_longer_than_a_gather_block(solver):
-    # > GATHER (1024) entries: the Gram is accumulated / CG re-gathers block by block
+def test_rows_longer_than_a_gather_block(solver, monkeypatch):
+    # more entries than one gather block: Gram accumulated / CG re-gathers block by block
+    import sparseals._kernels.implicit as kernel
+
+    monkeypatch.setattr(kernel, "GATHER_BYTES", 0)  # blocks of the minimum, 1024 rows
+    assert kernel.gather_rows(4, np.float64) == 1024
     rng = np.random.default_rng(1)
     dense = random_counts(rng, 5, 2600, density=0.6)
     other = 0.1 * rng.standard_normal((2600, 4))

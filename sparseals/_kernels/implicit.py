@@ -20,17 +20,26 @@ from numba import njit, prange
 from ._options import INNER, OUTER
 from .solve import spd_solve
 
-GATHER = 1024
-"""Ratings gathered per block. A CG row with at most this many ratings is gathered once
-and reused by every CG step; longer rows are re-gathered block by block at each step."""
+GATHER_BYTES = 4 << 20
+"""Per-thread budget of gathered factor rows (4 MiB: 16,384 rows at K = 64 in float32).
+A CG row with at most that many ratings is gathered once and every CG step streams the
+contiguous copy; a longer row is re-gathered block by block at each step. With power-law
+data most ratings belong to a few popular rows, so a large budget keeps them out of the
+scattered-read path that bounds CG."""
+
+
+def gather_rows(k, dtype):
+    """Rows of a gather block for K factors of ``dtype`` (at least 1024)."""
+    return max(1024, GATHER_BYTES // (k * np.dtype(dtype).itemsize))
 
 
 def allocate_scratch(n_threads, k, dtype, use_cg):
     """Per-thread scratch for :func:`half_step` (allocated once per half-step)."""
+    gather = gather_rows(k, dtype)
     return (
-        np.empty((n_threads, GATHER, k), dtype=dtype),  # gathered factor rows
-        np.empty((n_threads, 1 if use_cg else GATHER, k), dtype=dtype),  # weighted rows
-        np.empty((n_threads, GATHER), dtype=dtype),  # weights c − α₀
+        np.empty((n_threads, gather, k), dtype=dtype),  # gathered factor rows
+        np.empty((n_threads, 1 if use_cg else gather, k), dtype=dtype),  # weighted rows
+        np.empty((n_threads, gather), dtype=dtype),  # weights c − α₀
         np.empty((n_threads, 3, k, k), dtype=dtype),  # system, Cholesky work, block Gram
         np.empty((n_threads, 5, k), dtype=dtype),  # rhs / residual, x, p, A·p, spare
     )
@@ -142,8 +151,9 @@ def _system_product(indices, data, start, end, other, c0, c1, alpha0, a_mat, row
     if whole:
         _add_sparse_product(rows, weights, end - start, x, out)
         return
-    for first in range(start, end, GATHER):
-        size = min(GATHER, end - first)
+    gather = rows.shape[0]
+    for first in range(start, end, gather):
+        size = min(gather, end - first)
         _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs, with_rhs)
         _add_sparse_product(rows, weights, size, x, out)
 
@@ -168,6 +178,7 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
     k = other.shape[1]
     m_other = other.shape[0] if n_other < 0 else n_other
     rows_s, wrows_s, weights_s, mats_s, vecs_s = scratch
+    gather = rows_s.shape[1]
     eps = np.finfo(target.dtype).eps
     jittered = np.zeros(n_rows, dtype=np.int8)
     for row in prange(n_rows):
@@ -191,8 +202,8 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
         if not use_cg:
             wrows = wrows_s[tid]
             block_gram = mats_s[tid, 2]
-            for first in range(start, end, GATHER):
-                size = min(GATHER, end - first)
+            for first in range(start, end, gather):
+                size = min(gather, end - first)
                 _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs,
                         True)
                 for q in range(size):
@@ -213,7 +224,7 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
         ap = vecs_s[tid, 3]
         for a in range(k):
             x[a] = target[row, a]
-        whole = n <= GATHER
+        whole = n <= gather
         if whole:
             _gather(indices, data, start, n, other, c0, c1, alpha0, rows, weights, rhs, True)
         _system_product(indices, data, start, end, other, c0, c1, alpha0, a_mat, rows, weights,
