@@ -284,9 +284,10 @@ class ALSBase:
         v.ids_in_range(array, name, size, what)
         return array
 
-    def _scoring_factors(self, side):
-        """Factors whose dot products give full scores (biases folded in by subclasses)."""
-        return self.user_factors_ if side == "user" else self.item_factors_
+    def _scoring_factors(self, side, rows=slice(None)):
+        """Rows of the factors whose dot products give full scores (biases folded in by
+        subclasses); only the rows asked for are copied."""
+        return (self.user_factors_ if side == "user" else self.item_factors_)[rows]
 
     def _score_offset(self):
         return 0.0
@@ -304,8 +305,8 @@ class ALSBase:
         u = self._indices(users, "users", len(self.user_factors_), "users")
         i = self._indices(items, "items", len(self.item_factors_), "items")
         v.same_length([u, i], ["users", "items"])
-        scores = np.einsum("ij,ij->i", self._scoring_factors("user")[u],
-                           self._scoring_factors("item")[i]) + self._score_offset()
+        scores = np.einsum("ij,ij->i", self._scoring_factors("user", u),
+                           self._scoring_factors("item", i)) + self._score_offset()
         return float(scores[0]) if scalar else scores
 
     def recommend(self, users, n=10, exclude_seen=True, items=None):
@@ -344,8 +345,8 @@ class ALSBase:
         else:
             excluded = Compressed(np.zeros(len(self.user_factors_) + 1, dtype=np.int32),
                                   np.zeros(0, dtype=np.int32), None)
-        query = self._scoring_factors("user")[users]
-        result = self._top_n(query, self._scoring_factors("item")[candidates], candidates,
+        query = self._scoring_factors("user", users)
+        result = self._top_n(query, self._scoring_factors("item", candidates), candidates,
                              excluded.indptr[users], excluded.indptr[users + 1], excluded.indices,
                              n_items, n)
         return (result[0][0], result[1][0]) if single else result

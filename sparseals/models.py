@@ -152,14 +152,13 @@ class ExplicitALS(ALSBase):
         return float(residuals.sum()) + penalty
 
     # ------------------------------------------------------------------ scoring
-    def _scoring_factors(self, side):
+    def _scoring_factors(self, side, rows=slice(None)):
+        chosen = super()._scoring_factors(side, rows)
         if not self.biases:
-            return super()._scoring_factors(side)
-        factors = self.user_factors_ if side == "user" else self.item_factors_
-        bias = self.user_biases_ if side == "user" else self.item_biases_
-        ones = np.ones((len(factors), 1), dtype=factors.dtype)
-        parts = [factors, bias[:, None], ones] if side == "user" else [factors, ones, bias[:, None]]
-        return np.hstack(parts)
+            return chosen
+        bias = (self.user_biases_ if side == "user" else self.item_biases_)[rows, None]
+        ones = np.ones((len(chosen), 1), dtype=chosen.dtype)
+        return np.hstack([chosen, bias, ones] if side == "user" else [chosen, ones, bias])
 
     def _score_offset(self):
         return self.global_mean_
