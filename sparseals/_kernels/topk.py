@@ -3,8 +3,7 @@
 :func:`score_top_n` scores and selects in one parallel pass: each thread runs a
 single-threaded gemm on a cache-sized block of scores and feeds them to per-row
 heaps of size n (a partial selection, never a full sort of all items).
-:func:`top_n` selects from scores the caller has already computed. Order: higher
-score first, ties by lower index.
+Order: higher score first, ties by lower index.
 """
 
 import numba
@@ -70,35 +69,6 @@ def _finish(hs, hi, size, n):
         hi[pos] = -1
 
 
-@njit(**OUTER)
-def top_n(scores, labels, exclude_start, exclude_end, exclude_indices, column_of, n,
-          out_labels, out_scores):
-    """Best ``n`` columns of each row of ``scores`` into ``out_labels``/``out_scores``.
-
-    ``labels[c]`` is the item id of column c; row r excludes the items
-    ``exclude_indices[exclude_start[r]:exclude_end[r]]``, mapped to columns
-    by ``column_of`` (−1: not a candidate). Excluded columns are overwritten with
-    −inf in ``scores``. Rows with fewer than n candidates are padded with label −1
-    and score −inf.
-    """
-    n_rows, n_cols = scores.shape
-    for r in prange(n_rows):
-        row = scores[r]
-        for p in range(exclude_start[r], exclude_end[r]):
-            c = column_of[exclude_indices[p]]
-            if c >= 0:
-                row[c] = -np.inf
-        hs = out_scores[r]
-        hi = out_labels[r]
-        size = 0
-        for c in range(n_cols):
-            s = row[c]
-            if s == -np.inf or s != s:  # excluded (or NaN, never ranked)
-                continue
-            size = _offer(hs, hi, size, n, s, labels[c])
-        _finish(hs, hi, size, n)
-
-
 def score_scratch(n_threads, user_block, item_block, dtype):
     """Per-thread scratch for :func:`score_top_n`: one block of scores and heap sizes."""
     return (np.empty((n_threads, user_block * item_block), dtype=dtype),
@@ -114,8 +84,10 @@ def score_top_n(query, factors, offset, labels, exclude_start, exclude_end, excl
     against ``item_block`` columns at a time with one single-threaded gemm into
     its own cache-sized scratch and feeds the scores to the rows' heaps, so no
     full score matrix is ever stored and BLAS and selection never take turns.
-    ``labels`` must ascend (sorted candidates). Exclusions and output are as in
-    :func:`top_n`.
+    ``labels[c]`` is the item id of column c and must ascend (sorted candidates);
+    row r excludes the items ``exclude_indices[exclude_start[r]:exclude_end[r]]``,
+    mapped to columns by ``column_of`` (−1: not a candidate). Rows with fewer than
+    n candidates are padded with label −1 and score −inf.
     """
     n_rows = query.shape[0]
     n_cols = factors.shape[0]
