@@ -13,7 +13,7 @@ from ._threads import kernel_threads
 from .ratings import Compressed, Ratings
 
 _SCORE_BLOCK = 1 << 22  # scores computed per batch: users × candidates ≤ 4M entries
-_TOP_N_BLOCK = (64, 2048)  # users × candidates scored at a time per thread (512 KiB in float32)
+_TOP_N_BLOCK = (256, 256)  # users × candidates scored at a time per thread (256 KiB in float32)
 
 
 def _nothing_stored(matrix):
