@@ -5,8 +5,9 @@ import time
 import numpy as np
 
 from ..datasets import PRESETS, seed_example, synthetic
+from ..metrics import rmse
+from ..model_selection import train_test_split
 from ..models import ExplicitALS
-from ..ratings import Ratings
 
 
 def run_demo(ratings=1_000_209, factors=32, iterations=10, seed=0, num_threads=None, out=print):
@@ -37,7 +38,7 @@ def _movielens_sized(n_ratings, factors, iterations, seed, num_threads, out):
     ratings = synthetic(n_users, n_items, n_ratings, rank=10, seed=seed)
     out(f"generated {ratings.nnz:,} ratings (planted rank 10, power-law popularity) "
         f"in {time.perf_counter() - start:.1f} s")
-    train, test = _split(ratings, 0.1, seed)
+    train, test = train_test_split(ratings, test_size=0.1, random_state=seed)
     model = ExplicitALS(factors=factors, regularization=0.05, reg_exponent=1.0, biases=True,
                         iterations=iterations, random_state=seed, num_threads=num_threads)
     stamps = []
@@ -50,25 +51,10 @@ def _movielens_sized(n_ratings, factors, iterations, seed, num_threads, out):
     out(f"fit: {iterations} iterations, {factors} factors, biases, weighted λ = 0.05; "
         f"first iteration {first:.2f} s (includes JIT compile on a first run), "
         f"then {per_iteration} per iteration")
-    out(f"train RMSE {_rmse(model, train):.4f}   test RMSE {_rmse(model, test):.4f} "
+    out(f"train RMSE {rmse(model, train):.4f}   test RMSE {rmse(model, test):.4f} "
         f"(held-out 10 %; ratings are rounded to 1..5, so ~0.4 is the noise floor)")
     items, scores = model.recommend(0, n=10)
     out("top 10 unseen items for user 0: "
         + ", ".join(f"{i} ({s:.2f})" for i, s in zip(items, scores)))
     return model
 
-
-def _split(ratings, fraction, seed):
-    """A seeded random split of the ratings (COO) into train and test."""
-    rows = np.repeat(np.arange(ratings.shape[0], dtype=np.int32), np.diff(ratings.by_user.indptr))
-    test = np.random.default_rng(seed).random(ratings.nnz) < fraction
-    parts = [Ratings.from_coo(rows[mask], ratings.by_user.indices[mask],
-                              ratings.by_user.data[mask], shape=ratings.shape)
-             for mask in (~test, test)]
-    return parts[0], parts[1]
-
-
-def _rmse(model, ratings):
-    rows = np.repeat(np.arange(ratings.shape[0]), np.diff(ratings.by_user.indptr))
-    error = model.predict(rows, ratings.by_user.indices) - ratings.by_user.data
-    return float(np.sqrt(np.mean(error.astype(np.float64) ** 2)))
