@@ -172,8 +172,8 @@ class ALSBase:
             progress = tqdm(total=self.iterations, desc=f"{type(self).__name__}", unit="it")
         try:
             for iteration in range(self.iterations):
-                self._iterate_or_restore(ratings, iteration)
-                loss = self._loss(ratings)
+                observed = self._iterate_or_restore(ratings, iteration)
+                loss = self._loss(ratings, observed)
                 self.loss_history_.append(loss)
                 if progress is not None:
                     progress.set_postfix(loss=f"{loss:.6g}")
@@ -257,11 +257,13 @@ class ALSBase:
         Ctrl-C (KeyboardInterrupt) in the middle of an iteration, or factors that stop
         being finite, leave the model holding the factors of the last completed
         iteration, so that ``fit`` with ``warm_start=True`` can resume from them.
+        Returns what ``_iterate`` returns: the data term of the loss when the
+        half-steps computed it on the way, else None (``_loss`` then computes it).
         """
         completed = {name: getattr(self, name).copy() for name in self._WARM_START
                      if getattr(self, name, None) is not None}
         try:
-            self._iterate(ratings)
+            observed = self._iterate(ratings)
             for name in completed:
                 if not np.isfinite(getattr(self, name)).all():
                     raise FloatingPointError(
@@ -273,6 +275,7 @@ class ALSBase:
             for name, array in completed.items():
                 getattr(self, name)[...] = array
             raise
+        return observed
 
     # ------------------------------------------------------------------ scoring
     def _check_fitted(self):

@@ -129,17 +129,19 @@ class ExplicitALS(ALSBase):
                                             self.user_biases_, self.item_factors_,
                                             self.item_biases_, self._reg_items)
 
-    def _loss(self, ratings):
+    def _loss(self, ratings, observed=None):
+        """The loss of the current factors (``observed``: its data term, if known)."""
         from ._kernels.loss import explicit_row_losses
         from ._threads import kernel_threads
 
-        zero = np.zeros(1, dtype=self.user_factors_.dtype)
-        with kernel_threads(self.num_threads):
-            residuals = explicit_row_losses(
-                ratings.by_user.indptr, ratings.by_user.indices, ratings.by_user.data,
-                self.user_factors_, zero if self.user_biases_ is None else self.user_biases_,
-                self.item_factors_, zero if self.item_biases_ is None else self.item_biases_,
-                self.global_mean_, self.biases)
+        if observed is None:
+            zero = np.zeros(1, dtype=self.user_factors_.dtype)
+            with kernel_threads(self.num_threads):
+                observed = float(explicit_row_losses(
+                    ratings.by_user.indptr, ratings.by_user.indices, ratings.by_user.data,
+                    self.user_factors_, zero if self.user_biases_ is None else self.user_biases_,
+                    self.item_factors_, zero if self.item_biases_ is None else self.item_biases_,
+                    self.global_mean_, self.biases).sum())
         penalty = 0.0
         for rows, factors, bias, reg in (
                 (ratings.by_user, self.user_factors_, self.user_biases_, self._reg_users),
@@ -149,7 +151,7 @@ class ExplicitALS(ALSBase):
             if bias is not None:
                 norms += bias.astype(np.float64) ** 2
             penalty += reg * float(weights @ norms)
-        return float(residuals.sum()) + penalty
+        return observed + penalty
 
     # ------------------------------------------------------------------ scoring
     def _scoring_factors(self, side, rows=slice(None)):
@@ -329,17 +331,21 @@ class ImplicitALS(ALSBase):
     def _check_values(self, data, name):
         _check_confidence_values(data, self.confidence, name)
 
-    def _step(self, rows, other, target, reg, use_cg):
+    def _step(self, rows, other, target, reg, use_cg, row_losses=None):
         return _implicit_step(rows, other, target, reg, float(self.reg_exponent),
                               float(self.alpha), float(self.unobserved_weight), self.confidence,
-                              use_cg, int(self.cg_steps), self.num_threads)
+                              use_cg, int(self.cg_steps), self.num_threads,
+                              row_losses=row_losses)
 
     def _iterate(self, ratings):
         use_cg = self.solver == "cg"
         self.n_singular_ = self._step(ratings.by_user, self.item_factors_, self.user_factors_,
                                       self._reg_users, use_cg)
+        # the item step also gives the loss's observed cells, from the rows it gathers
+        item_losses = np.empty(len(self.item_factors_))
         self.n_singular_ += self._step(ratings.by_item, self.user_factors_, self.item_factors_,
-                                       self._reg_items, use_cg)
+                                       self._reg_items, use_cg, item_losses)
+        return float(item_losses.sum())
 
     def _solve_rows(self, side, rows, target, target_bias=None):
         """Solve the given rows of one side exactly, the other side fixed (fold-in, partial fit)."""
@@ -347,7 +353,9 @@ class ImplicitALS(ALSBase):
             return self._step(rows, self.item_factors_, target, self._reg_users, False)
         return self._step(rows, self.user_factors_, target, self._reg_items, False)
 
-    def _loss(self, ratings):
+    def _loss(self, ratings, observed=None):
+        """The full loss of the current factors (``observed``: the observed cells' part,
+        if known)."""
         from ._kernels.loss import implicit_row_losses
 
         users, items = self.user_factors_, self.item_factors_
@@ -356,16 +364,18 @@ class ImplicitALS(ALSBase):
         with kernel_threads(self.num_threads, blas=True):
             everywhere = float(np.sum((users.T @ users).astype(np.float64)
                                       * (items.T @ items).astype(np.float64)))
-        with kernel_threads(self.num_threads):
-            observed = implicit_row_losses(ratings.by_user.indptr, ratings.by_user.indices,
-                                           ratings.by_user.data, users, items, c0, c1, alpha0)
+        if observed is None:
+            with kernel_threads(self.num_threads):
+                observed = float(implicit_row_losses(
+                    ratings.by_user.indptr, ratings.by_user.indices, ratings.by_user.data,
+                    users, items, c0, c1, alpha0).sum())
         penalty = 0.0
         for rows, factors, reg, n_other in ((ratings.by_user, users, self._reg_users, len(items)),
                                             (ratings.by_item, items, self._reg_items, len(users))):
             weights = (np.diff(rows.indptr) + alpha0 * n_other) ** float(self.reg_exponent)
             norms = np.einsum("ij,ij->i", factors, factors, dtype=np.float64)
             penalty += reg * float(weights @ norms)
-        return alpha0 * everywhere + float(observed.sum()) + penalty
+        return alpha0 * everywhere + observed + penalty
 
     def fold_in(self, items, values):
         """Factors for a new user from their interactions, with the item factors held fixed.

@@ -277,11 +277,13 @@ def _confidence_terms(confidence, alpha):
 
 
 def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confidence, use_cg,
-                   cg_steps, num_threads, other_gram=None, n_other=-1):
+                   cg_steps, num_threads, other_gram=None, n_other=-1, row_losses=None):
     """Unchecked implicit half-step: fills ``target`` in place (it is the CG start).
 
     ``other_gram`` (``otherᵀ other`` of the whole other side) and ``n_other`` (its
     row count) are for blocks that hold only the other side's rows they reference.
+    ``row_losses`` (float64, one per row), if given, receives each row's observed part
+    of the loss at its new factors.
     """
     import numba
 
@@ -299,4 +301,4 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
                              np.ascontiguousarray(gram), target, dtype.type(reg),
                              float(reg_exponent), dtype.type(c0), dtype.type(c1),
                              dtype.type(alpha0), bool(use_cg), int(cg_steps), scratch,
-                             int(n_other)))
+                             np.empty(0) if row_losses is None else row_losses, int(n_other)))

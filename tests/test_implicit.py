@@ -165,6 +165,31 @@ def test_loss_is_the_full_loss_and_never_increases(solver):
     assert losses[-1] == pytest.approx(want, rel=1e-10)
 
 
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_loss_from_the_item_step_equals_the_loss_computed_afresh(solver, dtype, monkeypatch):
+    # the item half-step sums the observed cells' loss from its gathered rows (or, for
+    # items longer than a gather block, from the factor table): both paths, vs a fresh pass
+    import sparseals._kernels.implicit as kernel
+
+    monkeypatch.setattr(kernel, "GATHER_BYTES", 0)  # blocks of the minimum, 1024 rows
+    rng = np.random.default_rng(8)
+    dense = random_counts(rng, 1300, 40, density=0.1)
+    dense[:, 5] = rng.integers(0, 4, 1300)  # an item longer than a gather block
+    ratings = to_ratings(dense, dtype)
+    iterations = []
+    model = sa.ImplicitALS(factors=5, regularization=0.2, alpha=3.0, unobserved_weight=0.5,
+                           solver=solver, iterations=3, dtype=dtype, random_state=0,
+                           callback=lambda it, loss: iterations.append(
+                               (loss, model._loss(ratings))))
+    model.fit(ratings)
+    for fused, afresh in iterations:
+        assert fused == pytest.approx(afresh, rel=TOL[np.dtype(dtype).type])
+    want = naive.implicit_loss(dense, model.user_factors_, model.item_factors_, 0.2, 0.2, 3.0,
+                               0.5)
+    assert model.loss_history_[-1] == pytest.approx(want, rel=TOL[np.dtype(dtype).type])
+
+
 def test_three_cg_steps_decrease_the_loss_on_random_data():
     rng = np.random.default_rng(7)
     X = sp.random(300, 200, density=0.05, format="csr", random_state=rng,

@@ -18,6 +18,8 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import INNER, OUTER
+from .loss import observed_implicit_loss
+from .prefetch import prefetch_factor_row
 from .solve import spd_solve
 
 GATHER_BYTES = 4 << 20
@@ -51,6 +53,7 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rh
     their weights ``c − α₀`` into ``weights``; add ``Σ c·p·y`` to ``rhs`` if asked."""
     k = other.shape[1]
     for q in range(size):
+        prefetch_factor_row(other, indices, first + q, first + size)
         y = data[first + q]
         c = abs(c0 + c1 * y)
         weights[q] = c - alpha0
@@ -160,7 +163,7 @@ def _system_product(indices, data, start, end, other, c0, c1, alpha0, a_mat, row
 
 @njit(**OUTER)
 def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0, c1, alpha0,
-              use_cg, cg_steps, scratch, n_other=-1):
+              use_cg, cg_steps, scratch, row_losses, n_other=-1):
     """Recompute every row of ``target`` in place.
 
     ``indptr``/``indices``/``data``: a compressed matrix whose rows are the rows
@@ -173,6 +176,11 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
     ``cg_steps`` conjugate-gradient steps start from the current ``target`` row;
     otherwise each system is solved exactly. Returns the number of rows whose
     system was singular and got a ridge (exact solver only).
+
+    When ``row_losses`` is not empty, ``row_losses[i]`` gets row i's observed part
+    of the loss (:func:`observed_implicit_loss`) at its new factors, from the rows
+    already gathered: the item half-step fills it for the whole fit's loss almost
+    for free.
     """
     n_rows = target.shape[0]
     k = other.shape[1]
@@ -180,6 +188,7 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
     rows_s, wrows_s, weights_s, mats_s, vecs_s = scratch
     gather = rows_s.shape[1]
     eps = np.finfo(target.dtype).eps
+    with_loss = row_losses.shape[0] > 0
     jittered = np.zeros(n_rows, dtype=np.int8)
     for row in prange(n_rows):
         tid = numba.get_thread_id()
@@ -192,6 +201,8 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
         n = end - start
         if n == 0:
             target[row, :] = 0.0
+            if with_loss:
+                row_losses[row] = 0.0
             continue
         lam = reg * (n + alpha0 * m_other) ** reg_exponent
         for a in range(k):
@@ -217,6 +228,9 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
             jittered[row] = spd_solve(a_mat, k, rhs, mats_s[tid, 1])
             for a in range(k):
                 target[row, a] = rhs[a]
+            if with_loss:
+                row_losses[row] = observed_implicit_loss(indices, data, start, end, other, rhs,
+                                                         c0, c1, alpha0, rows, n <= gather)
             continue
         # conjugate gradient, warm started: r = b − A x
         x = vecs_s[tid, 1]
@@ -254,4 +268,7 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
             rs = rs_new
         for a in range(k):
             target[row, a] = x[a]
+        if with_loss:
+            row_losses[row] = observed_implicit_loss(indices, data, start, end, other, x, c0, c1,
+                                                     alpha0, rows, whole)
     return np.count_nonzero(jittered)

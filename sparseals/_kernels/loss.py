@@ -3,7 +3,8 @@
 import numpy as np
 from numba import njit, prange
 
-from ._options import OUTER
+from ._options import INNER, OUTER
+from .prefetch import prefetch_factor_row
 
 
 @njit(**OUTER)
@@ -30,28 +31,40 @@ def explicit_row_losses(indptr, indices, data, row_factors, row_bias, col_factor
     return out
 
 
+@njit(**INNER)
+def observed_implicit_loss(indices, data, start, end, other, x, c0, c1, alpha0, rows, gathered):
+    """``Σ_(j∈Ω_i) [c_ij (p_ij − s_ij)² − α₀ s_ij²]``, ``s_ij = x·y_j``, for one row.
+
+    The correction of the row's observed cells to ``α₀ Σ_all s²`` (which the caller
+    gets from the two Gram matrices), with ``c = |c0 + c1·r|`` and ``p = (r > 0)``.
+    ``y_j`` is ``rows[q]`` when ``gathered`` (the half-step's copy of the row's factor
+    rows), else ``other[indices[start + q]]``. Returns float64.
+    """
+    k = x.shape[0]
+    total = 0.0
+    for q in range(end - start):
+        if gathered:
+            y = rows[q]
+        else:
+            prefetch_factor_row(other, indices, start + q, end)
+            y = other[indices[start + q]]
+        s = 0.0
+        for a in range(k):
+            s += y[a] * x[a]
+        r = np.float64(data[start + q])
+        c = abs(c0 + c1 * r)
+        miss = (1.0 if r > 0 else 0.0) - s
+        total += c * miss * miss - alpha0 * s * s
+    return total
+
+
 @njit(**OUTER)
 def implicit_row_losses(indptr, indices, data, row_factors, col_factors, c0, c1, alpha0):
-    """Per row, the observed cells' part of the implicit loss (float64).
-
-    Returns ``Σ_(j∈Ω_i) [c_ij (p_ij − s_ij)² − α₀ s_ij²]`` with ``s = u·v``,
-    ``c = |c0 + c1·r|`` and ``p = (r > 0)``: the correction of the observed cells
-    to ``α₀ Σ_all s²``, which the caller gets from the two Gram matrices.
-    """
+    """Per row, :func:`observed_implicit_loss` (float64)."""
     n_rows = row_factors.shape[0]
-    k = row_factors.shape[1]
     out = np.zeros(n_rows, dtype=np.float64)
     for row in prange(n_rows):
-        u = row_factors[row]
-        total = 0.0
-        for p in range(indptr[row], indptr[row + 1]):
-            v = col_factors[indices[p]]
-            s = 0.0
-            for a in range(k):
-                s += u[a] * v[a]
-            y = np.float64(data[p])
-            c = abs(c0 + c1 * y)
-            r = (1.0 if y > 0 else 0.0) - s
-            total += c * r * r - alpha0 * s * s
-        out[row] = total
+        out[row] = observed_implicit_loss(indices, data, indptr[row], indptr[row + 1],
+                                          col_factors, row_factors[row], c0, c1, alpha0,
+                                          col_factors, False)
     return out

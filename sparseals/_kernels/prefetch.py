@@ -1,0 +1,64 @@
+"""A software prefetch hint for numba kernels (LLVM's ``llvm.prefetch``).
+
+The ALS kernels read the other side's factor rows in the order of a row's column
+indices: scattered 256–512-byte reads from a table larger than the cache. The
+hardware prefetcher cannot guess the next row, so the gather loops ask for rows a
+few entries ahead while they copy the current one, and the loads overlap instead of
+waiting one after another.
+"""
+
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ._options import INNER
+
+LINE_BYTES = 64
+"""Cache-line size of the x86-64 and ARM64 cores we run on."""
+
+
+@intrinsic
+def prefetch(typingctx, array, row, col):
+    """Hint the CPU to bring the cache line holding ``array[row, col]`` into L1.
+
+    A hint only: it never faults and has no effect on the results, but ``row``
+    and ``col`` must still be valid indices (the address is computed unchecked).
+    """
+    if not (isinstance(array, types.Array) and array.ndim == 2):
+        return None
+    sig = types.void(array, row, col)
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        ary = context.make_array(array_type)(context, builder, args[0])
+        index = [context.cast(builder, args[1], signature.args[1], types.intp),
+                 context.cast(builder, args[2], signature.args[2], types.intp)]
+        address = cgutils.get_item_pointer(context, builder, array_type, ary, index,
+                                           wraparound=False)
+        byte_ptr = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        hint = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        # read (0), keep in all cache levels (3), data cache (1)
+        builder.call(hint, [builder.bitcast(address, byte_ptr), ir.Constant(i32, 0),
+                            ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+AHEAD = 8
+"""Entries to look ahead. Eight rows of 256–512 bytes keep 32–64 cache-line loads in
+flight per core; 8 and 16 measured the same, no prefetch 1.1–1.5× slower (K = 64, 128)."""
+
+
+@njit(**INNER)
+def prefetch_factor_row(factors, indices, position, end):
+    """Prefetch ``factors[indices[position + AHEAD]]`` if that entry is before ``end``."""
+    ahead = position + AHEAD
+    if ahead < end:
+        row = indices[ahead]
+        for col in range(0, factors.shape[1], max(1, LINE_BYTES // factors.itemsize)):
+            prefetch(factors, row, col)
