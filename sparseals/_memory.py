@@ -1,5 +1,7 @@
 """Peak-memory estimate of a fit, checked before anything large is allocated."""
 
+import os
+
 import numpy as np
 
 GIB = 2.0 ** 30
@@ -34,6 +36,9 @@ def fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy):
     elif values_to_copy:
         total += 2 * nnz * itemsize
     total += 8 * (n_users + n_items)  # per-row losses and status
+    # per-thread gather blocks (4 MiB each, two for the exact implicit solver) and the
+    # bounded partial sums of the implicit CG's long rows (sparseals/_kernels/long_rows.py)
+    total += (8 << 20) * (os.cpu_count() or 1) + (64 << 20)
     return total
 
 

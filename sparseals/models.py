@@ -331,20 +331,20 @@ class ImplicitALS(ALSBase):
     def _check_values(self, data, name):
         _check_confidence_values(data, self.confidence, name)
 
-    def _step(self, rows, other, target, reg, use_cg, row_losses=None):
+    def _step(self, rows, other, target, reg, use_cg, row_losses=None, transposed=None):
         return _implicit_step(rows, other, target, reg, float(self.reg_exponent),
                               float(self.alpha), float(self.unobserved_weight), self.confidence,
                               use_cg, int(self.cg_steps), self.num_threads,
-                              row_losses=row_losses)
+                              row_losses=row_losses, transposed=transposed)
 
     def _iterate(self, ratings):
         use_cg = self.solver == "cg"
         self.n_singular_ = self._step(ratings.by_user, self.item_factors_, self.user_factors_,
-                                      self._reg_users, use_cg)
+                                      self._reg_users, use_cg, transposed=ratings.by_item)
         # the item step also gives the loss's observed cells, from the rows it gathers
         item_losses = np.empty(len(self.item_factors_))
         self.n_singular_ += self._step(ratings.by_item, self.user_factors_, self.item_factors_,
-                                       self._reg_items, use_cg, item_losses)
+                                       self._reg_items, use_cg, item_losses, ratings.by_user)
         return float(item_losses.sum())
 
     def _solve_rows(self, side, rows, target, target_bias=None):

@@ -277,17 +277,22 @@ def _confidence_terms(confidence, alpha):
 
 
 def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confidence, use_cg,
-                   cg_steps, num_threads, other_gram=None, n_other=-1, row_losses=None):
+                   cg_steps, num_threads, other_gram=None, n_other=-1, row_losses=None,
+                   transposed=None):
     """Unchecked implicit half-step: fills ``target`` in place (it is the CG start).
 
     ``other_gram`` (``otherᵀ other`` of the whole other side) and ``n_other`` (its
     row count) are for blocks that hold only the other side's rows they reference.
     ``row_losses`` (float64, one per row), if given, receives each row's observed part
     of the loss at its new factors.
+    ``transposed`` (the same interactions with one row per row of ``other``), if
+    given, lets the CG solver take the rows too long to gather in lockstep
+    (:mod:`sparseals._kernels.long_rows`).
     """
     import numba
 
     from ._kernels.implicit import allocate_scratch, half_step
+    from ._kernels.long_rows import long_rows_cg
 
     dtype = target.dtype
     c0, c1 = _confidence_terms(confidence, alpha)
@@ -296,9 +301,21 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
         gram *= dtype.type(alpha0)
     # numba thread ids may range over the whole pool, whatever the count in use
     scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1], dtype, use_cg)
+    gram = np.ascontiguousarray(gram)
+    row_losses = np.empty(0) if row_losses is None else row_losses
+    defer_long = bool(use_cg) and transposed is not None
     with kernel_threads(num_threads):
-        return int(half_step(rows.indptr, rows.indices, rows.data, other,
-                             np.ascontiguousarray(gram), target, dtype.type(reg),
-                             float(reg_exponent), dtype.type(c0), dtype.type(c1),
-                             dtype.type(alpha0), bool(use_cg), int(cg_steps), scratch,
-                             np.empty(0) if row_losses is None else row_losses, int(n_other)))
+        n_singular = int(half_step(rows.indptr, rows.indices, rows.data, other, gram, target,
+                                   dtype.type(reg), float(reg_exponent), dtype.type(c0),
+                                   dtype.type(c1), dtype.type(alpha0), bool(use_cg),
+                                   int(cg_steps), scratch, row_losses, defer_long,
+                                   int(n_other)))
+        if defer_long:
+            lengths = np.diff(rows.indptr)
+            long_rows = np.flatnonzero(lengths > scratch[0].shape[1])
+            if len(long_rows):
+                long_rows_cg(long_rows, lengths[long_rows], transposed, other, gram, target,
+                             dtype.type(reg), float(reg_exponent),
+                             len(other) if n_other < 0 else int(n_other), dtype.type(c0),
+                             dtype.type(c1), dtype.type(alpha0), int(cg_steps), row_losses)
+    return n_singular

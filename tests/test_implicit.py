@@ -65,6 +65,44 @@ def test_rows_longer_than_a_gather_block(solver, monkeypatch):
     np.testing.assert_allclose(got, naive.implicit_rows(dense, other, 0.3, 2.0), atol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_long_rows_take_their_cg_steps_in_lockstep(dtype, monkeypatch):
+    # given the transposed matrix, CG rows longer than a gather block are solved together
+    # by passes over it (sparseals/_kernels/long_rows.py): the same steps as row by row
+    import sparseals._kernels.implicit as kernel
+    from sparseals._kernels.loss import implicit_row_losses
+    from sparseals.solvers import _implicit_step
+
+    monkeypatch.setattr(kernel, "GATHER_BYTES", 0)  # rows of more than 1024 entries are long
+    rng = np.random.default_rng(9)
+    dense = random_counts(rng, 12, 2600, density=0.05, empty_rows=[4])
+    dense[[2, 5, 7]] = random_counts(rng, 3, 2600, density=0.6)  # three long rows
+    dense[8, :1100] = 0.0  # long, and all its preferences are 0
+    ratings = to_ratings(dense, dtype)
+    other = (0.1 * rng.standard_normal((2600, 4))).astype(dtype)
+    start = (0.1 * rng.standard_normal((12, 4))).astype(dtype)
+    got = {}
+    for threads in (1, 2):
+        for transposed in (None, ratings.by_item):
+            for steps in (3, 4):
+                target, losses = start.copy(), np.empty(12)
+                _implicit_step(ratings.by_user, other, target, 0.3, 0.5, 2.0, 0.7, "linear",
+                               True, steps, threads, row_losses=losses, transposed=transposed)
+                got[threads, transposed is None, steps] = target, losses
+    lockstep, losses = got[2, False, 3]
+    row_by_row, _ = got[2, True, 3]
+    np.testing.assert_allclose(lockstep, row_by_row, rtol=TOL[dtype], atol=TOL[dtype])
+    for a, b in zip(got[1, False, 3], got[2, False, 3]):
+        np.testing.assert_array_equal(a, b)  # independent of the thread count
+    fresh = implicit_row_losses(ratings.by_user.indptr, ratings.by_user.indices,
+                                ratings.by_user.data, lockstep, other, 1.0, 2.0, 0.7)
+    np.testing.assert_allclose(losses, fresh, rtol=TOL[dtype])
+    if dtype == np.float64:  # K = 4 CG steps reach the exact solution
+        exact = naive.implicit_rows(dense, other, 0.3, 2.0, unobserved_weight=0.7,
+                                    reg_exponent=0.5)
+        np.testing.assert_allclose(got[2, False, 4][0], exact, atol=1e-6)
+
+
 def test_cg_with_k_steps_matches_cholesky():
     rng = np.random.default_rng(2)
     dense = random_counts(rng, 60, 50, empty_rows=[0])

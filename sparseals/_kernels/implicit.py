@@ -163,7 +163,7 @@ def _system_product(indices, data, start, end, other, c0, c1, alpha0, a_mat, row
 
 @njit(**OUTER)
 def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0, c1, alpha0,
-              use_cg, cg_steps, scratch, row_losses, n_other=-1):
+              use_cg, cg_steps, scratch, row_losses, defer_long, n_other=-1):
     """Recompute every row of ``target`` in place.
 
     ``indptr``/``indices``/``data``: a compressed matrix whose rows are the rows
@@ -181,6 +181,8 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
     of the loss (:func:`observed_implicit_loss`) at its new factors, from the rows
     already gathered: the item half-step fills it for the whole fit's loss almost
     for free.
+    With ``defer_long`` (CG only), rows longer than a gather block are left
+    untouched for :func:`.long_rows.long_rows_cg`.
     """
     n_rows = target.shape[0]
     k = other.shape[1]
@@ -203,6 +205,8 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
             target[row, :] = 0.0
             if with_loss:
                 row_losses[row] = 0.0
+            continue
+        if defer_long and use_cg and n > gather:
             continue
         lam = reg * (n + alpha0 * m_other) ** reg_exponent
         for a in range(k):

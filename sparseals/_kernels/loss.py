@@ -32,6 +32,19 @@ def explicit_row_losses(indptr, indices, data, row_factors, row_bias, col_factor
 
 
 @njit(**INNER)
+def implicit_cell_loss(y, x, value, c0, c1, alpha0):
+    """``c (p − s)² − α₀ s²`` for one stored cell: ``s = y·x`` (float64), ``c = |c0 + c1·r|``,
+    ``p = (r > 0)``."""
+    s = 0.0
+    for a in range(x.shape[0]):
+        s += y[a] * x[a]
+    r = np.float64(value)
+    c = abs(c0 + c1 * r)
+    miss = (1.0 if r > 0 else 0.0) - s
+    return c * miss * miss - alpha0 * s * s
+
+
+@njit(**INNER)
 def observed_implicit_loss(indices, data, start, end, other, x, c0, c1, alpha0, rows, gathered):
     """``Σ_(j∈Ω_i) [c_ij (p_ij − s_ij)² − α₀ s_ij²]``, ``s_ij = x·y_j``, for one row.
 
@@ -40,7 +53,6 @@ def observed_implicit_loss(indices, data, start, end, other, x, c0, c1, alpha0, 
     ``y_j`` is ``rows[q]`` when ``gathered`` (the half-step's copy of the row's factor
     rows), else ``other[indices[start + q]]``. Returns float64.
     """
-    k = x.shape[0]
     total = 0.0
     for q in range(end - start):
         if gathered:
@@ -48,13 +60,7 @@ def observed_implicit_loss(indices, data, start, end, other, x, c0, c1, alpha0, 
         else:
             prefetch_factor_row(other, indices, start + q, end)
             y = other[indices[start + q]]
-        s = 0.0
-        for a in range(k):
-            s += y[a] * x[a]
-        r = np.float64(data[start + q])
-        c = abs(c0 + c1 * r)
-        miss = (1.0 if r > 0 else 0.0) - s
-        total += c * miss * miss - alpha0 * s * s
+        total += implicit_cell_loss(y, x, data[start + q], c0, c1, alpha0)
     return total
 
 
