@@ -10,6 +10,25 @@ _LOCK = threading.RLock()
 # at once; serialising our parallel sections makes any layer safe.
 
 
+_CONTROLLER = None
+
+
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, found once.
+
+    Finding them reads the process's memory map (about 1.5 ms), which every
+    half-step would otherwise pay; numpy's BLAS and scipy's (the one numba's
+    ``np.dot`` calls) are loaded first, so both are in it.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (loads scipy's BLAS)
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
 def resolve_num_threads(num_threads):
     """The thread count to use: ``None`` or 0 means every core numba may use."""
     import numba
@@ -31,7 +50,6 @@ def kernel_threads(num_threads, blas=False):
     ``blas=True`` is for sections whose parallelism is a BLAS call itself.
     """
     import numba
-    from threadpoolctl import threadpool_limits
 
     n = resolve_num_threads(num_threads)
     with _LOCK:
@@ -40,7 +58,7 @@ def kernel_threads(num_threads, blas=False):
         try:
             # dynamic chunks of rows keep threads busy when row lengths follow a power law
             with numba.parallel_chunksize(ROW_CHUNK), \
-                    threadpool_limits(limits=n if blas else 1, user_api="blas"):
+                    _blas_controller().limit(limits=n if blas else 1, user_api="blas"):
                 yield n
         finally:
             numba.set_num_threads(previous)

@@ -361,7 +361,7 @@ class ImplicitALS(ALSBase):
         users, items = self.user_factors_, self.item_factors_
         alpha0 = float(self.unobserved_weight)
         c0, c1 = _confidence_terms(self.confidence, float(self.alpha))
-        with kernel_threads(self.num_threads, blas=True):
+        with kernel_threads(self.num_threads):  # one BLAS thread: see solvers._implicit_step
             everywhere = float(np.sum((users.T @ users).astype(np.float64)
                                       * (items.T @ items).astype(np.float64)))
         if observed is None:

@@ -142,15 +142,17 @@ def _dense_product(a_mat, x, out):
 
 
 @njit(**INNER)
-def _system_product(indices, data, start, end, other, c0, c1, alpha0, a_mat, rows, weights,
+def _system_product(indices, data, start, end, other, c0, c1, alpha0, gram, lam, rows, weights,
                     whole, x, out, rhs, with_rhs):
-    """``out = (A + Σ (c − α₀) y yᵀ) x`` over the row's entries ``start:end``.
+    """``out = (G + λ I + Σ (c − α₀) y yᵀ) x`` over the row's entries ``start:end``.
 
     With ``whole`` the entries are already gathered in ``rows``/``weights``;
     otherwise they are gathered block by block (adding ``Σ c·p·y`` to ``rhs``
     when ``with_rhs``).
     """
-    _dense_product(a_mat, x, out)
+    _dense_product(gram, x, out)
+    for a in range(x.shape[0]):
+        out[a] += lam * x[a]
     if whole:
         _add_sparse_product(rows, weights, end - start, x, out)
         return
@@ -211,10 +213,11 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
         lam = reg * (n + alpha0 * m_other) ** reg_exponent
         for a in range(k):
             rhs[a] = 0.0
-            for b in range(k):
-                a_mat[a, b] = gram[a, b]
-            a_mat[a, a] += lam
         if not use_cg:
+            for a in range(k):
+                for b in range(k):
+                    a_mat[a, b] = gram[a, b]
+                a_mat[a, a] += lam
             wrows = wrows_s[tid]
             block_gram = mats_s[tid, 2]
             for first in range(start, end, gather):
@@ -245,8 +248,8 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
         whole = n <= gather
         if whole:
             _gather(indices, data, start, n, other, c0, c1, alpha0, rows, weights, rhs, True)
-        _system_product(indices, data, start, end, other, c0, c1, alpha0, a_mat, rows, weights,
-                        whole, x, ap, rhs, True)
+        _system_product(indices, data, start, end, other, c0, c1, alpha0, gram, lam, rows,
+                        weights, whole, x, ap, rhs, True)
         for a in range(k):
             rhs[a] -= ap[a]  # the residual
             p[a] = rhs[a]
@@ -256,7 +259,7 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
         for step in range(cg_steps):
             if not rs > tol:
                 break
-            _system_product(indices, data, start, end, other, c0, c1, alpha0, a_mat, rows,
+            _system_product(indices, data, start, end, other, c0, c1, alpha0, gram, lam, rows,
                             weights, whole, p, ap, rhs, False)
             pap = _dot(p, ap, k)
             if not pap > 0.0:
