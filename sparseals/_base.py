@@ -14,6 +14,9 @@ from .ratings import Compressed, Ratings
 
 _SCORE_BLOCK = 1 << 22  # scores computed per batch: users × candidates ≤ 4M entries
 _TOP_N_BLOCK = (256, 256)  # users × candidates scored at a time per thread (256 KiB in float32)
+_PRUNE_MIN_QUERIES = 512
+"""Top-n for at least this many rows sorts the candidates by norm and stops early (exact):
+the sort and the reordered copy cost about what scoring a few dozen rows does."""
 
 
 def _nothing_stored(matrix):
@@ -389,6 +392,16 @@ class ALSBase:
 
         from ._kernels.topk import score_scratch, score_top_n
 
+        query_norms = column_bounds = np.empty(0)
+        if len(query) >= _PRUNE_MIN_QUERIES:
+            # exact pruning (see score_top_n): candidates by decreasing norm, so that
+            # the long tail of small-norm items is never scored once the heaps are good
+            norms = np.sqrt(np.einsum("ij,ij->i", candidate_factors, candidate_factors,
+                                      dtype=np.float64))
+            order = np.argsort(-norms, kind="stable")
+            candidates, candidate_factors = candidates[order], candidate_factors[order]
+            column_bounds = np.append(norms[order], 0.0)
+            query_norms = np.sqrt(np.einsum("ij,ij->i", query, query, dtype=np.float64))
         column_of = np.full(n_labels, -1, dtype=np.int32)
         column_of[candidates] = np.arange(len(candidates), dtype=np.int32)
         out_items = np.empty((len(query), n), dtype=np.int32)
@@ -402,7 +415,7 @@ class ALSBase:
             score_top_n(np.ascontiguousarray(query), np.ascontiguousarray(candidate_factors),
                         query.dtype.type(offset), candidates, exclude_start, exclude_end,
                         exclude_indices, column_of, n, out_items, out_scores, user_block,
-                        item_block, scratch)
+                        item_block, scratch, query_norms, column_bounds)
         return out_items, out_scores
 
     # ------------------------------------------------------------------ incremental updates

@@ -299,7 +299,12 @@ def test_fold_in_equals_the_full_half_step_row():
 
 
 # ---------------------------------------------------------------- top-n
-def test_recommend_matches_brute_force_with_ties_and_never_returns_seen():
+@pytest.mark.parametrize("prune", [False, True])
+def test_recommend_matches_brute_force_with_ties_and_never_returns_seen(prune, monkeypatch):
+    import sparseals._base as base
+
+    # with prune, candidates are scored by decreasing norm and blocks stop early
+    monkeypatch.setattr(base, "_PRUNE_MIN_QUERIES", 1 if prune else 10 ** 9)
     rng = np.random.default_rng(10)
     dense = random_counts(rng, 40, 60, density=0.1)
     model = sa.ImplicitALS(factors=3, iterations=1, random_state=0).fit(to_ratings(dense))
@@ -326,14 +331,32 @@ def test_recommend_matches_brute_force_with_ties_and_never_returns_seen():
     np.testing.assert_array_equal(one, items[5, :4])
 
 
+@pytest.mark.parametrize("prune", [False, True])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_recommend_for_many_users_spans_score_blocks(monkeypatch, dtype):
+def test_recommend_for_many_users_spans_score_blocks(monkeypatch, dtype, prune):
     import sparseals._base as base
+    import sparseals._kernels.topk as topk
 
     # blocks of 16 users × 64 items: rows, heaps and exclusions cross block borders
     monkeypatch.setattr(base, "_TOP_N_BLOCK", (16, 64))
+    monkeypatch.setattr(base, "_PRUNE_MIN_QUERIES", 1 if prune else 10 ** 9)
     X = synthetic(300, 200, 6000, implicit=True, seed=4, dtype=dtype)
     model = sa.ImplicitALS(factors=4, iterations=2, random_state=0, dtype=dtype).fit(X)
+    # item norms spread as popularity spreads them: a head whose later blocks still hold
+    # some users' best items, then a tail that pruning can skip
+    rng = np.random.default_rng(5)
+    model.item_factors_ = rng.standard_normal((200, 4)).astype(dtype)
+    model.item_factors_ /= np.linalg.norm(model.item_factors_, axis=1, keepdims=True)
+    model.item_factors_ *= np.append(np.geomspace(1.0, 0.5, 120), np.full(80, 1e-3))[
+        rng.permutation(200), None].astype(dtype)
+    scored = []
+    real_kernel = topk.score_top_n
+
+    def counting(*args):
+        real_kernel(*args)
+        scored.append(args[-1])  # column_bounds: empty when not pruning
+
+    monkeypatch.setattr(topk, "score_top_n", counting)
     items, scores = model.recommend(np.arange(300), n=5)
     sub, _ = model.recommend(np.arange(300), n=5, items=np.arange(50, 190, 3))
     all_scores = model.user_factors_ @ model.item_factors_.T
@@ -345,6 +368,7 @@ def test_recommend_for_many_users_spans_score_blocks(monkeypatch, dtype):
         np.testing.assert_allclose(scores[u], all_scores[u, items[u]], rtol=1e-5)
         np.testing.assert_array_equal(sub[u], naive.top_n(all_scores[u], 5,
                                                           np.union1d(seen, outside)))
+    assert all(len(bounds) > 0 for bounds in scored) == prune
 
 
 # ---------------------------------------------------------------- incremental updates

@@ -77,22 +77,32 @@ def score_scratch(n_threads, user_block, item_block, dtype):
 
 @njit(**OUTER)
 def score_top_n(query, factors, offset, labels, exclude_start, exclude_end, exclude_indices,
-                column_of, n, out_labels, out_scores, user_block, item_block, scratch):
+                column_of, n, out_labels, out_scores, user_block, item_block, scratch,
+                query_norms, column_bounds):
     """Best ``n`` of ``query @ factors.T + offset`` per row, scoring and selecting together.
 
     Parallel over blocks of ``user_block`` rows; each thread scores its rows
     against ``item_block`` columns at a time with one single-threaded gemm into
     its own cache-sized scratch and feeds the scores to the rows' heaps, so no
     full score matrix is ever stored and BLAS and selection never take turns.
-    ``labels[c]`` is the item id of column c and must ascend (sorted candidates);
-    row r excludes the items ``exclude_indices[exclude_start[r]:exclude_end[r]]``,
-    mapped to columns by ``column_of`` (−1: not a candidate). Rows with fewer than
-    n candidates are padded with label −1 and score −inf.
+    ``labels[c]`` is the item id of column c (any order); row r excludes the items
+    ``exclude_indices[exclude_start[r]:exclude_end[r]]``, mapped to columns by
+    ``column_of`` (−1: not a candidate). Rows with fewer than n candidates are
+    padded with label −1 and score −inf.
+
+    Exact pruning, when ``column_bounds`` is not empty: the columns are in order of
+    decreasing norm, ``column_bounds[c] ≥ ‖factors[c']‖`` for every ``c' ≥ c`` (one
+    more entry, 0, at the end) and ``query_norms[r] = ‖query[r]‖``. A block of rows
+    stops scoring once every row's n-th best score beats ``‖q‖ · column_bounds[c]``
+    (Cauchy–Schwarz, widened by the rounding of a K-term dot product): no later
+    column can enter any of its heaps.
     """
     n_rows = query.shape[0]
     n_cols = factors.shape[0]
     block_scores, sizes_s = scratch
     n_blocks = (n_rows + user_block - 1) // user_block
+    prune = column_bounds.shape[0] > 0
+    rounding = 1.0 + 4.0 * query.shape[1] * np.finfo(query.dtype).eps
     for blk in prange(n_blocks):
         tid = numba.get_thread_id()
         sizes = sizes_s[tid]
@@ -117,17 +127,26 @@ def score_top_n(query, factors, offset, labels, exclude_start, exclude_end, excl
                 hs = out_scores[r]
                 hi = out_labels[r]
                 size = sizes[i]
-                # the heap's worst kept score: most candidates fail this one comparison.
-                # Labels ascend with the columns, so a tie with it never ranks higher.
+                # the heap's worst kept score: most candidates fail this one comparison
                 worst = hs[0] if size == n else -np.inf
                 for c in range(width):
                     s = row[c]
-                    if not s > worst:  # below, tied later, excluded (−inf) or NaN
-                        continue
+                    if not s > worst:  # below, excluded (−inf), NaN, or a tie that
+                        if not (s == worst and size == n and labels[c0 + c] < hi[0]):
+                            continue  # ... does not win on the lower label
                     size = _offer(hs, hi, size, n, s, labels[c0 + c])
                     if size == n:
                         worst = hs[0]
                 sizes[i] = size
+            if prune and c1 < n_cols:
+                done = True
+                for i in range(rows):
+                    bound = query_norms[r0 + i] * column_bounds[c1] * rounding
+                    if sizes[i] < n or not out_scores[r0 + i, 0] > bound:
+                        done = False
+                        break
+                if done:
+                    break
         for i in range(rows):
             hs = out_scores[r0 + i]
             _finish(hs, out_labels[r0 + i], sizes[i], n)
