@@ -1,0 +1,89 @@
+"""asv benchmarks of the implicit model: half-steps per solver, fit, top-n, quality (NDCG).
+
+Same conventions as bench_explicit.py: generated data from fixed seeds, JIT in ``setup``.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+import sparseals as sa
+from sparseals.datasets import synthetic
+from sparseals.solvers import implicit_half_step
+
+SHAPE = (6_040, 3_706, 200_000)  # MovieLens-1M-shaped users × items, a fifth of its ratings
+
+
+def _data(dtype="float32"):
+    return synthetic(*SHAPE, rank=10, implicit=True, seed=0, dtype=dtype)
+
+
+class HalfStep:
+    params = ([16, 64, 128], ["float32", "float64"], ["cg", "cholesky"])
+    param_names = ["factors", "dtype", "solver"]
+
+    def setup(self, factors, dtype, solver):
+        self.rows = _data(dtype).by_user
+        rng = np.random.default_rng(0)
+        self.items = (0.1 * rng.standard_normal((SHAPE[1], factors))).astype(dtype)
+        implicit_half_step(self.rows, self.items, regularization=0.1, solver=solver)
+
+    def time_user_half_step(self, factors, dtype, solver):
+        implicit_half_step(self.rows, self.items, regularization=0.1, solver=solver)
+
+
+class Fit:
+    params = ([64, 128], ["cg", "cholesky"])
+    param_names = ["factors", "solver"]
+    timeout = 300
+
+    def setup(self, factors, solver):
+        self.ratings = _data()
+        self.model = sa.ImplicitALS(factors=factors, solver=solver, iterations=1,
+                                    random_state=0).fit(self.ratings)
+
+    def time_iteration(self, factors, solver):
+        self.model._iterate(self.ratings)
+
+    def peakmem_fit(self, factors, solver):
+        sa.ImplicitALS(factors=factors, solver=solver, iterations=2, random_state=0).fit(
+            self.ratings)
+
+
+class TopN:
+    params = [10, 100]
+    param_names = ["n"]
+
+    def setup(self, n):
+        ratings = _data()
+        self.model = sa.ImplicitALS(factors=64, iterations=3, random_state=0).fit(ratings)
+        self.users = np.arange(ratings.shape[0])
+        self.model.recommend(self.users, n=n)
+
+    def time_recommend_all_users(self, n):
+        self.model.recommend(self.users, n=n)
+
+
+class Quality:
+    timeout = 300
+
+    def setup(self):
+        csr = sp.csr_matrix(_data().csr)
+        rng = np.random.default_rng(1)
+        counts = np.diff(csr.indptr)
+        self.users = np.flatnonzero(counts >= 5)
+        picks = csr.indptr[self.users] + (rng.random(len(self.users))
+                                          * counts[self.users]).astype(np.int64)
+        self.held = csr.indices[picks]
+        train = csr.copy()
+        train.data[picks] = 0
+        train.eliminate_zeros()
+        self.train = train
+
+    def track_ndcg_at_10(self):
+        model = sa.ImplicitALS(factors=32, iterations=8, random_state=0).fit(self.train)
+        top, _ = model.recommend(self.users, n=10)
+        hit = top == self.held[:, None]
+        rank = np.argmax(hit, axis=1)
+        return float(np.where(hit.any(axis=1), 1.0 / np.log2(rank + 2.0), 0.0).mean())
+
+    track_ndcg_at_10.unit = "ndcg"
