@@ -141,9 +141,14 @@ def long_rows_cg(long_rows, lengths, transposed, other, gram, target, reg, reg_e
 
     def product(vectors, mode):
         partial_ap[:] = 0
-        _product_pass(*matrix, active, vectors, partial_ap, partial_b, partial_losses, c0, c1,
-                      alpha0, mode)
+        _pass(vectors, partial_ap, mode)
         _add_up(partial_ap, ap)
+
+    def _pass(vectors, out, mode):
+        # one range at a time per thread (kernel_threads hands out rows in chunks of 32)
+        with numba.parallel_chunksize(1):
+            _product_pass(*matrix, active, vectors, out, partial_b, partial_losses, c0, c1,
+                          alpha0, mode)
 
     product(x, 0)
     _add_up(partial_b, r)  # b
@@ -157,6 +162,5 @@ def long_rows_cg(long_rows, lengths, transposed, other, gram, target, reg, reg_e
     target[long_rows] = x
     if len(row_losses):
         active[:] = True
-        _product_pass(*matrix, active, x, partial_ap, partial_b, partial_losses, c0, c1, alpha0,
-                      2)
+        _pass(x, partial_ap, 2)
         row_losses[long_rows] = partial_losses.sum(axis=0)
