@@ -139,16 +139,16 @@ def long_rows_cg(long_rows, lengths, transposed, other, gram, target, reg, reg_e
     active = np.ones(m, dtype=np.bool_)
     matrix = (transposed.indptr, transposed.indices, transposed.data, other, slot_of)
 
-    def product(vectors, mode):
-        partial_ap[:] = 0
-        _pass(vectors, partial_ap, mode)
-        _add_up(partial_ap, ap)
-
-    def _pass(vectors, out, mode):
+    def one_pass(vectors, mode):
         # one range at a time per thread (kernel_threads hands out rows in chunks of 32)
         with numba.parallel_chunksize(1):
-            _product_pass(*matrix, active, vectors, out, partial_b, partial_losses, c0, c1,
-                          alpha0, mode)
+            _product_pass(*matrix, active, vectors, partial_ap, partial_b, partial_losses, c0,
+                          c1, alpha0, mode)
+
+    def product(vectors, mode):
+        partial_ap[:] = 0
+        one_pass(vectors, mode)
+        _add_up(partial_ap, ap)
 
     product(x, 0)
     _add_up(partial_b, r)  # b
@@ -162,5 +162,5 @@ def long_rows_cg(long_rows, lengths, transposed, other, gram, target, reg, reg_e
     target[long_rows] = x
     if len(row_losses):
         active[:] = True
-        _pass(x, partial_ap, 2)
+        one_pass(x, 2)
         row_losses[long_rows] = partial_losses.sum(axis=0)
