@@ -13,12 +13,14 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import INNER, OUTER
+from .blas import add_lower_product, set_row_products
 from .solve import nnls, spd_solve
 
 
 BLOCK = 128
 """Ratings gathered per block: each block's factor rows are copied into one contiguous
-array whose Gram matrix is one BLAS gemm, instead of one rank-1 update per rating."""
+array whose Gram matrix (lower triangle) is added by BLAS, instead of one rank-1 update
+per rating."""
 
 
 def allocate_scratch(n_threads, dim, dtype):
@@ -26,7 +28,6 @@ def allocate_scratch(n_threads, dim, dtype):
     return (
         np.empty((n_threads, BLOCK, dim), dtype=dtype),  # gathered factor rows
         np.empty((n_threads, BLOCK), dtype=dtype),  # their targets
-        np.empty((n_threads, dim, dim), dtype=dtype),  # one block's Gram matrix
         np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # normal matrix
         np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # factor / NNLS sub-matrix
         np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # NNLS work
@@ -72,7 +73,7 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
     n_rows = target.shape[0]
     k = other.shape[1]
     dim = k + 1 if use_bias else k
-    block_s, targets_s, block_gram_s, gram_s, sub_s, work_s, vec_s, idx_s, passive_s = scratch
+    block_s, targets_s, gram_s, sub_s, work_s, vec_s, idx_s, passive_s = scratch
     jittered = np.zeros(n_rows, dtype=np.int8)
     for row in prange(n_rows):
         tid = numba.get_thread_id()
@@ -92,14 +93,8 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
         if n < dim and n <= BLOCK and lam > 0.0 and not nonnegative:
             _gather(indices, data, start, n, other, other_bias, shift, use_bias, block, targets)
             z = vec_s[tid, 1]
+            set_row_products(block, n, dim, gram)
             for p in range(n):
-                bp = block[p]
-                for q in range(p + 1):
-                    bq = block[q]
-                    s = bp[0] * bq[0]
-                    for a in range(1, dim):
-                        s += bp[a] * bq[a]
-                    gram[p, q] = s
                 gram[p, p] += lam
                 z[p] = targets[p]
             jittered[row] = spd_solve(gram, n, z, sub_s[tid])
@@ -111,10 +106,9 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
                 for a in range(dim):
                     x[a] += zp * bp[a]
         else:
-            block_gram = block_gram_s[tid]
             for a in range(dim):
                 x[a] = 0.0
-                for b in range(a + 1):
+                for b in range(dim):
                     gram[a, b] = 0.0
             for first in range(start, end, BLOCK):
                 size = min(BLOCK, end - first)
@@ -125,11 +119,7 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
                     bp = block[p]
                     for a in range(dim):
                         x[a] += yp * bp[a]
-                rows = block[:size]
-                np.dot(rows.T, rows, block_gram)
-                for a in range(dim):
-                    for b in range(a + 1):
-                        gram[a, b] += block_gram[a, b]
+                add_lower_product(block, block, size, dim, gram)
             for a in range(dim):
                 gram[a, a] += lam
             if nonnegative:

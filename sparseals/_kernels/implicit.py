@@ -7,8 +7,8 @@ confidence of Hu et al., ``c0 = 0, c1 = α`` for the stored value itself, as
 `implicit` does) and the preference ``p_ij = 1 if r_ij > 0 else 0``.
 
 Each row's other-side factor rows are gathered into a contiguous per-thread
-block. The exact solver forms the block's weighted Gram matrix with one gemm and
-factors the system (Cholesky); the conjugate-gradient solver (Takács, Pilászy &
+block. The exact solver adds the block's weighted Gram matrix (lower triangle) to the
+system by BLAS and factors it (Cholesky); the conjugate-gradient solver (Takács, Pilászy &
 Tikk 2011) reuses the gathered block for every matrix–vector product, warm
 started from the row's current factors.
 """
@@ -19,6 +19,7 @@ from numba import njit, prange
 
 from ._options import INNER, OUTER
 from .loss import observed_implicit_loss
+from .blas import add_lower_product
 from .prefetch import prefetch_factor_row
 from .solve import spd_solve
 
@@ -42,7 +43,7 @@ def allocate_scratch(n_threads, k, dtype, use_cg):
         np.empty((n_threads, gather, k), dtype=dtype),  # gathered factor rows
         np.empty((n_threads, 1 if use_cg else gather, k), dtype=dtype),  # weighted rows
         np.empty((n_threads, gather), dtype=dtype),  # weights c − α₀
-        np.empty((n_threads, 3, k, k), dtype=dtype),  # system, Cholesky work, block Gram
+        np.empty((n_threads, 2, k, k), dtype=dtype),  # system, Cholesky work
         np.empty((n_threads, 5, k), dtype=dtype),  # rhs / residual, x, p, A·p, spare
     )
 
@@ -219,7 +220,6 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
                     a_mat[a, b] = gram[a, b]
                 a_mat[a, a] += lam
             wrows = wrows_s[tid]
-            block_gram = mats_s[tid, 2]
             for first in range(start, end, gather):
                 size = min(gather, end - first)
                 _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs,
@@ -228,10 +228,7 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
                     w = weights[q]
                     for a in range(k):
                         wrows[q, a] = w * rows[q, a]
-                np.dot(wrows[:size].T, rows[:size], block_gram)
-                for a in range(k):
-                    for b in range(a + 1):
-                        a_mat[a, b] += block_gram[a, b]
+                add_lower_product(wrows, rows, size, k, a_mat)
             jittered[row] = spd_solve(a_mat, k, rhs, mats_s[tid, 1])
             for a in range(k):
                 target[row, a] = rhs[a]

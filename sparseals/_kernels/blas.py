@@ -1,0 +1,98 @@
+"""The lower triangle of a Gram-type product, added in place by BLAS inside kernels.
+
+numba's ``np.dot`` writes a whole product into an array of its own; a row's normal
+matrix needs only its lower triangle, added to what is already there. This calls the
+gemm that numba's ``np.dot`` uses (scipy's BLAS, through numba's C helper
+``numba_xxgemm``) on two blocks that together cover the lower triangle: for an even
+``dim`` they are 3/4 of the full product's work, and nothing is copied afterwards.
+"""
+
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+from numba.np.linalg import ensure_blas, get_blas_kind
+
+_NO_TRANSPOSE = ord("n")
+_TRANSPOSE = ord("t")
+
+
+def _gemm(dtype):
+    """numba's C entry point for ``?gemm`` (column-major, Fortran conventions)."""
+    pointer = types.CPointer(dtype)
+    signature = types.intc(types.char, types.char, types.char,  # kind, transa, transb
+                           types.intp, types.intp, types.intp,  # m, n, k
+                           pointer, pointer, types.intp,  # alpha, a, lda
+                           pointer, types.intp,  # b, ldb
+                           pointer, pointer, types.intp)  # beta, c, ldc
+    return types.ExternalFunction("numba_xxgemm", signature)
+
+
+@intrinsic
+def _pointer_to(typingctx, like, value):
+    """A pointer to ``value`` as ``like``'s dtype (BLAS takes alpha and beta by address)."""
+    dtype = like.dtype
+
+    def codegen(context, builder, signature, args):
+        scalar = context.cast(builder, args[1], signature.args[1], dtype)
+        return cgutils.alloca_once_value(builder, scalar)
+
+    return types.CPointer(dtype)(like, value), codegen
+
+
+def add_lower_product(x, y, size, dim, out):
+    """``out[a, b] += Σ_(q < size) x[q, a] · y[q, b]`` for ``b ≤ a < dim``.
+
+    ``x`` and ``y`` are C-contiguous 2-D arrays of one float dtype with at least
+    ``size ≥ 1`` rows and ``dim`` columns; ``out`` is C-contiguous with at least
+    ``dim`` rows and columns. Meant for symmetric products (``xᵀy`` symmetric, as in
+    ``Bᵀ B`` or ``(W B)ᵀ B``): besides the lower triangle, entries above the diagonal
+    of ``out[:dim, :dim]`` near it also receive their part of the product, so only
+    the lower triangle of ``out`` is meaningful afterwards. Callable from numba only.
+    """
+    raise NotImplementedError("add_lower_product is called from numba kernels only")
+
+
+@overload(add_lower_product, jit_options=dict(nogil=True))
+def _add_lower_product(x, y, size, dim, out):
+    ensure_blas()
+    gemm = _gemm(x.dtype)
+    kind = ord(get_blas_kind(x.dtype))
+
+    def impl(x, y, size, dim, out):
+        # Row-major out[a, b] is column-major C[b, a]; x and y are the column-major
+        # dim × size matrices X' and Y', so C += Y' X'ᵀ on two blocks of rows of out:
+        # [0, half) × [0, half) and [half, dim) × [0, dim).
+        one = _pointer_to(x, 1)
+        half = dim // 2
+        if half > 0:
+            gemm(kind, _NO_TRANSPOSE, _TRANSPOSE, half, half, size, one, y.ctypes, y.shape[1],
+                 x.ctypes, x.shape[1], one, out.ctypes, out.shape[1])
+        gemm(kind, _NO_TRANSPOSE, _TRANSPOSE, dim, dim - half, size, one, y.ctypes, y.shape[1],
+             x[0, half:].ctypes, x.shape[1], one, out[half].ctypes, out.shape[1])
+
+    return impl
+
+
+def set_row_products(x, size, dim, out):
+    """``out[p, q] = x[p, :dim] · x[q, :dim]`` for ``p, q < size`` (the Gram matrix of
+    the rows, ``x xᵀ``, in full).
+
+    ``x`` is C-contiguous with at least ``size ≥ 1`` rows and ``dim ≥ 1`` columns;
+    ``out`` is C-contiguous with at least ``size`` rows and columns. Callable from
+    numba only.
+    """
+    raise NotImplementedError("set_row_products is called from numba kernels only")
+
+
+@overload(set_row_products, jit_options=dict(nogil=True))
+def _set_row_products(x, size, dim, out):
+    ensure_blas()
+    gemm = _gemm(x.dtype)
+    kind = ord(get_blas_kind(x.dtype))
+
+    def impl(x, size, dim, out):
+        # x is the column-major dim × size matrix X'; out (symmetric) is C = X'ᵀ X'.
+        gemm(kind, _TRANSPOSE, _NO_TRANSPOSE, size, size, dim, _pointer_to(x, 1), x.ctypes,
+             x.shape[1], x.ctypes, x.shape[1], _pointer_to(x, 0), out.ctypes, out.shape[1])
+
+    return impl
