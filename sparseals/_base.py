@@ -26,6 +26,20 @@ def _nothing_stored(matrix):
     return matrix.dtype.kind == "f" and bool(np.isnan(matrix).all())
 
 
+def _random_factors(rng, n_rows, k, dtype, chunk_rows=1 << 14):
+    """Standard normal ``n_rows × k`` factors scaled by 1/√k, in ``dtype``.
+
+    Drawn in float64 so that float32 and float64 fits start from the same point, but
+    ``chunk_rows`` rows at a time: a whole float64 draw beside its float32 copy was the
+    largest allocation of a float32 fit (3 × the factors).
+    """
+    factors = np.empty((n_rows, k), dtype=dtype)
+    for start in range(0, n_rows, chunk_rows):
+        stop = min(start + chunk_rows, n_rows)
+        factors[start:stop] = rng.standard_normal((stop - start, k)) / np.sqrt(k)
+    return factors
+
+
 class NotFittedError(ValueError, AttributeError):
     """Raised when a method needs a fitted model."""
 
@@ -195,9 +209,8 @@ class ALSBase:
     def _initialise(self, ratings, rng, dtype):
         n_users, n_items = ratings.shape
         k = self.factors
-        # drawn in float64 so that float32 and float64 fits start from the same point
-        self.user_factors_ = (rng.standard_normal((n_users, k)) / np.sqrt(k)).astype(dtype)
-        self.item_factors_ = (rng.standard_normal((n_items, k)) / np.sqrt(k)).astype(dtype)
+        self.user_factors_ = _random_factors(rng, n_users, k, dtype)
+        self.item_factors_ = _random_factors(rng, n_items, k, dtype)
         self._seen = ratings.by_user
         self.user_ids_ = ratings.user_ids
         self.item_ids_ = ratings.item_ids

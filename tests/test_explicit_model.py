@@ -338,3 +338,13 @@ def test_warm_start_resumes_an_interrupted_fit_exactly():
         model.fit(np.hstack([dense, np.ones((40, 1))]))
     with pytest.raises(ValueError, match=r"warm_start must be True or False; got 1"):
         sa.ExplicitALS(warm_start=1).fit(dense)
+
+
+def test_initial_factors_drawn_in_chunks_equal_one_draw():
+    from sparseals._base import _random_factors
+
+    expected = np.random.default_rng(3).standard_normal((1000, 7)) / np.sqrt(7)
+    for dtype in (np.float64, np.float32):
+        actual = _random_factors(np.random.default_rng(3), 1000, 7, dtype, chunk_rows=300)
+        assert actual.dtype == dtype
+        np.testing.assert_array_equal(actual, expected.astype(dtype))
