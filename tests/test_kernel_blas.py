@@ -51,3 +51,4 @@ def test_set_row_products_is_x_xt(dtype, dim, size):
     actual = out.copy()
     _set_rows(x, size, dim, actual)
     assert np.abs(actual - expected).max() <= TOLERANCE[dtype] * np.abs(expected).max()
+

@@ -1,10 +1,12 @@
-"""The lower triangle of a Gram-type product, added in place by BLAS inside kernels.
+"""BLAS products inside kernels, in place, on the part of a matrix that is needed.
 
-numba's ``np.dot`` writes a whole product into an array of its own; a row's normal
-matrix needs only its lower triangle, added to what is already there. This calls the
-gemm that numba's ``np.dot`` uses (scipy's BLAS, through numba's C helper
-``numba_xxgemm``) on two blocks that together cover the lower triangle: for an even
-``dim`` they are 3/4 of the full product's work, and nothing is copied afterwards.
+numba's ``np.dot`` writes a whole product into an array of its own. The row solves
+need a product added to part of a matrix that is already there (the lower triangle
+of a normal matrix), so these helpers call the gemm
+that numba's ``np.dot`` uses (scipy's BLAS, through numba's C helper
+``numba_xxgemm``) with the right offsets, strides and ``beta = 1``: no copies, and
+for a Gram matrix only the blocks that cover its lower triangle (3/4 of the full
+product's work for an even ``dim``). All are callable from numba code only.
 """
 
 from numba import types
@@ -96,3 +98,4 @@ def _set_row_products(x, size, dim, out):
              x.shape[1], x.ctypes, x.shape[1], _pointer_to(x, 0), out.ctypes, out.shape[1])
 
     return impl
+
