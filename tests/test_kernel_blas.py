@@ -52,3 +52,13 @@ def test_set_row_products_is_x_xt(dtype, dim, size):
     _set_rows(x, size, dim, actual)
     assert np.abs(actual - expected).max() <= TOLERANCE[dtype] * np.abs(expected).max()
 
+
+
+def test_non_contiguous_arrays_are_refused_when_compiled():
+    from numba.core.errors import TypingError
+
+    x = np.ones((4, 6))
+    with pytest.raises(TypingError, match="C-contiguous"):
+        _set_rows(x[:, ::2], 2, 3, np.zeros((2, 2)))
+    with pytest.raises(TypingError, match="one dtype"):
+        _add_lower(x, x.astype(np.float32), 2, 3, np.zeros((3, 3)))

@@ -1,16 +1,17 @@
 """BLAS products inside kernels, in place, on the part of a matrix that is needed.
 
 numba's ``np.dot`` writes a whole product into an array of its own. The row solves
-need a product added to part of a matrix that is already there (the lower triangle
-of a normal matrix), so these helpers call the gemm
-that numba's ``np.dot`` uses (scipy's BLAS, through numba's C helper
-``numba_xxgemm``) with the right offsets, strides and ``beta = 1``: no copies, and
-for a Gram matrix only the blocks that cover its lower triangle (3/4 of the full
-product's work for an even ``dim``). All are callable from numba code only.
+need a product added to part of a matrix that is already there (the lower triangle of
+a normal matrix), so these helpers call the gemm that numba's ``np.dot`` uses (scipy's
+BLAS, through numba's C helper ``numba_xxgemm``) with the right offsets, strides and
+``beta = 1``: no copies, and for a Gram matrix only the blocks that cover its lower
+triangle (3/4 of the full product's work for an even ``dim``). All are callable from
+numba code only, on C-contiguous float32 or float64 arrays (checked when compiled).
 """
 
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
+from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 from numba.np.linalg import ensure_blas, get_blas_kind
 
@@ -27,6 +28,20 @@ def _gemm(dtype):
                            pointer, types.intp,  # b, ldb
                            pointer, pointer, types.intp)  # beta, c, ldc
     return types.ExternalFunction("numba_xxgemm", signature)
+
+
+def _check_arrays(name, *arrays):
+    if any(not isinstance(a, types.Array) or a.ndim != 2 or a.layout != "C" for a in arrays):
+        raise TypingError(f"{name} needs C-contiguous 2-D arrays")
+    if len({a.dtype for a in arrays}) != 1:
+        raise TypingError(f"{name} needs arrays of one dtype")
+    return arrays[0].dtype
+
+
+@njit(nogil=True)
+def _check_status(status):
+    if status != 0:  # numba's helper could not reach scipy's BLAS
+        raise RuntimeError("BLAS gemm failed inside a sparseals kernel")
 
 
 @intrinsic
@@ -56,9 +71,10 @@ def add_lower_product(x, y, size, dim, out):
 
 @overload(add_lower_product, jit_options=dict(nogil=True))
 def _add_lower_product(x, y, size, dim, out):
+    dtype = _check_arrays("add_lower_product", x, y, out)
     ensure_blas()
-    gemm = _gemm(x.dtype)
-    kind = ord(get_blas_kind(x.dtype))
+    gemm = _gemm(dtype)
+    kind = ord(get_blas_kind(dtype))
 
     def impl(x, y, size, dim, out):
         # Row-major out[a, b] is column-major C[b, a]; x and y are the column-major
@@ -67,10 +83,11 @@ def _add_lower_product(x, y, size, dim, out):
         one = _pointer_to(x, 1)
         half = dim // 2
         if half > 0:
-            gemm(kind, _NO_TRANSPOSE, _TRANSPOSE, half, half, size, one, y.ctypes, y.shape[1],
-                 x.ctypes, x.shape[1], one, out.ctypes, out.shape[1])
-        gemm(kind, _NO_TRANSPOSE, _TRANSPOSE, dim, dim - half, size, one, y.ctypes, y.shape[1],
-             x[0, half:].ctypes, x.shape[1], one, out[half].ctypes, out.shape[1])
+            _check_status(gemm(kind, _NO_TRANSPOSE, _TRANSPOSE, half, half, size, one, y.ctypes,
+                               y.shape[1], x.ctypes, x.shape[1], one, out.ctypes, out.shape[1]))
+        _check_status(gemm(kind, _NO_TRANSPOSE, _TRANSPOSE, dim, dim - half, size, one, y.ctypes,
+                           y.shape[1], x[0, half:].ctypes, x.shape[1], one, out[half].ctypes,
+                           out.shape[1]))
 
     return impl
 
@@ -88,14 +105,16 @@ def set_row_products(x, size, dim, out):
 
 @overload(set_row_products, jit_options=dict(nogil=True))
 def _set_row_products(x, size, dim, out):
+    dtype = _check_arrays("set_row_products", x, out)
     ensure_blas()
-    gemm = _gemm(x.dtype)
-    kind = ord(get_blas_kind(x.dtype))
+    gemm = _gemm(dtype)
+    kind = ord(get_blas_kind(dtype))
 
     def impl(x, size, dim, out):
         # x is the column-major dim × size matrix X'; out (symmetric) is C = X'ᵀ X'.
-        gemm(kind, _TRANSPOSE, _NO_TRANSPOSE, size, size, dim, _pointer_to(x, 1), x.ctypes,
-             x.shape[1], x.ctypes, x.shape[1], _pointer_to(x, 0), out.ctypes, out.shape[1])
+        _check_status(gemm(kind, _TRANSPOSE, _NO_TRANSPOSE, size, size, dim, _pointer_to(x, 1),
+                           x.ctypes, x.shape[1], x.ctypes, x.shape[1], _pointer_to(x, 0),
+                           out.ctypes, out.shape[1]))
 
     return impl
 

@@ -18,8 +18,8 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import INNER, OUTER
-from .loss import observed_implicit_loss
 from .blas import add_lower_product
+from .loss import observed_implicit_loss
 from .prefetch import prefetch_factor_row
 from .solve import spd_solve
 
