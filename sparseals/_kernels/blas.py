@@ -117,4 +117,3 @@ def _set_row_products(x, size, dim, out):
                            out.ctypes, out.shape[1]))
 
     return impl
-
