@@ -49,9 +49,11 @@ def allocate_scratch(n_threads, k, dtype, use_cg):
 
 
 @njit(**INNER)
-def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs, with_rhs):
+def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs, with_rhs,
+            wrows, weighted):
     """Copy the factor rows of entries ``first:first+size`` into ``rows[:size]`` and
-    their weights ``c − α₀`` into ``weights``; add ``Σ c·p·y`` to ``rhs`` if asked."""
+    their weights ``c − α₀`` into ``weights``; add ``Σ c·p·y`` to ``rhs`` if asked
+    (``with_rhs``) and, if ``weighted``, the weighted rows ``(c − α₀) y`` to ``wrows``."""
     k = other.shape[1]
     for q in range(size):
         prefetch_factor_row(other, indices, first + q, first + size)
@@ -60,8 +62,15 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rh
         weights[q] = c - alpha0
         src = other[indices[first + q]]
         dst = rows[q]
-        for a in range(k):
-            dst[a] = src[a]
+        if weighted:
+            w = c - alpha0
+            wdst = wrows[q]
+            for a in range(k):
+                dst[a] = src[a]
+                wdst[a] = w * src[a]
+        else:
+            for a in range(k):
+                dst[a] = src[a]
         if with_rhs and y > 0:
             for a in range(k):
                 rhs[a] += c * src[a]
@@ -160,7 +169,8 @@ def _system_product(indices, data, start, end, other, c0, c1, alpha0, gram, lam,
     gather = rows.shape[0]
     for first in range(start, end, gather):
         size = min(gather, end - first)
-        _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs, with_rhs)
+        _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs, with_rhs,
+                rows, False)
         _add_sparse_product(rows, weights, size, x, out)
 
 
@@ -215,19 +225,15 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
         for a in range(k):
             rhs[a] = 0.0
         if not use_cg:
-            for a in range(k):
-                for b in range(k):
+            for a in range(k):  # the lower triangle: the only part the solve reads
+                for b in range(a + 1):
                     a_mat[a, b] = gram[a, b]
                 a_mat[a, a] += lam
             wrows = wrows_s[tid]
             for first in range(start, end, gather):
                 size = min(gather, end - first)
                 _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs,
-                        True)
-                for q in range(size):
-                    w = weights[q]
-                    for a in range(k):
-                        wrows[q, a] = w * rows[q, a]
+                        True, wrows, True)
                 add_lower_product(wrows, rows, size, k, a_mat)
             jittered[row] = spd_solve(a_mat, k, rhs, mats_s[tid, 1])
             for a in range(k):
@@ -244,7 +250,8 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
             x[a] = target[row, a]
         whole = n <= gather
         if whole:
-            _gather(indices, data, start, n, other, c0, c1, alpha0, rows, weights, rhs, True)
+            _gather(indices, data, start, n, other, c0, c1, alpha0, rows, weights, rhs, True, rows,
+                    False)
         _system_product(indices, data, start, end, other, c0, c1, alpha0, gram, lam, rows,
                         weights, whole, x, ap, rhs, True)
         for a in range(k):
