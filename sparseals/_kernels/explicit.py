@@ -106,9 +106,9 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
                 for a in range(dim):
                     x[a] += zp * bp[a]
         else:
-            for a in range(dim):
+            for a in range(dim):  # the lower triangle: the only part the solve reads
                 x[a] = 0.0
-                for b in range(dim):
+                for b in range(a + 1):
                     gram[a, b] = 0.0
             for first in range(start, end, BLOCK):
                 size = min(BLOCK, end - first)

@@ -59,11 +59,11 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rh
         prefetch_factor_row(other, indices, first + q, first + size)
         y = data[first + q]
         c = abs(c0 + c1 * y)
-        weights[q] = c - alpha0
+        w = c - alpha0
+        weights[q] = w
         src = other[indices[first + q]]
         dst = rows[q]
         if weighted:
-            w = c - alpha0
             wdst = wrows[q]
             for a in range(k):
                 dst[a] = src[a]
