@@ -51,18 +51,25 @@ def test_cholesky_step_matches_dense_reference(dtype, confidence, reg_exponent):
 
 
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
-def test_rows_longer_than_a_gather_block(solver, monkeypatch):
-    # more entries than one gather block: Gram accumulated / CG re-gathers block by block
+@pytest.mark.parametrize("confidence", ["linear", "raw"])
+def test_rows_longer_than_a_gather_block(solver, confidence, monkeypatch):
+    # more entries than one gather block: Gram accumulated / CG re-gathers block by block.
+    # Weights w = c − α₀ of every sign: with raw confidence |r| − 1 is negative for the
+    # stored zeros, zero for ±1 and positive beyond (the Cholesky Gram is split by sign).
     import sparseals._kernels.implicit as kernel
 
     monkeypatch.setattr(kernel, "GATHER_BYTES", 0)  # blocks of the minimum, 1024 rows
     assert kernel.gather_rows(4, np.float64) == 1024
     rng = np.random.default_rng(1)
     dense = random_counts(rng, 5, 2600, density=0.6)
+    if confidence == "raw":
+        dense *= rng.choice([-1.0, 1.0], dense.shape)
     other = 0.1 * rng.standard_normal((2600, 4))
-    got, _ = implicit_half_step(to_csr(dense), other, regularization=0.3, alpha=2.0,
-                                solver=solver, cg_steps=4)
-    np.testing.assert_allclose(got, naive.implicit_rows(dense, other, 0.3, 2.0), atol=1e-10)
+    alpha = 2.0 if confidence == "linear" else 1.0
+    got, _ = implicit_half_step(to_csr(dense), other, regularization=0.3, alpha=alpha,
+                                confidence=confidence, solver=solver, cg_steps=4)
+    want = naive.implicit_rows(dense, other, 0.3, alpha, confidence=confidence)
+    np.testing.assert_allclose(got, want, atol=1e-10)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -2,13 +2,17 @@
 
 numba's ``np.dot`` writes a whole product into an array of its own. The row solves
 need a product added to part of a matrix that is already there (the lower triangle of
-a normal matrix), so these helpers call the gemm that numba's ``np.dot`` uses (scipy's
-BLAS, through numba's C helper ``numba_xxgemm``) with the right offsets, strides and
-``beta = 1``: no copies, and for a Gram matrix only the blocks that cover its lower
-triangle (3/4 of the full product's work for an even ``dim``). All are callable from
-numba code only, on C-contiguous float32 or float64 arrays (checked when compiled).
+a normal matrix), so these helpers call scipy's BLAS directly with the right offsets,
+strides and ``beta = 1``, no copies: ``?syrk`` for a Gram matrix (its lower triangle
+only, half a full product's work) and, through numba's C helper ``numba_xxgemm``
+(what numba's own ``np.dot`` calls), ``?gemm`` for a full product. All are callable
+from numba code only, on C-contiguous float32 or float64 arrays (checked when compiled).
 """
 
+import ctypes
+
+import llvmlite.binding as llvm
+import numpy as np
 from numba import njit, types
 from numba.core import cgutils
 from numba.core.errors import TypingError
@@ -17,6 +21,7 @@ from numba.np.linalg import ensure_blas, get_blas_kind
 
 _NO_TRANSPOSE = ord("n")
 _TRANSPOSE = ord("t")
+_UPPER = ord("u")
 
 
 def _gemm(dtype):
@@ -28,6 +33,35 @@ def _gemm(dtype):
                            pointer, types.intp,  # b, ldb
                            pointer, pointer, types.intp)  # beta, c, ldc
     return types.ExternalFunction("numba_xxgemm", signature)
+
+
+def _register_syrk():
+    """Give scipy's ``ssyrk``/``dsyrk`` (its Cython BLAS table) names the JIT links by.
+
+    numba has no helper for syrk; a symbol name (not a pointer baked into the code) keeps
+    the kernels cacheable. Runs when this module is imported, before any kernel loads.
+    """
+    import scipy.linalg.cython_blas as cython_blas
+
+    name_of = ctypes.pythonapi.PyCapsule_GetName
+    name_of.restype, name_of.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    pointer_of = ctypes.pythonapi.PyCapsule_GetPointer
+    pointer_of.restype, pointer_of.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    for routine in ("ssyrk", "dsyrk"):
+        capsule = cython_blas.__pyx_capi__[routine]
+        llvm.add_symbol(f"sparseals_{routine}", pointer_of(capsule, name_of(capsule)))
+
+
+_register_syrk()
+
+
+def _syrk(dtype):
+    """scipy's ``?syrk`` (Fortran: every argument by address, no return value)."""
+    char, integer, real = (types.CPointer(t) for t in (types.int8, types.int32, dtype))
+    signature = types.void(char, char, integer, integer,  # uplo, trans, n, k
+                           real, real, integer,  # alpha, a, lda
+                           real, real, integer)  # beta, c, ldc
+    return types.ExternalFunction(f"sparseals_{get_blas_kind(dtype)}syrk", signature)
 
 
 def _check_arrays(name, *arrays):
@@ -45,6 +79,16 @@ def _check_status(status):
 
 
 @intrinsic
+def _address_of(typingctx, value):
+    """A pointer to a copy of ``value`` (Fortran BLAS takes every scalar by address)."""
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once_value(builder, args[0])
+
+    return types.CPointer(value)(value), codegen
+
+
+@intrinsic
 def _pointer_to(typingctx, like, value):
     """A pointer to ``value`` as ``like``'s dtype (BLAS takes alpha and beta by address)."""
     dtype = like.dtype
@@ -56,38 +100,32 @@ def _pointer_to(typingctx, like, value):
     return types.CPointer(dtype)(like, value), codegen
 
 
-def add_lower_product(x, y, size, dim, out):
-    """``out[a, b] += Σ_(q < size) x[q, a] · y[q, b]`` for ``b ≤ a < dim``.
+def add_lower_gram(x, first, size, dim, alpha, out):
+    """``out[a, b] += alpha · Σ_(first ≤ q < first + size) x[q, a] · x[q, b]`` for ``b ≤ a < dim``.
 
-    ``x`` and ``y`` are C-contiguous 2-D arrays of one float dtype with at least
-    ``size ≥ 1`` rows and ``dim`` columns; ``out`` is C-contiguous with at least
-    ``dim`` rows and columns. Meant for symmetric products (``xᵀy`` symmetric, as in
-    ``Bᵀ B`` or ``(W B)ᵀ B``): besides the lower triangle, entries above the diagonal
-    of ``out[:dim, :dim]`` near it also receive their part of the product, so only
-    the lower triangle of ``out`` is meaningful afterwards. Callable from numba only.
+    A Gram matrix added to the lower triangle of ``out`` by one ``?syrk`` call (half
+    the work of a full product); nothing else in ``out`` is touched. ``x`` and ``out``
+    are C-contiguous 2-D arrays of one float dtype, ``x`` with at least ``first + size``
+    rows and ``dim`` columns, ``out`` with at least ``dim`` rows and columns;
+    ``size ≥ 0``, ``dim ≥ 1``. Callable from numba only.
     """
-    raise NotImplementedError("add_lower_product is called from numba kernels only")
+    raise NotImplementedError("add_lower_gram is called from numba kernels only")
 
 
-@overload(add_lower_product, jit_options=dict(nogil=True))
-def _add_lower_product(x, y, size, dim, out):
-    dtype = _check_arrays("add_lower_product", x, y, out)
-    ensure_blas()
-    gemm = _gemm(dtype)
-    kind = ord(get_blas_kind(dtype))
+@overload(add_lower_gram, jit_options=dict(nogil=True))
+def _add_lower_gram(x, first, size, dim, alpha, out):
+    dtype = _check_arrays("add_lower_gram", x, out)
+    syrk = _syrk(dtype)
 
-    def impl(x, y, size, dim, out):
-        # Row-major out[a, b] is column-major C[b, a]; x and y are the column-major
-        # dim × size matrices X' and Y', so C += Y' X'ᵀ on two blocks of rows of out:
-        # [0, half) × [0, half) and [half, dim) × [0, dim).
-        one = _pointer_to(x, 1)
-        half = dim // 2
-        if half > 0:
-            _check_status(gemm(kind, _NO_TRANSPOSE, _TRANSPOSE, half, half, size, one, y.ctypes,
-                               y.shape[1], x.ctypes, x.shape[1], one, out.ctypes, out.shape[1]))
-        _check_status(gemm(kind, _NO_TRANSPOSE, _TRANSPOSE, dim, dim - half, size, one, y.ctypes,
-                           y.shape[1], x[0, half:].ctypes, x.shape[1], one, out[half].ctypes,
-                           out.shape[1]))
+    def impl(x, first, size, dim, alpha, out):
+        # Row-major x[first:first + size, :dim] is the column-major dim × size matrix A,
+        # and the row-major lower triangle of out is the column-major upper one of C:
+        # C += alpha A Aᵀ on C's upper triangle.
+        if size > 0:
+            syrk(_address_of(np.int8(_UPPER)), _address_of(np.int8(_NO_TRANSPOSE)),
+                 _address_of(np.int32(dim)), _address_of(np.int32(size)),
+                 _pointer_to(x, alpha), x[first].ctypes, _address_of(np.int32(x.shape[1])),
+                 _pointer_to(x, 1), out.ctypes, _address_of(np.int32(out.shape[1])))
 
     return impl
 

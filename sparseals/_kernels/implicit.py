@@ -7,9 +7,9 @@ confidence of Hu et al., ``c0 = 0, c1 = α`` for the stored value itself, as
 `implicit` does) and the preference ``p_ij = 1 if r_ij > 0 else 0``.
 
 Each row's other-side factor rows are gathered into a contiguous per-thread
-block. The exact solver adds the block's weighted Gram matrix (lower triangle) to the
-system by BLAS and factors it (Cholesky); the conjugate-gradient solver (Takács, Pilászy &
-Tikk 2011) reuses the gathered block for every matrix–vector product, warm
+block. The exact solver adds the block's weighted Gram matrix to the system's lower
+triangle (BLAS syrk) and factors it (Cholesky); the conjugate-gradient solver (Takács,
+Pilászy & Tikk 2011) reuses the gathered block for every matrix–vector product, warm
 started from the row's current factors.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import INNER, OUTER
-from .blas import add_lower_product
+from .blas import add_lower_gram
 from .loss import observed_implicit_loss
 from .prefetch import prefetch_factor_row
 from .solve import spd_solve
@@ -41,7 +41,7 @@ def allocate_scratch(n_threads, k, dtype, use_cg):
     gather = gather_rows(k, dtype)
     return (
         np.empty((n_threads, gather, k), dtype=dtype),  # gathered factor rows
-        np.empty((n_threads, 1 if use_cg else gather, k), dtype=dtype),  # weighted rows
+        np.empty((n_threads, 1 if use_cg else gather, k), dtype=dtype),  # rows scaled by √|w|
         np.empty((n_threads, gather), dtype=dtype),  # weights c − α₀
         np.empty((n_threads, 2, k, k), dtype=dtype),  # system, Cholesky work
         np.empty((n_threads, 5, k), dtype=dtype),  # rhs / residual, x, p, A·p, spare
@@ -50,11 +50,16 @@ def allocate_scratch(n_threads, k, dtype, use_cg):
 
 @njit(**INNER)
 def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs, with_rhs,
-            wrows, weighted):
+            scaled, with_scaled):
     """Copy the factor rows of entries ``first:first+size`` into ``rows[:size]`` and
-    their weights ``c − α₀`` into ``weights``; add ``Σ c·p·y`` to ``rhs`` if asked
-    (``with_rhs``) and, if ``weighted``, the weighted rows ``(c − α₀) y`` to ``wrows``."""
+    their weights ``w = c − α₀`` into ``weights``; add ``Σ c·p·y`` to ``rhs`` if asked
+    (``with_rhs``). With ``with_scaled``, also write ``√|w| y`` into ``scaled``: the
+    rows with ``w > 0`` from the front, those with ``w < 0`` from the back, so that
+    ``Σ w y yᵀ`` is two Gram matrices. Returns how many went to the front and the back.
+    """
     k = other.shape[1]
+    n_front = 0
+    n_back = 0
     for q in range(size):
         prefetch_factor_row(other, indices, first + q, first + size)
         y = data[first + q]
@@ -63,17 +68,22 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rh
         weights[q] = w
         src = other[indices[first + q]]
         dst = rows[q]
-        if weighted:
-            wdst = wrows[q]
+        for a in range(k):
+            dst[a] = src[a]
+        if with_scaled and w != 0.0:
+            if w > 0.0:
+                sdst = scaled[n_front]
+                n_front += 1
+            else:
+                n_back += 1
+                sdst = scaled[scaled.shape[0] - n_back]
+            s = np.sqrt(abs(w))
             for a in range(k):
-                dst[a] = src[a]
-                wdst[a] = w * src[a]
-        else:
-            for a in range(k):
-                dst[a] = src[a]
+                sdst[a] = s * src[a]
         if with_rhs and y > 0:
             for a in range(k):
                 rhs[a] += c * src[a]
+    return n_front, n_back
 
 
 @njit(**INNER)
@@ -200,7 +210,7 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
     n_rows = target.shape[0]
     k = other.shape[1]
     m_other = other.shape[0] if n_other < 0 else n_other
-    rows_s, wrows_s, weights_s, mats_s, vecs_s = scratch
+    rows_s, scaled_s, weights_s, mats_s, vecs_s = scratch
     gather = rows_s.shape[1]
     eps = np.finfo(target.dtype).eps
     with_loss = row_losses.shape[0] > 0
@@ -229,12 +239,13 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
                 for b in range(a + 1):
                     a_mat[a, b] = gram[a, b]
                 a_mat[a, a] += lam
-            wrows = wrows_s[tid]
+            scaled = scaled_s[tid]
             for first in range(start, end, gather):
                 size = min(gather, end - first)
-                _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs,
-                        True, wrows, True)
-                add_lower_product(wrows, rows, size, k, a_mat)
+                n_front, n_back = _gather(indices, data, first, size, other, c0, c1, alpha0,
+                                          rows, weights, rhs, True, scaled, True)
+                add_lower_gram(scaled, 0, n_front, k, 1.0, a_mat)
+                add_lower_gram(scaled, scaled.shape[0] - n_back, n_back, k, -1.0, a_mat)
             jittered[row] = spd_solve(a_mat, k, rhs, mats_s[tid, 1])
             for a in range(k):
                 target[row, a] = rhs[a]
