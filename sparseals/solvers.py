@@ -271,6 +271,25 @@ def _check_confidence_values(data, confidence, name):
                          "weight; use non-negative counts or confidence='raw'")
 
 
+_ROTATION_ROWS = 16384
+"""Rows rotated per BLAS call by :func:`_rotated` (1-8 MiB of float32 at K = 16-128)."""
+
+
+def _rotated(factors, basis, out):
+    """``out = factors @ basis`` by blocks of rows; ``out`` may be ``factors`` itself
+    (one block of scratch, not a second copy of the factors). Returns ``out``."""
+    in_place = out is factors
+    if in_place:
+        block = np.empty((min(_ROTATION_ROWS, len(factors)), basis.shape[1]), dtype=out.dtype)
+    for start in range(0, len(factors), _ROTATION_ROWS):
+        stop = min(start + _ROTATION_ROWS, len(factors))
+        rotated = block[:stop - start] if in_place else out[start:stop]
+        np.matmul(factors[start:stop], basis, out=rotated)
+        if in_place:
+            out[start:stop] = block[:stop - start]
+    return out
+
+
 def _confidence_terms(confidence, alpha):
     """(c0, c1) with c = |c0 + c1 r|."""
     return (1.0, alpha) if confidence == "linear" else (0.0, alpha)
@@ -288,6 +307,10 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
     ``transposed`` (the same interactions with one row per row of ``other``), if
     given, lets the CG solver take the rows too long to gather in lockstep
     (:mod:`sparseals._kernels.long_rows`).
+
+    The kernels see both sides rotated into the eigenvector basis of G = α₀ YᵀY (a
+    rotated copy of ``other``; ``target`` in place), where G is diagonal, and ``target``
+    is rotated back at the end (:mod:`sparseals._kernels.implicit`).
     """
     import numba
 
@@ -296,20 +319,25 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
 
     dtype = target.dtype
     c0, c1 = _confidence_terms(confidence, alpha)
-    # one BLAS thread even for this product: OpenBLAS's idle threads spin for a while
+    # one BLAS thread even for these products: OpenBLAS's idle threads spin for a while
     # after a parallel call and would slow the numba kernel that follows (measured:
     # 35 ms of a 75 ms half-step on ml1m-shaped data at K = 128)
     with kernel_threads(num_threads):
-        gram = other.T @ other if other_gram is None else other_gram.astype(dtype)
-        gram *= dtype.type(alpha0)
+        gram = other.T @ other if other_gram is None else other_gram
+        # the kernels work in the eigenvector basis of G = α₀ YᵀY, where G is diagonal
+        eigenvalues, basis = np.linalg.eigh(alpha0 * gram.astype(np.float64))
+        gram_diagonal = np.maximum(eigenvalues, 0.0).astype(dtype)  # G is semi-definite
+        basis = basis.astype(dtype)
+        other = _rotated(other, basis, np.empty(other.shape, dtype=dtype))
+        if use_cg:  # the CG start; the exact solver does not read target
+            _rotated(target, basis, target)
     # numba thread ids may range over the whole pool, whatever the count in use
     scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1], dtype, use_cg)
-    gram = np.ascontiguousarray(gram)
     row_losses = np.empty(0) if row_losses is None else row_losses
     defer_long = bool(use_cg) and transposed is not None
     with kernel_threads(num_threads):
-        n_singular = int(half_step(rows.indptr, rows.indices, rows.data, other, gram, target,
-                                   dtype.type(reg), float(reg_exponent), dtype.type(c0),
+        n_singular = int(half_step(rows.indptr, rows.indices, rows.data, other, gram_diagonal,
+                                   target, dtype.type(reg), float(reg_exponent), dtype.type(c0),
                                    dtype.type(c1), dtype.type(alpha0), bool(use_cg),
                                    int(cg_steps), scratch, row_losses, defer_long,
                                    int(n_other)))
@@ -317,8 +345,9 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
             lengths = np.diff(rows.indptr)
             long_rows = np.flatnonzero(lengths > scratch[0].shape[1])
             if len(long_rows):
-                long_rows_cg(long_rows, lengths[long_rows], transposed, other, gram, target,
-                             dtype.type(reg), float(reg_exponent),
+                long_rows_cg(long_rows, lengths[long_rows], transposed, other, gram_diagonal,
+                             target, dtype.type(reg), float(reg_exponent),
                              len(other) if n_other < 0 else int(n_other), dtype.type(c0),
                              dtype.type(c1), dtype.type(alpha0), int(cg_steps), row_losses)
+        _rotated(target, np.ascontiguousarray(basis.T), target)
     return n_singular

@@ -50,6 +50,27 @@ def test_cholesky_step_matches_dense_reference(dtype, confidence, reg_exponent):
     assert not got[[3, 17]].any()  # empty rows: exactly zero
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("alpha, reg", [(2.0, 0.3), (40.0, 1e-3)])
+def test_rows_shorter_than_k_solved_in_the_dual_match_the_reference(dtype, alpha, reg):
+    # rows with fewer positive weights than factors (and none negative) take the n × n
+    # Woodbury system; lengths 1..24 around K = 16 exercise both forms, and a large α
+    # with a small λ (an ill-conditioned system) checks the dual's rounding in float32
+    rng = np.random.default_rng(5)
+    k, n_cols = 16, 60
+    dense = np.full((24, n_cols), np.nan)
+    for i in range(24):
+        cols = rng.choice(n_cols, i + 1, replace=False)
+        dense[i, cols] = rng.integers(1, 6, i + 1)
+    other = rng.standard_normal((n_cols, k)) * rng.uniform(0.1, 2.0, k)  # a spread spectrum
+    got, n_singular = implicit_half_step(to_csr(dense), other.astype(dtype), regularization=reg,
+                                         alpha=alpha, reg_exponent=0.5, solver="cholesky")
+    want = naive.implicit_rows(dense, other.astype(dtype), reg, alpha, reg_exponent=0.5)
+    assert n_singular == 0
+    scale = np.abs(want).max()
+    np.testing.assert_allclose(got, want, atol=TOL[dtype] * scale, rtol=0)
+
+
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
 @pytest.mark.parametrize("confidence", ["linear", "raw"])
 def test_rows_longer_than_a_gather_block(solver, confidence, monkeypatch):

@@ -1,16 +1,22 @@
 """The implicit-feedback ALS half-step (Hu, Koren & Volinsky 2008), exact or by CG.
 
 Row i solves ``(G + Σ_(j∈Ω_i) (c_ij − α₀) y_j y_jᵀ + λ_i I) x_i = Σ_(j∈Ω_i) c_ij p_ij y_j``
-where ``G = α₀ YᵀY`` is computed once per half-step by the caller (BLAS), the
-confidence is ``c_ij = |c0 + c1 · r_ij|`` (``c0 = 1, c1 = α`` for the linear
-confidence of Hu et al., ``c0 = 0, c1 = α`` for the stored value itself, as
-`implicit` does) and the preference ``p_ij = 1 if r_ij > 0 else 0``.
+where ``G = α₀ YᵀY`` is shared by every row, the confidence is ``c_ij = |c0 + c1 · r_ij|``
+(``c0 = 1, c1 = α`` for the linear confidence of Hu et al., ``c0 = 0, c1 = α`` for the
+stored value itself, as `implicit` does) and the preference ``p_ij = 1 if r_ij > 0 else 0``.
 
-Each row's other-side factor rows are gathered into a contiguous per-thread
-block. The exact solver adds the block's weighted Gram matrix to the system's lower
-triangle (BLAS syrk) and factors it (Cholesky); the conjugate-gradient solver (Takács,
-Pilászy & Tikk 2011) reuses the gathered block for every matrix–vector product, warm
-started from the row's current factors.
+The kernel works in the eigenvector basis of G, where G is diagonal: the caller
+(``solvers._implicit_step``) rotates both sides' factors by G's eigenvectors before the
+half-step and the result back after it, two BLAS products per half-step. An orthogonal
+change of basis leaves the solution (and every CG iterate) unchanged up to rounding.
+
+Each row's other-side factor rows are gathered into a contiguous per-thread block.
+The exact solver adds the block's weighted Gram matrix to the system's lower triangle
+(BLAS syrk) and factors it (Cholesky), or, for a row with fewer positive weights than
+factors and none negative, solves the n × n dual system of the Woodbury identity,
+which a diagonal G makes cheap (:func:`_dual_solve`). The conjugate-gradient solver
+(Takács, Pilászy & Tikk 2011) reuses the gathered block for every matrix–vector
+product, warm started from the row's current factors.
 """
 
 import numba
@@ -18,7 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import INNER, OUTER
-from .blas import add_lower_gram
+from .blas import add_lower_gram, set_row_products
 from .loss import observed_implicit_loss
 from .prefetch import prefetch_factor_row
 from .solve import spd_solve
@@ -134,45 +140,16 @@ def _add_sparse_product(rows, weights, size, x, out):
 
 
 @njit(**INNER)
-def _dense_product(a_mat, x, out):
-    """``out = A x`` for the full symmetric k × k matrix A, as a sum of its rows
-    (vectorises without horizontal reductions), four at a time."""
-    k = x.shape[0]
-    for a in range(k):
-        out[a] = 0.0
-    b = 0
-    while b + 4 <= k:
-        x0 = x[b]
-        x1 = x[b + 1]
-        x2 = x[b + 2]
-        x3 = x[b + 3]
-        r0 = a_mat[b]
-        r1 = a_mat[b + 1]
-        r2 = a_mat[b + 2]
-        r3 = a_mat[b + 3]
-        for a in range(k):
-            out[a] += x0 * r0[a] + x1 * r1[a] + x2 * r2[a] + x3 * r3[a]
-        b += 4
-    while b < k:
-        xb = x[b]
-        row = a_mat[b]
-        for a in range(k):
-            out[a] += xb * row[a]
-        b += 1
-
-
-@njit(**INNER)
-def _system_product(indices, data, start, end, other, c0, c1, alpha0, gram, lam, rows, weights,
-                    whole, x, out, rhs, with_rhs):
-    """``out = (G + λ I + Σ (c − α₀) y yᵀ) x`` over the row's entries ``start:end``.
+def _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal, lam, rows,
+                    weights, whole, x, out, rhs, with_rhs):
+    """``out = (G + λ I + Σ (c − α₀) y yᵀ) x`` over the row's entries ``start:end``, G diagonal.
 
     With ``whole`` the entries are already gathered in ``rows``/``weights``;
     otherwise they are gathered block by block (adding ``Σ c·p·y`` to ``rhs``
     when ``with_rhs``).
     """
-    _dense_product(gram, x, out)
     for a in range(x.shape[0]):
-        out[a] += lam * x[a]
+        out[a] = (gram_diagonal[a] + lam) * x[a]
     if whole:
         _add_sparse_product(rows, weights, end - start, x, out)
         return
@@ -184,17 +161,57 @@ def _system_product(indices, data, start, end, other, c0, c1, alpha0, gram, lam,
         _add_sparse_product(rows, weights, size, x, out)
 
 
+@njit(**INNER)
+def _dual_solve(f, n, gram_diagonal, lam, rhs, s_mat, work, vecs):
+    """Solve ``(D + Fᵀ F) x = rhs`` in place for diagonal ``D = diag(gram_diagonal) + λ I``
+    (λ > 0) and ``F = f[:n]`` with ``n < K`` rows, by the Woodbury identity:
+    ``x = D^-½ (z − F̃ᵀ (I + F̃ F̃ᵀ)⁻¹ F̃ z)`` with ``F̃ = F D^-½`` and ``z = D^-½ rhs``.
+
+    An n × n system, ``O(n² K)``, instead of the K × K one, ``O(n K² + K³)``;
+    ``I + F̃ F̃ᵀ`` has every eigenvalue ≥ 1. Overwrites ``f[:n]`` with ``F̃``; ``s_mat``
+    and ``work`` are K × K scratch, ``vecs`` has rows 1-3 of K free. Returns the status
+    of :func:`spd_solve`.
+    """
+    k = f.shape[1]
+    scale = vecs[1]
+    z = vecs[2]
+    u = vecs[3]
+    for a in range(k):
+        scale[a] = 1.0 / np.sqrt(gram_diagonal[a] + lam)
+        z[a] = scale[a] * rhs[a]
+    for q in range(n):
+        row = f[q]
+        for a in range(k):
+            row[a] *= scale[a]
+        u[q] = _dot(row, z, k)
+    set_row_products(f, n, k, s_mat)
+    for q in range(n):
+        s_mat[q, q] += 1.0
+    status = spd_solve(s_mat, n, u, work)
+    for a in range(k):
+        rhs[a] = z[a]
+    for q in range(n):
+        uq = u[q]
+        row = f[q]
+        for a in range(k):
+            rhs[a] -= uq * row[a]
+    for a in range(k):
+        rhs[a] *= scale[a]
+    return status
+
+
 @njit(**OUTER)
-def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0, c1, alpha0,
-              use_cg, cg_steps, scratch, row_losses, defer_long, n_other=-1):
+def half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_exponent, c0, c1,
+              alpha0, use_cg, cg_steps, scratch, row_losses, defer_long, n_other=-1):
     """Recompute every row of ``target`` in place.
 
     ``indptr``/``indices``/``data``: a compressed matrix whose rows are the rows
-    of ``target``; ``other``: the fixed factors; ``gram``: ``α₀ · otherᵀ other``
-    (full, symmetric). Scalars ``reg``, ``c0``, ``c1``, ``alpha0`` have the
+    of ``target``; ``other``: the fixed factors; ``gram_diagonal``: the diagonal of
+    ``G = α₀ · otherᵀ other``, which must be diagonal (``other`` and ``target`` in G's
+    eigenvector basis). Scalars ``reg``, ``c0``, ``c1``, ``alpha0`` have the
     factors' dtype. Row i is regularised with ``reg · (n_i + α₀ · n_other) ** reg_exponent``,
     ``n_other`` the rows of the whole other side (default ``len(other)``; a blocked fit
-    passes only the rows a block references, with its own ``gram`` and ``n_other``);
+    passes only the rows a block references, with the whole side's G and ``n_other``);
     a row without entries becomes zero (its minimiser). With ``use_cg``,
     ``cg_steps`` conjugate-gradient steps start from the current ``target`` row;
     otherwise each system is solved exactly. Returns the number of rows whose
@@ -235,18 +252,27 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
         for a in range(k):
             rhs[a] = 0.0
         if not use_cg:
-            for a in range(k):  # the lower triangle: the only part the solve reads
-                for b in range(a + 1):
-                    a_mat[a, b] = gram[a, b]
-                a_mat[a, a] += lam
             scaled = scaled_s[tid]
+            dual = False
             for first in range(start, end, gather):
                 size = min(gather, end - first)
                 n_front, n_back = _gather(indices, data, first, size, other, c0, c1, alpha0,
                                           rows, weights, rhs, True, scaled, True)
+                if first == start:
+                    dual = size == n and n_back == 0 and n_front < k and lam > 0.0
+                    if dual:
+                        break
+                    for a in range(k):  # the lower triangle: the only part the solve reads
+                        for b in range(a):
+                            a_mat[a, b] = 0.0
+                        a_mat[a, a] = gram_diagonal[a] + lam
                 add_lower_gram(scaled, 0, n_front, k, 1.0, a_mat)
                 add_lower_gram(scaled, scaled.shape[0] - n_back, n_back, k, -1.0, a_mat)
-            jittered[row] = spd_solve(a_mat, k, rhs, mats_s[tid, 1])
+            if dual:
+                jittered[row] = _dual_solve(scaled, n_front, gram_diagonal, lam, rhs, a_mat,
+                                            mats_s[tid, 1], vecs_s[tid])
+            else:
+                jittered[row] = spd_solve(a_mat, k, rhs, mats_s[tid, 1])
             for a in range(k):
                 target[row, a] = rhs[a]
             if with_loss:
@@ -263,8 +289,8 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
         if whole:
             _gather(indices, data, start, n, other, c0, c1, alpha0, rows, weights, rhs, True, rows,
                     False)
-        _system_product(indices, data, start, end, other, c0, c1, alpha0, gram, lam, rows,
-                        weights, whole, x, ap, rhs, True)
+        _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal, lam,
+                        rows, weights, whole, x, ap, rhs, True)
         for a in range(k):
             rhs[a] -= ap[a]  # the residual
             p[a] = rhs[a]
@@ -274,8 +300,8 @@ def half_step(indptr, indices, data, other, gram, target, reg, reg_exponent, c0,
         for step in range(cg_steps):
             if not rs > tol:
                 break
-            _system_product(indices, data, start, end, other, c0, c1, alpha0, gram, lam, rows,
-                            weights, whole, p, ap, rhs, False)
+            _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal,
+                            lam, rows, weights, whole, p, ap, rhs, False)
             pap = _dot(p, ap, k)
             if not pap > 0.0:
                 break

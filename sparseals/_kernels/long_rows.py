@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import OUTER
-from .implicit import _dense_product, _dot
+from .implicit import _dot
 from .loss import implicit_cell_loss
 
 CHUNKS = 16
@@ -76,29 +76,27 @@ def _add_up(partial, out):
 
 
 @njit(**OUTER)
-def _residuals(gram, lam, x, ap, r, p, rs, tol, dense):
+def _residuals(gram_diagonal, lam, x, ap, r, p, rs, tol):
     """``r = b − A x`` (``r`` holds ``b``, ``ap`` the sparse part of ``A x``); ``p = r``."""
     k = x.shape[1]
     eps = np.finfo(x.dtype).eps
     for s in prange(x.shape[0]):
-        _dense_product(gram, x[s], dense[s])
         for a in range(k):
-            r[s, a] -= ap[s, a] + dense[s, a] + lam[s] * x[s, a]
+            r[s, a] -= ap[s, a] + (gram_diagonal[a] + lam[s]) * x[s, a]
             p[s, a] = r[s, a]
         rs[s] = _dot(r[s], r[s], k)
         tol[s] = rs[s] * eps * eps
 
 
 @njit(**OUTER)
-def _cg_update(gram, lam, active, x, r, p, ap, rs, dense):
+def _cg_update(gram_diagonal, lam, active, x, r, p, ap, rs):
     """Finish ``ap = A p`` and take the CG step of every active row."""
     k = x.shape[1]
     for s in prange(x.shape[0]):
         if not active[s]:
             continue
-        _dense_product(gram, p[s], dense[s])
         for a in range(k):
-            ap[s, a] += dense[s, a] + lam[s] * p[s, a]
+            ap[s, a] += (gram_diagonal[a] + lam[s]) * p[s, a]
         pap = _dot(p[s], ap[s], k)
         if not pap > 0.0:
             active[s] = False
@@ -114,13 +112,14 @@ def _cg_update(gram, lam, active, x, r, p, ap, rs, dense):
         rs[s] = rs_new
 
 
-def long_rows_cg(long_rows, lengths, transposed, other, gram, target, reg, reg_exponent,
-                 m_other, c0, c1, alpha0, cg_steps, row_losses):
+def long_rows_cg(long_rows, lengths, transposed, other, gram_diagonal, target, reg,
+                 reg_exponent, m_other, c0, c1, alpha0, cg_steps, row_losses):
     """``cg_steps`` CG steps, warm started from ``target``, for each row in ``long_rows``.
 
-    The iteration :func:`.implicit.half_step` takes for one row (system
-    ``(gram + Σ (c − α₀) y yᵀ + λ_i I) x = Σ c·p·y``, ``λ_i = reg (n_i + α₀ m_other)^ν``,
-    ``n_i = lengths[s]``), for all of them at once. ``transposed``: the interactions
+    The iteration :func:`.implicit.half_step` takes for one row, for all of them at
+    once: system ``(G + Σ (c − α₀) y yᵀ + λ_i I) x = Σ c·p·y``, ``λ_i = reg (n_i + α₀
+    m_other)^ν``, ``n_i = lengths[s]``, with G diagonal (``gram_diagonal``; ``other`` and
+    ``target`` in G's eigenvector basis, as there). ``transposed``: the interactions
     with one row per row of ``other``. Scalars have the factors' dtype. Fills
     ``row_losses`` for the long rows when it is not empty. Call inside
     ``kernel_threads``; the per-row work is O(m·K), the passes O(nnz·K).
@@ -131,7 +130,7 @@ def long_rows_cg(long_rows, lengths, transposed, other, gram, target, reg, reg_e
     slot_of = np.full(len(target), -1, dtype=np.int64)
     slot_of[long_rows] = np.arange(m)
     x = np.ascontiguousarray(target[long_rows])
-    r, ap, p, dense = (np.empty((m, k), dtype=dtype) for _ in range(4))
+    r, ap, p = (np.empty((m, k), dtype=dtype) for _ in range(3))
     partial_ap, partial_b = (np.zeros((chunks, m, k), dtype=dtype) for _ in range(2))
     partial_losses = np.zeros((chunks, m))
     lam = (reg * (lengths + alpha0 * m_other) ** reg_exponent).astype(dtype)
@@ -152,13 +151,13 @@ def long_rows_cg(long_rows, lengths, transposed, other, gram, target, reg, reg_e
 
     product(x, 0)
     _add_up(partial_b, r)  # b
-    _residuals(gram, lam, x, ap, r, p, rs, tol, dense)
+    _residuals(gram_diagonal, lam, x, ap, r, p, rs, tol)
     for _ in range(cg_steps):
         active &= rs > tol
         if not active.any():
             break
         product(p, 1)
-        _cg_update(gram, lam, active, x, r, p, ap, rs, dense)
+        _cg_update(gram_diagonal, lam, active, x, r, p, ap, rs)
     target[long_rows] = x
     if len(row_losses):
         active[:] = True
