@@ -5,7 +5,10 @@ need a product added to part of a matrix that is already there (the lower triang
 a normal matrix), so these helpers call scipy's BLAS directly with the right offsets,
 strides and ``beta = 1``, no copies: ``?syrk`` for a Gram matrix (its lower triangle
 only, half a full product's work) and, through numba's C helper ``numba_xxgemm``
-(what numba's own ``np.dot`` calls), ``?gemm`` for a full product. All are callable
+(what numba's own ``np.dot`` calls), ``?gemm`` for a full product or for the blocks
+that cover a lower triangle (3/4 of a full product). The explicit kernel's blocks of
+128 rows are 1.3x faster by the two gemm calls than by syrk at K = 64 (OpenBLAS 0.3.31,
+two threads); the implicit kernel's whole-row blocks are faster by syrk. All are callable
 from numba code only, on C-contiguous float32 or float64 arrays (checked when compiled).
 """
 
@@ -126,6 +129,42 @@ def _add_lower_gram(x, first, size, dim, alpha, out):
                  _address_of(np.int32(dim)), _address_of(np.int32(size)),
                  _pointer_to(x, alpha), x[first].ctypes, _address_of(np.int32(x.shape[1])),
                  _pointer_to(x, 1), out.ctypes, _address_of(np.int32(out.shape[1])))
+
+    return impl
+
+
+def add_lower_product(x, y, size, dim, out):
+    """``out[a, b] += Σ_(q < size) x[q, a] · y[q, b]`` for ``b ≤ a < dim``.
+
+    ``x`` and ``y`` are C-contiguous 2-D arrays of one float dtype with at least
+    ``size ≥ 1`` rows and ``dim`` columns; ``out`` is C-contiguous with at least
+    ``dim`` rows and columns. Meant for symmetric products (``xᵀy`` symmetric, as in
+    ``Bᵀ B`` or ``(W B)ᵀ B``): besides the lower triangle, entries above the diagonal
+    of ``out[:dim, :dim]`` near it also receive their part of the product, so only
+    the lower triangle of ``out`` is meaningful afterwards. Callable from numba only.
+    """
+    raise NotImplementedError("add_lower_product is called from numba kernels only")
+
+
+@overload(add_lower_product, jit_options=dict(nogil=True))
+def _add_lower_product(x, y, size, dim, out):
+    dtype = _check_arrays("add_lower_product", x, y, out)
+    ensure_blas()
+    gemm = _gemm(dtype)
+    kind = ord(get_blas_kind(dtype))
+
+    def impl(x, y, size, dim, out):
+        # Row-major out[a, b] is column-major C[b, a]; x and y are the column-major
+        # dim × size matrices X' and Y', so C += Y' X'ᵀ on two blocks of rows of out:
+        # [0, half) × [0, half) and [half, dim) × [0, dim).
+        one = _pointer_to(x, 1)
+        half = dim // 2
+        if half > 0:
+            _check_status(gemm(kind, _NO_TRANSPOSE, _TRANSPOSE, half, half, size, one, y.ctypes,
+                               y.shape[1], x.ctypes, x.shape[1], one, out.ctypes, out.shape[1]))
+        _check_status(gemm(kind, _NO_TRANSPOSE, _TRANSPOSE, dim, dim - half, size, one, y.ctypes,
+                           y.shape[1], x[0, half:].ctypes, x.shape[1], one, out[half].ctypes,
+                           out.shape[1]))
 
     return impl
 

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import INNER, OUTER
-from .blas import add_lower_gram, set_row_products
+from .blas import add_lower_product, set_row_products
 from .solve import nnls, spd_solve
 
 
@@ -119,7 +119,7 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
                     bp = block[p]
                     for a in range(dim):
                         x[a] += yp * bp[a]
-                add_lower_gram(block, 0, size, dim, 1.0, gram)
+                add_lower_product(block, block, size, dim, gram)
             for a in range(dim):
                 gram[a, a] += lam
             if nonnegative:
