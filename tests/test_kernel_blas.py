@@ -10,7 +10,7 @@ TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 
 
 @njit
-def _add_lower(x, first, size, dim, alpha, out):
+def _add_lower_gram(x, first, size, dim, alpha, out):
     add_lower_gram(x, first, size, dim, alpha, out)
 
 
@@ -35,7 +35,7 @@ def test_add_lower_gram_adds_to_the_lower_triangle_only(dtype, dim, size, alpha)
     expected = out.copy()
     expected[:dim, :dim] += alpha * x[2:size + 2, :dim].T @ x[2:size + 2, :dim]
     actual = out.copy()
-    _add_lower(x, 2, size, dim, alpha, actual)
+    _add_lower_gram(x, 2, size, dim, alpha, actual)
     lower = np.tril_indices(dim)
     scale = np.abs(expected).max()
     assert np.abs(actual[:dim, :dim][lower] - expected[:dim, :dim][lower]).max() <= TOLERANCE[dtype] * scale
@@ -86,6 +86,6 @@ def test_non_contiguous_arrays_are_refused_when_compiled():
     with pytest.raises(TypingError, match="C-contiguous"):
         _set_rows(x[:, ::2], 2, 3, np.zeros((2, 2)))
     with pytest.raises(TypingError, match="one dtype"):
-        _add_lower(x, 0, 2, 3, 1.0, np.zeros((3, 3), dtype=np.float32))
+        _add_lower_gram(x, 0, 2, 3, 1.0, np.zeros((3, 3), dtype=np.float32))
     with pytest.raises(TypingError, match="one dtype"):
         _add_lower_product(x, x.astype(np.float32), 2, 3, np.zeros((3, 3)))
