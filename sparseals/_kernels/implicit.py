@@ -94,8 +94,11 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rh
 
 @njit(**INNER)
 def _dot(x, y, k):
-    s = x[0] * y[0]
-    for a in range(1, k):
+    # the sum starts from a zero of the arrays' dtype (a literal 0.0 would make it float64)
+    # and the loop from 0: a loop from 1 leaves K − 1 iterations, whose scalar remainder
+    # after the vector body cost a third of the CG products' time at K = 128
+    s = x.dtype.type(0)
+    for a in range(k):
         s += x[a] * y[a]
     return s
 
@@ -108,17 +111,18 @@ def _add_sparse_product(rows, weights, size, x, out):
     their updates share one pass over ``out`` (about twice as fast as one at a time).
     """
     k = x.shape[0]
+    zero = x.dtype.type(0)  # as in _dot: a typed zero and loops over all K
     q = 0
     while q + 4 <= size:
         g0 = rows[q]
         g1 = rows[q + 1]
         g2 = rows[q + 2]
         g3 = rows[q + 3]
-        d0 = g0[0] * x[0]
-        d1 = g1[0] * x[0]
-        d2 = g2[0] * x[0]
-        d3 = g3[0] * x[0]
-        for a in range(1, k):
+        d0 = zero
+        d1 = zero
+        d2 = zero
+        d3 = zero
+        for a in range(k):
             xa = x[a]
             d0 += g0[a] * xa
             d1 += g1[a] * xa
