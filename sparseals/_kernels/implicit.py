@@ -48,18 +48,18 @@ def allocate_scratch(n_threads, k, dtype, use_cg):
     return (
         np.empty((n_threads, gather, k), dtype=dtype),  # gathered factor rows
         np.empty((n_threads, 1 if use_cg else gather, k), dtype=dtype),  # rows scaled by √|w|
-        np.empty((n_threads, gather), dtype=dtype),  # weights c − α₀
+        np.empty((n_threads, 2, gather), dtype=dtype),  # weights c − α₀, targets c·p
         np.empty((n_threads, 2, k, k), dtype=dtype),  # system, Cholesky work
         np.empty((n_threads, 5, k), dtype=dtype),  # rhs / residual, x, p, A·p, spare
     )
 
 
 @njit(**INNER)
-def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs, with_rhs,
-            scaled, with_scaled):
-    """Copy the factor rows of entries ``first:first+size`` into ``rows[:size]`` and
-    their weights ``w = c − α₀`` into ``weights``; add ``Σ c·p·y`` to ``rhs`` if asked
-    (``with_rhs``). With ``with_scaled``, also write ``√|w| y`` into ``scaled``: the
+def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, targets, rhs,
+            with_rhs, scaled, with_scaled):
+    """Copy the factor rows of entries ``first:first+size`` into ``rows[:size]``, their
+    weights ``w = c − α₀`` into ``weights`` and ``c·p`` into ``targets``; add
+    ``Σ c·p·y`` to ``rhs`` if asked (``with_rhs``). With ``with_scaled``, also write ``√|w| y`` into ``scaled``: the
     rows with ``w > 0`` from the front, those with ``w < 0`` from the back, so that
     ``Σ w y yᵀ`` is two Gram matrices. Returns how many went to the front and the back.
     """
@@ -72,6 +72,7 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rh
         c = abs(c0 + c1 * y)
         w = c - alpha0
         weights[q] = w
+        targets[q] = c if y > 0 else 0.0
         src = other[indices[first + q]]
         dst = rows[q]
         for a in range(k):
@@ -104,8 +105,10 @@ def _dot(x, y, k):
 
 
 @njit(**INNER)
-def _add_sparse_product(rows, weights, size, x, out):
-    """``out += Σ_q weights[q] (rows[q]·x) rows[q]``.
+def _add_sparse_product(rows, weights, targets, residual, size, x, out):
+    """``out += Σ_q weights[q] (rows[q]·x) rows[q]``, or with ``residual``
+    ``out += Σ_q (targets[q] − weights[q] (rows[q]·x)) rows[q]``: the right-hand side
+    ``Σ c·p·y`` minus the sparse part of ``A x`` in the same pass over the rows.
 
     Four gathered rows at a time: their dot products share the loads of ``x`` and
     their updates share one pass over ``out`` (about twice as fast as one at a time).
@@ -132,12 +135,19 @@ def _add_sparse_product(rows, weights, size, x, out):
         d1 *= weights[q + 1]
         d2 *= weights[q + 2]
         d3 *= weights[q + 3]
+        if residual:
+            d0 = targets[q] - d0
+            d1 = targets[q + 1] - d1
+            d2 = targets[q + 2] - d2
+            d3 = targets[q + 3] - d3
         for a in range(k):
             out[a] += d0 * g0[a] + d1 * g1[a] + d2 * g2[a] + d3 * g3[a]
         q += 4
     while q < size:
         g = rows[q]
         d = _dot(g, x, k) * weights[q]
+        if residual:
+            d = targets[q] - d
         for a in range(k):
             out[a] += d * g[a]
         q += 1
@@ -145,7 +155,7 @@ def _add_sparse_product(rows, weights, size, x, out):
 
 @njit(**INNER)
 def _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal, lam, rows,
-                    weights, whole, x, out, rhs, with_rhs):
+                    weights, targets, whole, x, out, rhs, with_rhs):
     """``out = (G + λ I + Σ (c − α₀) y yᵀ) x`` over the row's entries ``start:end``, G diagonal.
 
     With ``whole`` the entries are already gathered in ``rows``/``weights``;
@@ -155,14 +165,14 @@ def _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diago
     for a in range(x.shape[0]):
         out[a] = (gram_diagonal[a] + lam) * x[a]
     if whole:
-        _add_sparse_product(rows, weights, end - start, x, out)
+        _add_sparse_product(rows, weights, targets, False, end - start, x, out)
         return
     gather = rows.shape[0]
     for first in range(start, end, gather):
         size = min(gather, end - first)
-        _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, rhs, with_rhs,
-                rows, False)
-        _add_sparse_product(rows, weights, size, x, out)
+        _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, targets, rhs,
+                with_rhs, rows, False)
+        _add_sparse_product(rows, weights, targets, False, size, x, out)
 
 
 @njit(**INNER)
@@ -239,7 +249,8 @@ def half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_expo
     for row in prange(n_rows):
         tid = numba.get_thread_id()
         rows = rows_s[tid]
-        weights = weights_s[tid]
+        weights = weights_s[tid, 0]
+        targets = weights_s[tid, 1]
         a_mat = mats_s[tid, 0]
         rhs = vecs_s[tid, 0]
         start = indptr[row]
@@ -261,7 +272,7 @@ def half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_expo
             for first in range(start, end, gather):
                 size = min(gather, end - first)
                 n_front, n_back = _gather(indices, data, first, size, other, c0, c1, alpha0,
-                                          rows, weights, rhs, True, scaled, True)
+                                          rows, weights, targets, rhs, True, scaled, True)
                 if first == start:
                     dual = size == n and n_back == 0 and n_front < k and lam > 0.0
                     if dual:
@@ -290,22 +301,27 @@ def half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_expo
         for a in range(k):
             x[a] = target[row, a]
         whole = n <= gather
-        if whole:
-            _gather(indices, data, start, n, other, c0, c1, alpha0, rows, weights, rhs, True, rows,
-                    False)
-        _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal, lam,
-                        rows, weights, whole, x, ap, rhs, True)
+        if whole:  # b − A x in one pass over the gathered rows
+            _gather(indices, data, start, n, other, c0, c1, alpha0, rows, weights, targets, rhs,
+                    False, rows, False)
+            for a in range(k):
+                rhs[a] = -(gram_diagonal[a] + lam) * x[a]
+            _add_sparse_product(rows, weights, targets, True, n, x, rhs)
+        else:  # b gathered block by block with the first product
+            _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal,
+                            lam, rows, weights, targets, whole, x, ap, rhs, True)
+            for a in range(k):
+                rhs[a] -= ap[a]
+        r = rhs  # the residual
         for a in range(k):
-            rhs[a] -= ap[a]  # the residual
-            p[a] = rhs[a]
-        r = rhs
+            p[a] = r[a]
         rs = _dot(r, r, k)
         tol = rs * eps * eps
         for step in range(cg_steps):
             if not rs > tol:
                 break
             _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal,
-                            lam, rows, weights, whole, p, ap, rhs, False)
+                            lam, rows, weights, targets, whole, p, ap, rhs, False)
             pap = _dot(p, ap, k)
             if not pap > 0.0:
                 break
