@@ -98,10 +98,12 @@ def test_long_rows_take_their_cg_steps_in_lockstep(dtype, monkeypatch):
     # given the transposed matrix, CG rows longer than a gather block are solved together
     # by passes over it (sparseals/_kernels/long_rows.py): the same steps as row by row
     import sparseals._kernels.implicit as kernel
+    import sparseals._kernels.long_rows as long_rows
     from sparseals._kernels.loss import implicit_row_losses
     from sparseals.solvers import _implicit_step
 
     monkeypatch.setattr(kernel, "GATHER_BYTES", 0)  # rows of more than 1024 entries are long
+    monkeypatch.setattr(long_rows, "ENTRY_BLOCK", 7)  # the long rows' entries found in blocks
     rng = np.random.default_rng(9)
     dense = random_counts(rng, 12, 2600, density=0.05, empty_rows=[4])
     dense[[2, 5, 7]] = random_counts(rng, 3, 2600, density=0.6)  # three long rows
