@@ -93,6 +93,39 @@ def test_rows_longer_than_a_gather_block(solver, confidence, monkeypatch):
     np.testing.assert_allclose(got, want, atol=1e-10)
 
 
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_rows_gathered_from_a_table_large_enough_to_prefetch(solver):
+    # the gathers hint the CPU to fetch rows ahead only from tables of at least
+    # prefetch.MIN_BYTES (the other tests' tables are smaller): same solution, and the
+    # hints never read past a row's entries (entries at the table's last rows included)
+    from sparseals._kernels.loss import implicit_row_losses
+    from sparseals._kernels.prefetch import MIN_BYTES, worth_prefetching
+
+    rng = np.random.default_rng(21)
+    k, n_rows = 4, 12
+    other = 0.1 * rng.standard_normal((MIN_BYTES // (4 * 8), k))
+    assert worth_prefetching(other)
+    m = len(other)
+    cols = [np.unique(np.concatenate([rng.integers(0, m, 60), [m - 1 - i]])) for i in range(n_rows)]
+    rows = np.repeat(np.arange(n_rows), [len(c) for c in cols])
+    values = rng.integers(1, 5, len(rows)).astype(np.float64)
+    counts = sp.csr_matrix((values, (rows, np.concatenate(cols))), shape=(n_rows, m))
+    got, _ = implicit_half_step(counts, other, regularization=0.2, alpha=2.0, solver=solver,
+                                cg_steps=k)
+    gram = other.T @ other
+    for i in range(n_rows):
+        y = other[counts.indices[counts.indptr[i]:counts.indptr[i + 1]]]
+        c = 1.0 + 2.0 * counts.data[counts.indptr[i]:counts.indptr[i + 1]]
+        a = gram + (y.T * (c - 1.0)) @ y + 0.2 * np.eye(k)
+        np.testing.assert_allclose(got[i], np.linalg.solve(a, y.T @ c), rtol=1e-8, atol=1e-10)
+    losses = implicit_row_losses(counts.indptr, counts.indices, counts.data, got, other, 1.0,
+                                 2.0, 1.0)
+    for i in range(n_rows):
+        s = other[counts.indices[counts.indptr[i]:counts.indptr[i + 1]]] @ got[i]
+        c = 1.0 + 2.0 * counts.data[counts.indptr[i]:counts.indptr[i + 1]]
+        np.testing.assert_allclose(losses[i], (c * (1.0 - s) ** 2 - s ** 2).sum(), rtol=1e-10)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_long_rows_take_their_cg_steps_in_lockstep(dtype, monkeypatch):
     # given the transposed matrix, CG rows longer than a gather block are solved together

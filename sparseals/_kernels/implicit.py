@@ -26,7 +26,7 @@ from numba import njit, prange
 from ._options import INNER, OUTER
 from .blas import add_lower_gram, set_row_products
 from .loss import observed_implicit_loss
-from .prefetch import prefetch_factor_row
+from .prefetch import prefetch_factor_row, worth_prefetching
 from .solve import spd_solve
 
 GATHER_BYTES = 4 << 20
@@ -66,8 +66,10 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, ta
     k = other.shape[1]
     n_front = 0
     n_back = 0
+    hinted = worth_prefetching(other)
     for q in range(size):
-        prefetch_factor_row(other, indices, first + q, first + size)
+        if hinted:
+            prefetch_factor_row(other, indices, first + q, first + size)
         y = data[first + q]
         c = abs(c0 + c1 * y)
         w = c - alpha0

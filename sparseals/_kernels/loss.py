@@ -4,7 +4,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import INNER, OUTER
-from .prefetch import prefetch_factor_row
+from .prefetch import prefetch_factor_row, worth_prefetching
 
 
 @njit(**OUTER)
@@ -54,11 +54,13 @@ def observed_implicit_loss(indices, data, start, end, other, x, c0, c1, alpha0, 
     rows), else ``other[indices[start + q]]``. Returns float64.
     """
     total = 0.0
+    hinted = worth_prefetching(other)
     for q in range(end - start):
         if gathered:
             y = rows[q]
         else:
-            prefetch_factor_row(other, indices, start + q, end)
+            if hinted:
+                prefetch_factor_row(other, indices, start + q, end)
             y = other[indices[start + q]]
         total += implicit_cell_loss(y, x, data[start + q], c0, c1, alpha0)
     return total
