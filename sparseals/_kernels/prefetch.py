@@ -54,7 +54,7 @@ def prefetch(typingctx, array, row, col):
 AHEAD = 8
 """Entries to look ahead. Eight rows of 256–512 bytes keep 32–64 cache-line loads in
 flight per core; 8 and 16 measured the same, no prefetch 1.1–1.5× slower (K = 64, 128,
-ml20m shape, on the Zen 3 machine of earlier sessions)."""
+ml20m shape, measured in an earlier session)."""
 
 
 @njit(**INNER)
