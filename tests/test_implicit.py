@@ -166,6 +166,22 @@ def test_long_rows_take_their_cg_steps_in_lockstep(dtype, monkeypatch):
         np.testing.assert_allclose(got[2, False, 4][0], exact, atol=1e-6)
 
 
+def test_long_rows_refuse_a_transposed_matrix_of_other_entries(monkeypatch):
+    import sparseals._kernels.implicit as kernel
+    from sparseals.solvers import _implicit_step
+
+    monkeypatch.setattr(kernel, "GATHER_BYTES", 0)  # rows of more than 1024 entries are long
+    rng = np.random.default_rng(4)
+    dense = random_counts(rng, 3, 2600, density=0.6)
+    ratings = to_ratings(dense)
+    other = 0.1 * rng.standard_normal((2600, 4))
+    for density in (0.3, 0.8):  # fewer entries, then more
+        wrong = to_ratings(random_counts(rng, 3, 2600, density=density))
+        with pytest.raises(ValueError, match="does not hold the rows' entries"):
+            _implicit_step(ratings.by_user, other, np.zeros((3, 4)), 0.3, 0.0, 2.0, 1.0,
+                           "linear", True, 3, 1, transposed=wrong.by_item)
+
+
 def test_cg_with_k_steps_matches_cholesky():
     rng = np.random.default_rng(2)
     dense = random_counts(rng, 60, 50, empty_rows=[0])

@@ -59,9 +59,10 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, ta
             with_rhs, scaled, with_scaled):
     """Copy the factor rows of entries ``first:first+size`` into ``rows[:size]``, their
     weights ``w = c − α₀`` into ``weights`` and ``c·p`` into ``targets``; add
-    ``Σ c·p·y`` to ``rhs`` if asked (``with_rhs``). With ``with_scaled``, also write ``√|w| y`` into ``scaled``: the
-    rows with ``w > 0`` from the front, those with ``w < 0`` from the back, so that
-    ``Σ w y yᵀ`` is two Gram matrices. Returns how many went to the front and the back.
+    ``Σ c·p·y`` to ``rhs`` if asked (``with_rhs``). With ``with_scaled``, also write
+    ``√|w| y`` into ``scaled``: the rows with ``w > 0`` from the front, those with
+    ``w < 0`` from the back, so that ``Σ w y yᵀ`` is two Gram matrices. Returns how many
+    went to the front and the back.
     """
     k = other.shape[1]
     n_front = 0

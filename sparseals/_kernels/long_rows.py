@@ -133,8 +133,15 @@ def _long_entries(transposed, is_long, count):
     for start in range(0, len(indices), ENTRY_BLOCK):
         found = np.flatnonzero(is_long[indices[start:start + ENTRY_BLOCK]])
         found += start
+        if filled + len(found) > count:
+            filled += len(found)
+            break
         entries[filled:filled + len(found)] = found
         filled += len(found)
+    if filled != count:  # the passes would read entries that are not there
+        found = "more" if filled > count else filled
+        raise ValueError(f"the transposed matrix does not hold the rows' entries: {found} in "
+                         f"the long rows, which have {count}")
     return entries
 
 
