@@ -57,9 +57,9 @@ def allocate_scratch(n_threads, k, dtype, use_cg):
 @njit(**INNER)
 def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, targets, rhs,
             with_rhs, scaled, with_scaled):
-    """Copy the factor rows of entries ``first:first+size`` into ``rows[:size]``, their
-    weights ``w = c − α₀`` into ``weights`` and ``c·p`` into ``targets``; add
-    ``Σ c·p·y`` to ``rhs`` if asked (``with_rhs``). With ``with_scaled``, also write
+    """Copy the factor rows of entries ``first:first+size`` into ``rows[:size]`` and
+    their weights ``w = c − α₀`` into ``weights``; add ``Σ c·p·y`` to ``rhs`` if asked
+    (``with_rhs``), else write each ``c·p`` into ``targets``. With ``with_scaled``, also write
     ``√|w| y`` into ``scaled``: the rows with ``w > 0`` from the front, those with
     ``w < 0`` from the back, so that ``Σ w y yᵀ`` is two Gram matrices. Returns how many
     went to the front and the back.
@@ -67,7 +67,7 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, ta
     k = other.shape[1]
     n_front = 0
     n_back = 0
-    hinted = worth_prefetching(other)
+    hinted = with_scaled or worth_prefetching(other)  # the exact solver's gather: always
     for q in range(size):
         if hinted:
             prefetch_factor_row(other, indices, first + q, first + size)
@@ -75,7 +75,8 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, ta
         c = abs(c0 + c1 * y)
         w = c - alpha0
         weights[q] = w
-        targets[q] = c if y > 0 else 0.0
+        if not with_rhs:  # targets serve the residual pass that replaces rhs
+            targets[q] = c if y > 0 else 0.0
         src = other[indices[first + q]]
         dst = rows[q]
         for a in range(k):
