@@ -95,9 +95,9 @@ def test_rows_longer_than_a_gather_block(solver, confidence, monkeypatch):
 
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
 def test_rows_gathered_from_a_table_large_enough_to_prefetch(solver):
-    # the gathers hint the CPU to fetch rows ahead only from tables of at least
-    # prefetch.MIN_BYTES (the other tests' tables are smaller): same solution, and the
-    # hints never read past a row's entries (entries at the table's last rows included)
+    # the CG gather hints the CPU to fetch rows ahead only from tables of at least
+    # prefetch.MIN_BYTES (the other tests' tables are smaller): the hinted loops give the
+    # same solution and row losses, with entries up to the table's last rows
     from sparseals._kernels.loss import implicit_row_losses
     from sparseals._kernels.prefetch import MIN_BYTES, worth_prefetching
 
@@ -106,7 +106,8 @@ def test_rows_gathered_from_a_table_large_enough_to_prefetch(solver):
     other = 0.1 * rng.standard_normal((MIN_BYTES // (4 * 8), k))
     assert worth_prefetching(other)
     m = len(other)
-    cols = [np.unique(np.concatenate([rng.integers(0, m, 60), [m - 1 - i]])) for i in range(n_rows)]
+    cols = [np.unique(np.concatenate([rng.integers(0, m, 60), [m - 1 - i]]))
+            for i in range(n_rows)]
     rows = np.repeat(np.arange(n_rows), [len(c) for c in cols])
     values = rng.integers(1, 5, len(rows)).astype(np.float64)
     counts = sp.csr_matrix((values, (rows, np.concatenate(cols))), shape=(n_rows, m))
