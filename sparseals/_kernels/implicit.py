@@ -75,7 +75,7 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, ta
         c = abs(c0 + c1 * y)
         w = c - alpha0
         weights[q] = w
-        if not with_rhs:  # targets serve the residual pass that replaces rhs
+        if not with_rhs:  # for the CG residual pass (later products ignore them)
             targets[q] = c if y > 0 else 0.0
         src = other[indices[first + q]]
         dst = rows[q]
