@@ -121,11 +121,14 @@ def _explicit_step(rows, other, other_bias, shift, target, target_bias, reg, reg
     import numba
 
     # numba thread ids may range over the whole pool, whatever the count in use
-    scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1] + int(use_bias), dtype)
+    scratch, nnls_scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS,
+                                             other.shape[1] + int(use_bias), dtype, nonnegative)
+    singular = np.zeros(len(target), dtype=np.int8)
     with kernel_threads(num_threads):
-        return int(half_step(rows.indptr, rows.indices, rows.data, other, other_bias,
-                             dtype.type(shift), target, target_bias, reg, reg_exponent,
-                             use_bias, nonnegative, scratch))
+        half_step(rows.indptr, rows.indices, rows.data, other, other_bias, dtype.type(shift),
+                  target, target_bias, reg, reg_exponent, use_bias, scratch, nnls_scratch,
+                  singular)
+    return int(np.count_nonzero(singular))
 
 
 def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, reg,
@@ -314,7 +317,7 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
     """
     import numba
 
-    from ._kernels.implicit import allocate_scratch, half_step
+    from ._kernels.implicit import allocate_scratch, cg_half_step, exact_half_step
     from ._kernels.long_rows import long_rows_cg
 
     dtype = target.dtype
@@ -335,12 +338,15 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
     scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1], dtype, use_cg)
     row_losses = np.empty(0) if row_losses is None else row_losses
     defer_long = bool(use_cg) and transposed is not None
+    common = (rows.indptr, rows.indices, rows.data, other, gram_diagonal, target, dtype.type(reg),
+              float(reg_exponent), dtype.type(c0), dtype.type(c1), dtype.type(alpha0),
+              int(n_other))
+    singular = np.zeros(0 if use_cg else len(target), dtype=np.int8)
     with kernel_threads(num_threads):
-        n_singular = int(half_step(rows.indptr, rows.indices, rows.data, other, gram_diagonal,
-                                   target, dtype.type(reg), float(reg_exponent), dtype.type(c0),
-                                   dtype.type(c1), dtype.type(alpha0), bool(use_cg),
-                                   int(cg_steps), scratch, row_losses, defer_long,
-                                   int(n_other)))
+        if use_cg:
+            cg_half_step(*common, int(cg_steps), scratch, row_losses, defer_long)
+        else:
+            exact_half_step(*common, scratch, row_losses, singular)
         if defer_long:
             lengths = np.diff(rows.indptr)
             long_rows = np.flatnonzero(lengths > scratch[0].shape[1])
@@ -350,4 +356,4 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
                              len(other) if n_other < 0 else int(n_other), dtype.type(c0),
                              dtype.type(c1), dtype.type(alpha0), int(cg_steps), row_losses)
         _rotated(target, np.ascontiguousarray(basis.T), target)
-    return n_singular
+    return int(np.count_nonzero(singular))

@@ -23,15 +23,22 @@ array whose Gram matrix (lower triangle) is added by BLAS, instead of one rank-1
 per rating."""
 
 
-def allocate_scratch(n_threads, dim, dtype):
-    """Per-thread scratch for :func:`half_step` (allocated once per half-step)."""
-    return (
+def allocate_scratch(n_threads, dim, dtype, nonnegative):
+    """Per-thread scratch for :func:`half_step` (allocated once per half-step): the
+    arrays every solve uses, and those of the NNLS solve (``None`` without ``nonnegative``).
+    """
+    common = (
         np.empty((n_threads, BLOCK, dim), dtype=dtype),  # gathered factor rows
         np.empty((n_threads, BLOCK), dtype=dtype),  # their targets
         np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # normal matrix
         np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # factor / NNLS sub-matrix
+        np.empty((n_threads, 2, dim + 1), dtype=dtype),  # rhs / solution, dual solution
+    )
+    if not nonnegative:
+        return common, None
+    return common, (
         np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # NNLS work
-        np.empty((n_threads, 3, dim + 1), dtype=dtype),  # rhs, solution, NNLS z
+        np.empty((n_threads, 2, dim + 1), dtype=dtype),  # NNLS solution, z
         np.empty((n_threads, dim + 1), dtype=np.int64),  # NNLS index list
         np.empty((n_threads, dim + 1), dtype=np.bool_),  # NNLS passive set
     )
@@ -54,16 +61,61 @@ def _gather(indices, data, first, size, other, other_bias, shift, use_bias, bloc
             gathered[a] = source[a]
 
 
+@njit(**INNER)
+def _normal_equations(indices, data, start, end, other, other_bias, shift, use_bias, lam, dim,
+                      block, targets, gram, rhs):
+    """The lower triangle of ``Σ b bᵀ + λ I`` into ``gram`` and ``Σ t b`` into ``rhs``
+    over the entries ``start:end`` (design rows ``b``, targets ``t``), a block at a time."""
+    for a in range(dim):  # the lower triangle: the only part the solve reads
+        rhs[a] = 0.0
+        for b in range(a + 1):
+            gram[a, b] = 0.0
+    for first in range(start, end, BLOCK):
+        size = min(BLOCK, end - first)
+        _gather(indices, data, first, size, other, other_bias, shift, use_bias, block, targets)
+        for p in range(size):
+            tp = targets[p]
+            bp = block[p]
+            for a in range(dim):
+                rhs[a] += tp * bp[a]
+        add_lower_product(block, block, size, dim, gram)
+    for a in range(dim):
+        gram[a, a] += lam
+
+
+@njit(**INNER)
+def _dual_solve(indices, data, start, n, other, other_bias, shift, use_bias, lam, dim, block,
+                targets, gram, work, x, z):
+    """``x = Bᵀ (BBᵀ + λI)⁻¹ t`` for a row of ``n ≤ BLOCK`` entries: the primal solution
+    (push-through identity) from an n × n system. Returns the status of :func:`spd_solve`."""
+    _gather(indices, data, start, n, other, other_bias, shift, use_bias, block, targets)
+    set_row_products(block, n, dim, gram)
+    for p in range(n):
+        gram[p, p] += lam
+        z[p] = targets[p]
+    status = spd_solve(gram, n, z, work)
+    for a in range(dim):
+        x[a] = 0.0
+    for p in range(n):
+        zp = z[p]
+        bp = block[p]
+        for a in range(dim):
+            x[a] += zp * bp[a]
+    return status
+
+
 @njit(**OUTER)
-def half_step(indptr, indices, data, other, other_bias, shift, target, target_bias,
-              reg, reg_exponent, use_bias, nonnegative, scratch):
+def half_step(indptr, indices, data, other, other_bias, shift, target, target_bias, reg,
+              reg_exponent, use_bias, scratch, nnls_scratch, singular):
     """Recompute every row of ``target`` (and ``target_bias``) in place.
 
     Parameters are plain arrays: ``indptr``/``indices``/``data`` a compressed
     matrix whose rows are the rows of ``target``; ``other`` the fixed factors,
     ``other_bias`` their biases (read only when ``use_bias``). Row i is
     regularised with ``reg * n_i ** reg_exponent``; a row without entries becomes
-    zero. Returns the number of rows whose system was singular and got a ridge.
+    zero. ``scratch`` and ``nnls_scratch`` come from :func:`allocate_scratch`; with
+    ``nnls_scratch`` the factors (not the bias) are constrained to be non-negative.
+    ``singular[i]`` is set when row i's system was singular and got a ridge.
 
     A row with fewer ratings n than unknowns d (and λ > 0, no sign constraint) is
     solved in its dual form ``x = Bᵀ (BBᵀ + λI)⁻¹ y``: an n × n system instead of
@@ -73,64 +125,38 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
     n_rows = target.shape[0]
     k = other.shape[1]
     dim = k + 1 if use_bias else k
-    block_s, targets_s, gram_s, sub_s, work_s, vec_s, idx_s, passive_s = scratch
-    jittered = np.zeros(n_rows, dtype=np.int8)
+    block_s, targets_s, gram_s, sub_s, vec_s = scratch
     for row in prange(n_rows):
         tid = numba.get_thread_id()
-        block = block_s[tid]
-        targets = targets_s[tid]
-        gram = gram_s[tid]
-        x = vec_s[tid, 0]
-        start = indptr[row]
-        end = indptr[row + 1]
+        start = np.int64(indptr[row])  # one integer type for every callee's signature
+        end = np.int64(indptr[row + 1])
         n = end - start
+        x = vec_s[tid, 0]
         if n == 0:
-            target[row, :] = 0.0
-            if use_bias:
-                target_bias[row] = 0.0
-            continue
-        lam = reg * n ** reg_exponent
-        if n < dim and n <= BLOCK and lam > 0.0 and not nonnegative:
-            _gather(indices, data, start, n, other, other_bias, shift, use_bias, block, targets)
-            z = vec_s[tid, 1]
-            set_row_products(block, n, dim, gram)
-            for p in range(n):
-                gram[p, p] += lam
-                z[p] = targets[p]
-            jittered[row] = spd_solve(gram, n, z, sub_s[tid])
             for a in range(dim):
                 x[a] = 0.0
-            for p in range(n):
-                zp = z[p]
-                bp = block[p]
-                for a in range(dim):
-                    x[a] += zp * bp[a]
-        else:
-            for a in range(dim):  # the lower triangle: the only part the solve reads
-                x[a] = 0.0
-                for b in range(a + 1):
-                    gram[a, b] = 0.0
-            for first in range(start, end, BLOCK):
-                size = min(BLOCK, end - first)
-                _gather(indices, data, first, size, other, other_bias, shift, use_bias, block,
-                        targets)
-                for p in range(size):
-                    yp = targets[p]
-                    bp = block[p]
-                    for a in range(dim):
-                        x[a] += yp * bp[a]
-                add_lower_product(block, block, size, dim, gram)
-            for a in range(dim):
-                gram[a, a] += lam
-            if nonnegative:
-                rhs = x
-                x = vec_s[tid, 1]
-                jittered[row] = nnls(gram, rhs, dim, k, x, passive_s[tid], vec_s[tid, 2],
-                                     sub_s[tid], work_s[tid], idx_s[tid])
+        elif nnls_scratch is None:
+            # numba prunes this test on a None argument before typing: a fit without the
+            # sign constraint never compiles the NNLS solver (seconds of a first fit)
+            lam = reg * n ** reg_exponent
+            if n < dim and n <= BLOCK and lam > 0.0:
+                singular[row] = _dual_solve(indices, data, start, n, other, other_bias, shift,
+                                            use_bias, lam, dim, block_s[tid], targets_s[tid],
+                                            gram_s[tid], sub_s[tid], x, vec_s[tid, 1])
             else:
-                jittered[row] = spd_solve(gram, dim, x, sub_s[tid])
+                _normal_equations(indices, data, start, end, other, other_bias, shift, use_bias,
+                                  lam, dim, block_s[tid], targets_s[tid], gram_s[tid], x)
+                singular[row] = spd_solve(gram_s[tid], dim, x, sub_s[tid])
+        else:
+            work_s, nnls_vec_s, idx_s, passive_s = nnls_scratch
+            _normal_equations(indices, data, start, end, other, other_bias, shift, use_bias,
+                              reg * n ** reg_exponent, dim, block_s[tid], targets_s[tid],
+                              gram_s[tid], x)
+            solution = nnls_vec_s[tid, 0]
+            singular[row] = nnls(gram_s[tid], x, dim, k, solution, passive_s[tid],
+                                 nnls_vec_s[tid, 1], sub_s[tid], work_s[tid], idx_s[tid])
+            x = solution
         for a in range(k):
             target[row, a] = x[a]
         if use_bias:
             target_bias[row] = x[k]
-    return np.count_nonzero(jittered)

@@ -43,31 +43,38 @@ def gather_rows(k, dtype):
 
 
 def allocate_scratch(n_threads, k, dtype, use_cg):
-    """Per-thread scratch for :func:`half_step` (allocated once per half-step)."""
+    """Per-thread scratch for :func:`cg_half_step` (``use_cg``) or :func:`exact_half_step`
+    (allocated once per half-step)."""
     gather = gather_rows(k, dtype)
+    rows = np.empty((n_threads, gather, k), dtype=dtype)  # gathered factor rows
+    weights = np.empty((n_threads, 2, gather), dtype=dtype)  # weights c − α₀, CG targets c·p
+    if use_cg:
+        return rows, weights, np.empty((n_threads, 3, k), dtype=dtype)  # residual, p, A·p
     return (
-        np.empty((n_threads, gather, k), dtype=dtype),  # gathered factor rows
-        np.empty((n_threads, 1 if use_cg else gather, k), dtype=dtype),  # rows scaled by √|w|
-        np.empty((n_threads, 2, gather), dtype=dtype),  # weights c − α₀, targets c·p
+        rows,
+        np.empty((n_threads, gather, k), dtype=dtype),  # rows scaled by √|w|
+        weights,
         np.empty((n_threads, 2, k, k), dtype=dtype),  # system, Cholesky work
-        np.empty((n_threads, 5, k), dtype=dtype),  # rhs / residual, x, p, A·p, spare
+        np.empty((n_threads, 4, k), dtype=dtype),  # rhs / solution, dual-solve vectors
     )
 
 
 @njit(**INNER)
 def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, targets, rhs,
-            with_rhs, scaled, with_scaled):
-    """Copy the factor rows of entries ``first:first+size`` into ``rows[:size]`` and
-    their weights ``w = c − α₀`` into ``weights``; add ``Σ c·p·y`` to ``rhs`` if asked
-    (``with_rhs``), else write each ``c·p`` into ``targets``. With ``with_scaled``, also write
-    ``√|w| y`` into ``scaled``: the rows with ``w > 0`` from the front, those with
-    ``w < 0`` from the back, so that ``Σ w y yᵀ`` is two Gram matrices. Returns how many
-    went to the front and the back.
+            scaled, exact):
+    """Copy the factor rows y of entries ``first:first+size`` into ``rows[:size]`` and
+    their weights ``w = c − α₀`` into ``weights``.
+
+    For the CG solver, write each ``c·p`` into ``targets``. For the ``exact`` solver, add
+    ``Σ c·p·y`` to ``rhs`` and write ``√|w| y`` into ``scaled``: the rows with ``w > 0``
+    from the front, those with ``w < 0`` from the back, so that ``Σ w y yᵀ`` is two Gram
+    matrices; returns how many went to the front and the back. The arrays a solver
+    does not use are not touched.
     """
     k = other.shape[1]
     n_front = 0
     n_back = 0
-    hinted = with_scaled or worth_prefetching(other)  # the exact solver's gather: always
+    hinted = exact or worth_prefetching(other)  # the exact solver's gather: always
     for q in range(size):
         if hinted:
             prefetch_factor_row(other, indices, first + q, first + size)
@@ -75,13 +82,14 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, ta
         c = abs(c0 + c1 * y)
         w = c - alpha0
         weights[q] = w
-        if not with_rhs:  # for the CG residual pass (later products ignore them)
-            targets[q] = c if y > 0 else 0.0
         src = other[indices[first + q]]
         dst = rows[q]
         for a in range(k):
             dst[a] = src[a]
-        if with_scaled and w != 0.0:
+        if not exact:
+            targets[q] = c if y > 0 else 0.0
+            continue
+        if w != 0.0:
             if w > 0.0:
                 sdst = scaled[n_front]
                 n_front += 1
@@ -91,7 +99,7 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, ta
             s = np.sqrt(abs(w))
             for a in range(k):
                 sdst[a] = s * src[a]
-        if with_rhs and y > 0:
+        if y > 0:
             for a in range(k):
                 rhs[a] += c * src[a]
     return n_front, n_back
@@ -158,28 +166,6 @@ def _add_sparse_product(rows, weights, targets, residual, size, x, out):
 
 
 @njit(**INNER)
-def _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal, lam, rows,
-                    weights, targets, whole, x, out, rhs, with_rhs):
-    """``out = (G + λ I + Σ (c − α₀) y yᵀ) x`` over the row's entries ``start:end``, G diagonal.
-
-    With ``whole`` the entries are already gathered in ``rows``/``weights``;
-    otherwise they are gathered block by block (adding ``Σ c·p·y`` to ``rhs``
-    when ``with_rhs``).
-    """
-    for a in range(x.shape[0]):
-        out[a] = (gram_diagonal[a] + lam) * x[a]
-    if whole:
-        _add_sparse_product(rows, weights, targets, False, end - start, x, out)
-        return
-    gather = rows.shape[0]
-    for first in range(start, end, gather):
-        size = min(gather, end - first)
-        _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, targets, rhs,
-                with_rhs, rows, False)
-        _add_sparse_product(rows, weights, targets, False, size, x, out)
-
-
-@njit(**INNER)
 def _dual_solve(f, n, gram_diagonal, lam, rhs, s_mat, work, vecs):
     """Solve ``(D + Fᵀ F) x = rhs`` in place for diagonal ``D = diag(gram_diagonal) + λ I``
     (λ > 0) and ``F = f[:n]`` with ``n < K`` rows, by the Woodbury identity:
@@ -218,129 +204,160 @@ def _dual_solve(f, n, gram_diagonal, lam, rhs, s_mat, work, vecs):
     return status
 
 
+@njit(**INNER)
+def _exact_row(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal, lam, rows,
+               scaled, weights, mats, vecs):
+    """Solve the row's system ``(G + λ I + Σ (c − α₀) y yᵀ) x = Σ c·p·y`` over its entries
+    ``start:end`` into ``vecs[0]``, G diagonal; ``rows`` holds the gathered factor rows
+    afterwards if they fit. Returns the status of the solve (:mod:`.solve`)."""
+    k = other.shape[1]
+    n = end - start
+    gather = rows.shape[0]
+    a_mat = mats[0]
+    rhs = vecs[0]
+    for a in range(k):
+        rhs[a] = 0.0
+    for first in range(start, end, gather):
+        size = min(gather, end - first)
+        n_front, n_back = _gather(indices, data, first, size, other, c0, c1, alpha0, rows,
+                                  weights[0], weights[1], rhs, scaled, True)
+        if first == start:
+            if size == n and n_back == 0 and n_front < k and lam > 0.0:
+                return _dual_solve(scaled, n_front, gram_diagonal, lam, rhs, a_mat, mats[1],
+                                   vecs)
+            for a in range(k):  # the lower triangle: the only part the solve reads
+                for b in range(a):
+                    a_mat[a, b] = 0.0
+                a_mat[a, a] = gram_diagonal[a] + lam
+        add_lower_gram(scaled, 0, n_front, k, 1.0, a_mat)
+        add_lower_gram(scaled, scaled.shape[0] - n_back, n_back, k, -1.0, a_mat)
+    return spd_solve(a_mat, k, rhs, mats[1])
+
+
+@njit(**INNER)
+def _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal, lam, rows,
+                    weights, targets, gathered, residual, x, out):
+    """``out = A x`` for ``A = G + λ I + Σ (c − α₀) y yᵀ`` over the row's entries
+    ``start:end``, G diagonal; with ``residual``, ``out = b − A x`` for ``b = Σ c·p·y``.
+
+    With ``gathered`` the entries are already in ``rows``/``weights``/``targets``;
+    otherwise they are gathered block by block (the last block stays there).
+    """
+    for a in range(x.shape[0]):
+        out[a] = (gram_diagonal[a] + lam) * x[a]
+        if residual:
+            out[a] = -out[a]
+    if gathered:
+        _add_sparse_product(rows, weights, targets, residual, end - start, x, out)
+        return
+    gather = rows.shape[0]
+    for first in range(start, end, gather):
+        size = min(gather, end - first)
+        _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, targets,
+                targets, rows, False)
+        _add_sparse_product(rows, weights, targets, residual, size, x, out)
+
+
 @njit(**OUTER)
-def half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_exponent, c0, c1,
-              alpha0, use_cg, cg_steps, scratch, row_losses, defer_long, n_other=-1):
-    """Recompute every row of ``target`` in place.
+def exact_half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_exponent, c0,
+                    c1, alpha0, n_other, scratch, row_losses, singular):
+    """Recompute every row of ``target`` in place, solving its system exactly.
 
     ``indptr``/``indices``/``data``: a compressed matrix whose rows are the rows
     of ``target``; ``other``: the fixed factors; ``gram_diagonal``: the diagonal of
     ``G = α₀ · otherᵀ other``, which must be diagonal (``other`` and ``target`` in G's
     eigenvector basis). Scalars ``reg``, ``c0``, ``c1``, ``alpha0`` have the
     factors' dtype. Row i is regularised with ``reg · (n_i + α₀ · n_other) ** reg_exponent``,
-    ``n_other`` the rows of the whole other side (default ``len(other)``; a blocked fit
+    ``n_other`` the rows of the whole other side (``-1`` for ``len(other)``; a blocked fit
     passes only the rows a block references, with the whole side's G and ``n_other``);
-    a row without entries becomes zero (its minimiser). With ``use_cg``,
-    ``cg_steps`` conjugate-gradient steps start from the current ``target`` row;
-    otherwise each system is solved exactly. Returns the number of rows whose
-    system was singular and got a ridge (exact solver only).
+    a row without entries becomes zero (its minimiser). ``scratch`` comes from
+    :func:`allocate_scratch`. ``singular[i]`` is set when row i's system was singular
+    and got a ridge.
 
     When ``row_losses`` is not empty, ``row_losses[i]`` gets row i's observed part
     of the loss (:func:`observed_implicit_loss`) at its new factors, from the rows
     already gathered: the item half-step fills it for the whole fit's loss almost
     for free.
-    With ``defer_long`` (CG only), rows longer than a gather block are left
-    untouched for :func:`.long_rows.long_rows_cg`.
     """
-    n_rows = target.shape[0]
-    k = other.shape[1]
     m_other = other.shape[0] if n_other < 0 else n_other
     rows_s, scaled_s, weights_s, mats_s, vecs_s = scratch
+    for row in prange(target.shape[0]):
+        tid = numba.get_thread_id()
+        start = np.int64(indptr[row])  # one integer type for every callee's signature
+        end = np.int64(indptr[row + 1])
+        n = end - start
+        x = target[row]
+        if n == 0:
+            x[:] = 0.0
+        else:
+            lam = reg * (n + alpha0 * m_other) ** reg_exponent
+            singular[row] = _exact_row(indices, data, start, end, other, c0, c1, alpha0,
+                                       gram_diagonal, lam, rows_s[tid], scaled_s[tid],
+                                       weights_s[tid], mats_s[tid], vecs_s[tid])
+            x[:] = vecs_s[tid, 0]
+        if row_losses.shape[0] > 0:
+            row_losses[row] = observed_implicit_loss(indices, data, start, end, other, x, c0, c1,
+                                                     alpha0, rows_s[tid],
+                                                     n <= rows_s.shape[1])
+
+
+@njit(**OUTER)
+def cg_half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_exponent, c0, c1,
+                 alpha0, n_other, cg_steps, scratch, row_losses, defer_long):
+    """Take ``cg_steps`` conjugate-gradient steps (Takács, Pilászy & Tikk 2011) on every
+    row's system, in place, started from the row's current value in ``target``.
+
+    Arguments as for :func:`exact_half_step`. With ``defer_long``, rows longer than a
+    gather block are left untouched for :func:`.long_rows.long_rows_cg`.
+    """
+    k = other.shape[1]
+    m_other = other.shape[0] if n_other < 0 else n_other
+    rows_s, weights_s, vecs_s = scratch
     gather = rows_s.shape[1]
     eps = np.finfo(target.dtype).eps
-    with_loss = row_losses.shape[0] > 0
-    jittered = np.zeros(n_rows, dtype=np.int8)
-    for row in prange(n_rows):
+    for row in prange(target.shape[0]):
         tid = numba.get_thread_id()
-        rows = rows_s[tid]
-        weights = weights_s[tid, 0]
-        targets = weights_s[tid, 1]
-        a_mat = mats_s[tid, 0]
-        rhs = vecs_s[tid, 0]
-        start = indptr[row]
-        end = indptr[row + 1]
+        start = np.int64(indptr[row])
+        end = np.int64(indptr[row + 1])
         n = end - start
+        if defer_long and n > gather:
+            continue
+        x = target[row]
         if n == 0:
-            target[row, :] = 0.0
-            if with_loss:
-                row_losses[row] = 0.0
-            continue
-        if defer_long and use_cg and n > gather:
-            continue
-        lam = reg * (n + alpha0 * m_other) ** reg_exponent
-        for a in range(k):
-            rhs[a] = 0.0
-        if not use_cg:
-            scaled = scaled_s[tid]
-            dual = False
-            for first in range(start, end, gather):
-                size = min(gather, end - first)
-                n_front, n_back = _gather(indices, data, first, size, other, c0, c1, alpha0,
-                                          rows, weights, targets, rhs, True, scaled, True)
-                if first == start:
-                    dual = size == n and n_back == 0 and n_front < k and lam > 0.0
-                    if dual:
-                        break
-                    for a in range(k):  # the lower triangle: the only part the solve reads
-                        for b in range(a):
-                            a_mat[a, b] = 0.0
-                        a_mat[a, a] = gram_diagonal[a] + lam
-                add_lower_gram(scaled, 0, n_front, k, 1.0, a_mat)
-                add_lower_gram(scaled, scaled.shape[0] - n_back, n_back, k, -1.0, a_mat)
-            if dual:
-                jittered[row] = _dual_solve(scaled, n_front, gram_diagonal, lam, rhs, a_mat,
-                                            mats_s[tid, 1], vecs_s[tid])
-            else:
-                jittered[row] = spd_solve(a_mat, k, rhs, mats_s[tid, 1])
-            for a in range(k):
-                target[row, a] = rhs[a]
-            if with_loss:
-                row_losses[row] = observed_implicit_loss(indices, data, start, end, other, rhs,
-                                                         c0, c1, alpha0, rows, n <= gather)
-            continue
-        # conjugate gradient, warm started: r = b − A x
-        x = vecs_s[tid, 1]
-        p = vecs_s[tid, 2]
-        ap = vecs_s[tid, 3]
-        for a in range(k):
-            x[a] = target[row, a]
-        whole = n <= gather
-        if whole:  # b − A x in one pass over the gathered rows
-            _gather(indices, data, start, n, other, c0, c1, alpha0, rows, weights, targets, rhs,
-                    False, rows, False)
-            for a in range(k):
-                rhs[a] = -(gram_diagonal[a] + lam) * x[a]
-            _add_sparse_product(rows, weights, targets, True, n, x, rhs)
-        else:  # b gathered block by block with the first product
+            x[:] = 0.0
+        else:
+            lam = reg * (n + alpha0 * m_other) ** reg_exponent
+            rows = rows_s[tid]
+            weights = weights_s[tid, 0]
+            targets = weights_s[tid, 1]
+            r = vecs_s[tid, 0]
+            p = vecs_s[tid, 1]
+            ap = vecs_s[tid, 2]
+            # r = b − A x; this first product gathers a row that fits in one block, and
+            # the later ones reuse it
             _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal,
-                            lam, rows, weights, targets, whole, x, ap, rhs, True)
+                            lam, rows, weights, targets, False, True, x, r)
             for a in range(k):
-                rhs[a] -= ap[a]
-        r = rhs  # the residual
-        for a in range(k):
-            p[a] = r[a]
-        rs = _dot(r, r, k)
-        tol = rs * eps * eps
-        for step in range(cg_steps):
-            if not rs > tol:
-                break
-            _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal,
-                            lam, rows, weights, targets, whole, p, ap, rhs, False)
-            pap = _dot(p, ap, k)
-            if not pap > 0.0:
-                break
-            step_size = rs / pap
-            for a in range(k):
-                x[a] += step_size * p[a]
-                r[a] -= step_size * ap[a]
-            rs_new = _dot(r, r, k)
-            beta = rs_new / rs
-            for a in range(k):
-                p[a] = r[a] + beta * p[a]
-            rs = rs_new
-        for a in range(k):
-            target[row, a] = x[a]
-        if with_loss:
+                p[a] = r[a]
+            rs = _dot(r, r, k)
+            tol = rs * eps * eps
+            for step in range(cg_steps):
+                if not rs > tol:
+                    break
+                _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal,
+                                lam, rows, weights, targets, n <= gather, False, p, ap)
+                pap = _dot(p, ap, k)
+                if not pap > 0.0:
+                    break
+                step_size = rs / pap
+                for a in range(k):
+                    x[a] += step_size * p[a]
+                    r[a] -= step_size * ap[a]
+                rs_new = _dot(r, r, k)
+                beta = rs_new / rs
+                for a in range(k):
+                    p[a] = r[a] + beta * p[a]
+                rs = rs_new
+        if row_losses.shape[0] > 0:
             row_losses[row] = observed_implicit_loss(indices, data, start, end, other, x, c0, c1,
-                                                     alpha0, rows, whole)
-    return np.count_nonzero(jittered)
+                                                     alpha0, rows_s[tid], n <= gather)

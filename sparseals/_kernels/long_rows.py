@@ -149,7 +149,7 @@ def long_rows_cg(long_rows, lengths, transposed, other, gram_diagonal, target, r
                  reg_exponent, m_other, c0, c1, alpha0, cg_steps, row_losses):
     """``cg_steps`` CG steps, warm started from ``target``, for each row in ``long_rows``.
 
-    The iteration :func:`.implicit.half_step` takes for one row, for all of them at
+    The iteration :func:`.implicit.cg_half_step` takes for one row, for all of them at
     once: system ``(G + Σ (c − α₀) y yᵀ + λ_i I) x = Σ c·p·y``, ``λ_i = reg (n_i + α₀
     m_other)^ν``, ``n_i = lengths[s]``, with G diagonal (``gram_diagonal``; ``other`` and
     ``target`` in G's eigenvector basis, as there). ``transposed``: the interactions
