@@ -10,7 +10,8 @@ warm-up iteration (JIT compile, cached across runs), then the median of ``--repe
 iterations. GFLOP/s uses DESIGN §1's cost model: 4·nnz·K² for the Gram matrices plus
 (N + M)·K³/3 for the Cholesky factorisations. Peak memory is the process's resident set
 sampled during a fit (after a warm-up fit), beside the size of what a fit must hold (CSR + CSC + factors).
-The first-call JIT compile time is measured in a child with an empty numba cache.
+The first-call JIT compile time is measured in a child with an empty numba cache
+(:mod:`first_fit`).
 """
 
 import argparse
@@ -18,13 +19,14 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from first_fit import first_fit_seconds  # noqa: E402
 
 
 def rss_bytes():
@@ -99,24 +101,6 @@ def run_data(name, factors, repeat, threads, dtype):
               flush=True)
 
 
-def compile_seconds():
-    """First fit in a fresh process with an empty cache, then in a second process using it."""
-    code = ("import time, numpy as np; t = time.perf_counter(); import sparseals as sa; "
-            "rng = np.random.default_rng(0); "
-            "d = np.where(rng.random((300, 200)) < 0.1, rng.integers(1, 6, (300, 200)), np.nan); "
-            "sa.ExplicitALS(factors=8, iterations=2).fit(d); "
-            "t1 = time.perf_counter(); sa.ExplicitALS(factors=8, iterations=2).fit(d); "
-            "t2 = time.perf_counter(); print((t1 - t) - (t2 - t1))")
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        out = []
-        for _ in range(2):
-            done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                  text=True, check=True)
-            out.append(float(done.stdout.strip().splitlines()[-1]))
-    return out
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", default=["ml1m", "ml20m"])
@@ -139,7 +123,7 @@ def main():
                    "--factors", *map(str, args.factors)]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         rows += [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    first, cached = compile_seconds()
+    first, cached = first_fit_seconds()
 
     print(f"ExplicitALS, {args.dtype}, {args.threads} threads; measured sgemm peak "
           f"{peak:.0f} GFLOP/s; {time.strftime('%Y-%m-%d')}, {os.uname().nodename}")
