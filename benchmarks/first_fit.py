@@ -38,7 +38,7 @@ print((first - start) - (time.perf_counter() - first))
 """
 
 
-def first_fit_seconds(model="sa.ExplicitALS(factors=8, iterations=2)"):
+def first_fit_seconds(model=MODELS["ExplicitALS"]):
     """(first fit with an empty cache, a later process with that cache), in seconds of
     compile (or cache load) beyond a warm fit; ``model`` builds the model from ``sa``."""
     code = _CODE.format(model=model)

@@ -5,9 +5,10 @@ where ``G = α₀ YᵀY`` is shared by every row, the confidence is ``c_ij = |c0
 (``c0 = 1, c1 = α`` for the linear confidence of Hu et al., ``c0 = 0, c1 = α`` for the
 stored value itself, as `implicit` does) and the preference ``p_ij = 1 if r_ij > 0 else 0``.
 
-The kernel works in the eigenvector basis of G, where G is diagonal: the caller
-(``solvers._implicit_step``) rotates both sides' factors by G's eigenvectors before the
-half-step and the result back after it, two BLAS products per half-step. An orthogonal
+One kernel per solver, :func:`exact_half_step` and :func:`cg_half_step`, so that a fit
+compiles only its own. Both work in the eigenvector basis of G, where G is diagonal: the
+caller (``solvers._implicit_step``) rotates both sides' factors by G's eigenvectors before
+the half-step and the result back after it, two BLAS products per half-step. An orthogonal
 change of basis leaves the solution (and every CG iterate) unchanged up to rounding.
 
 Each row's other-side factor rows are gathered into a contiguous per-thread block.
