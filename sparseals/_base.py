@@ -260,12 +260,18 @@ class ALSBase:
 
         if isinstance(X, Ratings):
             check_fit_memory(type(self).__name__, X.shape, X.nnz, self.factors, dtype,
-                             ratings_to_build=False, values_to_copy=X.dtype != dtype)
+                             ratings_to_build=False, values_to_copy=X.dtype != dtype,
+                             listed=self._listed_ratings(X, dtype))
         elif (sp.issparse(X) or isinstance(X, np.ndarray)) and X.ndim == 2:
             nnz = X.nnz if sp.issparse(X) else X.size  # dense: at most every cell
+            # what a fit lists once more is at most nnz: within the conversion's transient
             check_fit_memory(type(self).__name__, X.shape, nnz, self.factors, dtype,
-                             ratings_to_build=True, values_to_copy=False)
+                             ratings_to_build=True, values_to_copy=False, listed=nnz)
         # anything else: as_ratings names the problem
+
+    def _listed_ratings(self, ratings, dtype):
+        """How many of ``ratings`` a fit lists once more during the fit (none here)."""
+        return 0
 
     def _iterate_or_restore(self, ratings, iteration):
         """One iteration; on any failure or interrupt, the last completed one is restored.

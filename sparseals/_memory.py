@@ -19,22 +19,26 @@ def available_bytes():
     return None
 
 
-def fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy):
+def fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy, listed=0):
     """Bytes a fit allocates beyond its input.
 
     Two copies of the factors (the live ones and the last completed iteration's),
     the ratings by user and by item when they must be built from the input (plus the
     transient arrays of that conversion), a copy of the values when only the dtype
-    changes, and per-row work arrays.
+    changes, the ``listed`` ratings that the fit lists once more (4 bytes and a value
+    each: the implicit CG's long rows, sparseals/_kernels/long_rows.py), and per-row
+    work arrays.
     """
     n_users, n_items = shape
     itemsize = np.dtype(dtype).itemsize
     total = 2 * (n_users + n_items) * (factors + 1) * itemsize
     one_side = nnz * (4 + itemsize) + 8 * (max(n_users, n_items) + 1)
+    listed_bytes = listed * (4 + itemsize)
     if ratings_to_build:
-        total += 2 * one_side + nnz * (8 + 8 + itemsize)  # CSR + CSC, COO on the way
-    elif values_to_copy:
-        total += 2 * nnz * itemsize
+        # CSR + CSC, and COO on the way, which is freed before anything is listed
+        total += 2 * one_side + max(nnz * (8 + 8 + itemsize), listed_bytes)
+    else:
+        total += listed_bytes + (2 * nnz * itemsize if values_to_copy else 0)
     total += 8 * (n_users + n_items)  # per-row losses and status
     # per-thread gather blocks (4 MiB each, two for the exact implicit solver) and the
     # bounded partial sums of the implicit CG's long rows (sparseals/_kernels/long_rows.py)
@@ -42,9 +46,10 @@ def fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy):
     return total
 
 
-def check_fit_memory(model_name, shape, nnz, factors, dtype, ratings_to_build, values_to_copy):
+def check_fit_memory(model_name, shape, nnz, factors, dtype, ratings_to_build, values_to_copy,
+                     listed=0):
     """Raise MemoryError, with the estimate and what to change, if the fit cannot fit."""
-    need = fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy)
+    need = fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy, listed)
     available = available_bytes()
     if available is None or need <= available:
         return

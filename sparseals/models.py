@@ -6,7 +6,8 @@ from . import _validation as v
 from ._base import ALSBase
 from ._threads import kernel_threads
 from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
-                      _confidence_terms, _dense_explicit_step, _explicit_step, _implicit_step)
+                      _confidence_terms, _dense_explicit_step, _explicit_step, _implicit_step,
+                      _plan_long_rows)
 
 
 class ExplicitALS(ALSBase):
@@ -331,20 +332,45 @@ class ImplicitALS(ALSBase):
     def _check_values(self, data, name):
         _check_confidence_values(data, self.confidence, name)
 
-    def _step(self, rows, other, target, reg, use_cg, row_losses=None, transposed=None):
+    def _step(self, rows, other, target, reg, use_cg, row_losses=None, long_rows=None):
         return _implicit_step(rows, other, target, reg, float(self.reg_exponent),
                               float(self.alpha), float(self.unobserved_weight), self.confidence,
                               use_cg, int(self.cg_steps), self.num_threads,
-                              row_losses=row_losses, transposed=transposed)
+                              row_losses=row_losses, long_rows=long_rows)
+
+    def _listed_ratings(self, ratings, dtype):
+        """The ratings of the rows the CG cannot gather, planned once per fit."""
+        if self.solver != "cg":
+            return 0
+        from ._kernels.implicit import gather_rows
+
+        threshold = gather_rows(self.factors, dtype)
+        lengths = np.concatenate([np.diff(ratings.by_user.indptr), np.diff(ratings.by_item.indptr)])
+        return int(lengths[lengths > threshold].sum())
+
+    def _fit(self, X, *args, **kwargs):
+        self._long_rows = None  # the CG's long rows, planned by the first iteration
+        try:
+            return super()._fit(X, *args, **kwargs)
+        finally:
+            del self._long_rows
 
     def _iterate(self, ratings):
         use_cg = self.solver == "cg"
+        long_users = long_items = None
+        if use_cg:
+            if getattr(self, "_long_rows", None) is None:
+                dtype = self.user_factors_.dtype
+                self._long_rows = (
+                    _plan_long_rows(ratings.by_user, ratings.by_item, self.factors, dtype),
+                    _plan_long_rows(ratings.by_item, ratings.by_user, self.factors, dtype))
+            long_users, long_items = self._long_rows
         self.n_singular_ = self._step(ratings.by_user, self.item_factors_, self.user_factors_,
-                                      self._reg_users, use_cg, transposed=ratings.by_item)
+                                      self._reg_users, use_cg, long_rows=long_users)
         # the item step also gives the loss's observed cells, from the rows it gathers
         item_losses = np.empty(len(self.item_factors_))
         self.n_singular_ += self._step(ratings.by_item, self.user_factors_, self.item_factors_,
-                                       self._reg_items, use_cg, item_losses, ratings.by_user)
+                                       self._reg_items, use_cg, item_losses, long_items)
         return float(item_losses.sum())
 
     def _solve_rows(self, side, rows, target, target_bias=None):

@@ -298,17 +298,29 @@ def _confidence_terms(confidence, alpha):
     return (1.0, alpha) if confidence == "linear" else (0.0, alpha)
 
 
+def _plan_long_rows(rows, transposed, factors, dtype):
+    """The rows of ``rows`` that the CG solver with ``factors`` of ``dtype`` cannot
+    gather, with their entries in the order of ``transposed`` (the same interactions
+    with one row per column of ``rows``), for :func:`_implicit_step`; None if none.
+    A plan holds 4 bytes plus one value per entry of those rows: make it once per fit.
+    """
+    from ._kernels.implicit import gather_rows
+    from ._kernels.long_rows import plan_long_rows
+
+    return plan_long_rows(rows, transposed, gather_rows(factors, dtype))
+
+
 def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confidence, use_cg,
                    cg_steps, num_threads, other_gram=None, n_other=-1, row_losses=None,
-                   transposed=None):
+                   long_rows=None):
     """Unchecked implicit half-step: fills ``target`` in place (it is the CG start).
 
     ``other_gram`` (``otherᵀ other`` of the whole other side) and ``n_other`` (its
     row count) are for blocks that hold only the other side's rows they reference.
     ``row_losses`` (float64, one per row), if given, receives each row's observed part
     of the loss at its new factors.
-    ``transposed`` (the same interactions with one row per row of ``other``), if
-    given, lets the CG solver take the rows too long to gather in lockstep
+    ``long_rows`` (from :func:`_plan_long_rows` for these ``rows``), if given, lets
+    the CG solver take the rows too long to gather in lockstep
     (:mod:`sparseals._kernels.long_rows`).
 
     The kernels see both sides rotated into the eigenvector basis of G = α₀ YᵀY (a
@@ -337,7 +349,12 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
     # numba thread ids may range over the whole pool, whatever the count in use
     scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1], dtype, use_cg)
     row_losses = np.empty(0) if row_losses is None else row_losses
-    defer_long = bool(use_cg) and transposed is not None
+    defer_long = bool(use_cg) and long_rows is not None
+    if defer_long and (long_rows.n_rows != len(target)
+                       or long_rows.threshold != scratch[0].shape[1]
+                       or not np.array_equal(np.diff(rows.indptr)[long_rows.rows],
+                                             long_rows.lengths)):
+        raise ValueError("long_rows was planned for other rows or another gather size")
     common = (rows.indptr, rows.indices, rows.data, other, gram_diagonal, target, dtype.type(reg),
               float(reg_exponent), dtype.type(c0), dtype.type(c1), dtype.type(alpha0),
               int(n_other))
@@ -348,12 +365,9 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
         else:
             exact_half_step(*common, scratch, row_losses, singular)
         if defer_long:
-            lengths = np.diff(rows.indptr)
-            long_rows = np.flatnonzero(lengths > scratch[0].shape[1])
-            if len(long_rows):
-                long_rows_cg(long_rows, lengths[long_rows], transposed, other, gram_diagonal,
-                             target, dtype.type(reg), float(reg_exponent),
-                             len(other) if n_other < 0 else int(n_other), dtype.type(c0),
-                             dtype.type(c1), dtype.type(alpha0), int(cg_steps), row_losses)
+            long_rows_cg(long_rows, other, gram_diagonal, target, dtype.type(reg),
+                         float(reg_exponent), len(other) if n_other < 0 else int(n_other),
+                         dtype.type(c0), dtype.type(c1), dtype.type(alpha0), int(cg_steps),
+                         row_losses)
         _rotated(target, np.ascontiguousarray(basis.T), target)
     return int(np.count_nonzero(singular))

@@ -134,7 +134,7 @@ def test_long_rows_take_their_cg_steps_in_lockstep(dtype, monkeypatch):
     import sparseals._kernels.implicit as kernel
     import sparseals._kernels.long_rows as long_rows
     from sparseals._kernels.loss import implicit_row_losses
-    from sparseals.solvers import _implicit_step
+    from sparseals.solvers import _implicit_step, _plan_long_rows
 
     monkeypatch.setattr(kernel, "GATHER_BYTES", 0)  # rows of more than 1024 entries are long
     monkeypatch.setattr(long_rows, "ENTRY_BLOCK", 7)  # the long rows' entries found in blocks
@@ -142,17 +142,21 @@ def test_long_rows_take_their_cg_steps_in_lockstep(dtype, monkeypatch):
     dense = random_counts(rng, 12, 2600, density=0.05, empty_rows=[4])
     dense[[2, 5, 7]] = random_counts(rng, 3, 2600, density=0.6)  # three long rows
     dense[8, :1100] = 0.0  # long, and all its preferences are 0
+    dense[:, :3] = dense[:, -40:] = 0.0  # empty columns at both ends and in every 7-block
+    dense[:, 1000:1020] = 0.0
     ratings = to_ratings(dense, dtype)
+    plan = _plan_long_rows(ratings.by_user, ratings.by_item, 4, dtype)
+    assert plan.rows.tolist() == [2, 5, 7, 8]
     other = (0.1 * rng.standard_normal((2600, 4))).astype(dtype)
     start = (0.1 * rng.standard_normal((12, 4))).astype(dtype)
     got = {}
     for threads in (1, 2):
-        for transposed in (None, ratings.by_item):
+        for long_plan in (None, plan):
             for steps in (3, 4):
                 target, losses = start.copy(), np.empty(12)
                 _implicit_step(ratings.by_user, other, target, 0.3, 0.5, 2.0, 0.7, "linear",
-                               True, steps, threads, row_losses=losses, transposed=transposed)
-                got[threads, transposed is None, steps] = target, losses
+                               True, steps, threads, row_losses=losses, long_rows=long_plan)
+                got[threads, long_plan is None, steps] = target, losses
     lockstep, losses = got[2, False, 3]
     row_by_row, _ = got[2, True, 3]
     np.testing.assert_allclose(lockstep, row_by_row, rtol=TOL[dtype], atol=TOL[dtype])
@@ -167,20 +171,56 @@ def test_long_rows_take_their_cg_steps_in_lockstep(dtype, monkeypatch):
         np.testing.assert_allclose(got[2, False, 4][0], exact, atol=1e-6)
 
 
+def test_a_cg_fit_plans_its_long_rows_once_and_counts_them_in_its_memory_estimate(monkeypatch):
+    import sparseals._kernels.implicit as kernel
+    from sparseals import _memory
+
+    monkeypatch.setattr(kernel, "GATHER_BYTES", 0)  # rows of more than 1024 entries are long
+    rng = np.random.default_rng(5)
+    dense = random_counts(rng, 1500, 40, density=0.05)
+    dense[:, [3, 17]] = random_counts(rng, 2, 1500, density=0.9).T  # two long items
+    dense[0, :] = 1.0
+    ratings = to_ratings(dense, "float32")
+    model = sa.ImplicitALS(factors=4, iterations=3, random_state=0)
+    plans = []
+    model.callback = lambda iteration, loss: plans.append(model._long_rows)
+    estimates = []
+    real_check = _memory.check_fit_memory
+    monkeypatch.setattr(_memory, "check_fit_memory",
+                        lambda *a, **kw: estimates.append(kw["listed"]) or real_check(*a, **kw))
+    model.fit(ratings)
+    assert all(plan is plans[0] for plan in plans)  # planned by the first iteration only
+    users, items = plans[0]
+    assert users is None and items.rows.tolist() == [3, 17]
+    assert estimates == [len(items.slots)] == [int((~np.isnan(dense[:, [3, 17]])).sum())]
+    assert not hasattr(model, "_long_rows")  # dropped with the fit
+    assert model._listed_ratings(ratings, np.float32) == len(items.slots)
+    assert sa.ImplicitALS(solver="cholesky")._listed_ratings(ratings, np.float32) == 0
+
+
 def test_long_rows_refuse_a_transposed_matrix_of_other_entries(monkeypatch):
     import sparseals._kernels.implicit as kernel
-    from sparseals.solvers import _implicit_step
+    from sparseals.solvers import _implicit_step, _plan_long_rows
 
     monkeypatch.setattr(kernel, "GATHER_BYTES", 0)  # rows of more than 1024 entries are long
     rng = np.random.default_rng(4)
     dense = random_counts(rng, 3, 2600, density=0.6)
     ratings = to_ratings(dense)
-    other = 0.1 * rng.standard_normal((2600, 4))
     for density in (0.3, 0.8):  # fewer entries, then more
         wrong = to_ratings(random_counts(rng, 3, 2600, density=density))
         with pytest.raises(ValueError, match="does not hold the rows' entries"):
+            _plan_long_rows(ratings.by_user, wrong.by_item, 4, np.float64)
+    # a plan made for other rows, or for another gather size, is refused by the half-step
+    other = 0.1 * rng.standard_normal((2600, 4))
+    wrong = to_ratings(random_counts(rng, 3, 2600, density=0.5))
+    plans = [_plan_long_rows(wrong.by_user, wrong.by_item, 4, np.float64)]
+    monkeypatch.setattr(kernel, "GATHER_BYTES", 1200 * 4 * 8)  # 1200 rows of K = 4 float64
+    plans.append(_plan_long_rows(ratings.by_user, ratings.by_item, 4, np.float64))
+    monkeypatch.setattr(kernel, "GATHER_BYTES", 0)
+    for plan in plans:
+        with pytest.raises(ValueError, match="planned for other rows"):
             _implicit_step(ratings.by_user, other, np.zeros((3, 4)), 0.3, 0.0, 2.0, 1.0,
-                           "linear", True, 3, 1, transposed=wrong.by_item)
+                           "linear", True, 3, 1, long_rows=plan)
 
 
 def test_cg_with_k_steps_matches_cholesky():

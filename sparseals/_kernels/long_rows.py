@@ -5,17 +5,20 @@ row does not fit a gather block, so the per-row CG of :mod:`.implicit` would re-
 its scattered factor rows from memory at every CG step (those rows were measured at
 half of the item half-step's time for 30 % of its ratings). Here the long rows take
 their CG steps together: each product ``Σ_j w_ij (y_j·p_i) y_j`` for all of them is one
-pass over the *transposed* matrix, which reads every factor row ``y_j`` once, in order,
-while the long rows' small vectors stay in cache.
+pass over their entries in the order of the *transposed* matrix, which reads every
+factor row ``y_j`` once, in order, while the long rows' small vectors stay in cache.
 
-The passes visit only the long rows' entries: their positions in the transposed
-matrix are listed once per half-step (scanning all entries and skipping the others
-cost 40 % of each pass).
+The long rows and their entries in that order are listed once per fit
+(:func:`plan_long_rows`): a pass then streams compact arrays of slots and values.
+Following positions into the transposed matrix instead cost 35 % more per pass (and
+listing them at every half-step 0.05 s; ml20m shape, K = 64).
 
 Each pass is split into a fixed number of ranges of the transposed matrix's rows
 (``CHUNKS``, whatever the number of threads), each summing into its own buffer, and the
 buffers are added in order: the results do not depend on the thread count.
 """
+
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -29,36 +32,95 @@ CHUNKS = 16
 """Ranges a pass is split into (the parallelism available to it)."""
 CHUNK_BYTES = 64 << 20
 """Budget of the ranges' partial sums; fewer ranges when the long rows are many."""
+ENTRY_BLOCK = 1 << 20
+"""Entries of the transposed matrix scanned at a time by :func:`plan_long_rows`."""
+
+
+class LongRows(NamedTuple):
+    """The rows longer than ``threshold`` entries and their entries, transposed.
+
+    ``rows``: their indices (increasing) among the ``n_rows`` rows; ``lengths``: their
+    entry counts. The long rows' entries in row ``j`` of the transposed matrix are
+    ``slots[ptr[j]:ptr[j + 1]]`` (position of the long row in ``rows``) with the
+    values ``values[ptr[j]:ptr[j + 1]]``.
+    """
+
+    threshold: int
+    n_rows: int
+    rows: np.ndarray
+    lengths: np.ndarray
+    ptr: np.ndarray
+    slots: np.ndarray
+    values: np.ndarray
+
+
+def plan_long_rows(rows, transposed, threshold):
+    """The :class:`LongRows` of ``rows`` longer than ``threshold`` entries, or None.
+
+    ``transposed`` holds the same entries with one row per column of ``rows``. Its
+    entries are scanned ``ENTRY_BLOCK`` at a time, so that no temporary spans the
+    whole matrix; the plan holds 4 bytes plus one value per long entry.
+    """
+    lengths = np.diff(rows.indptr)
+    long_rows = np.flatnonzero(lengths > threshold)
+    if not len(long_rows):
+        return None
+    slot_of = np.full(len(lengths), -1, dtype=np.int32)
+    slot_of[long_rows] = np.arange(len(long_rows), dtype=np.int32)
+    count = int(lengths[long_rows].sum())
+    indptr, indices, data = transposed.indptr, transposed.indices, transposed.data
+    nnz = len(indices)
+    ptr = np.empty(len(indptr), dtype=np.int64)
+    slots = np.empty(count, dtype=np.int32)
+    values = np.empty(count, dtype=data.dtype)
+    filled = 0
+    for start in range(0, nnz, ENTRY_BLOCK):
+        stop = min(start + ENTRY_BLOCK, nnz)
+        block_slots = slot_of[indices[start:stop]]
+        found = np.flatnonzero(block_slots >= 0)
+        # the transposed rows that start inside this block
+        first, last = np.searchsorted(indptr, [start, stop])
+        ptr[first:last] = filled + np.searchsorted(found, indptr[first:last] - start)
+        if filled + len(found) > count:
+            filled += len(found)
+            break
+        slots[filled:filled + len(found)] = block_slots[found]
+        values[filled:filled + len(found)] = data[start:stop][found]
+        filled += len(found)
+    ptr[np.searchsorted(indptr, nnz):] = filled
+    if filled != count:  # the passes would read entries that are not there
+        found = "more" if filled > count else filled
+        raise ValueError(f"the transposed matrix does not hold the rows' entries: {found} in "
+                         f"the long rows, which have {count}")
+    return LongRows(int(threshold), len(lengths), long_rows, lengths[long_rows], ptr, slots,
+                    values)
 
 
 @njit(**OUTER)
-def _product_pass(entry_ptr, entries, cross_indices, cross_data, other, slot_of, active, vectors,
-                  out, rhs, losses, c0, c1, alpha0, mode):
-    """One pass over the transposed matrix for every active long row ``s``:
+def _product_pass(ptr, slots, values, other, active, vectors, out, rhs, losses, c0, c1, alpha0,
+                  mode):
+    """One pass over the long rows' entries for every active long row ``s``:
 
     - mode 0: ``out[c, s] = Σ w (y·v) y`` and ``rhs[c, s] = Σ c·p·y`` (``w = c − α₀``);
     - mode 1: ``out[c, s] = Σ w (y·v) y``;
     - mode 2: ``losses[c, s] = Σ [c (p − y·v)² − α₀ (y·v)²]`` (the loss's observed part),
 
-    with ``v = vectors[s]``, summed over the entries ``(j, row)`` of the transposed
-    matrix whose row is long (``slot_of[row] = s ≥ 0``) and whose ``j`` lies in the
-    c-th of ``len(out)`` equal ranges of ``j`` (the caller adds the ranges up). Those
-    entries of ``j`` are at the positions ``entries[entry_ptr[j]:entry_ptr[j + 1]]``
-    of ``cross_indices``/``cross_data``.
+    with ``v = vectors[s]``, summed over the entries ``(j, s)`` (arrays of a
+    :class:`LongRows`) whose ``j`` lies in the c-th of ``len(out)`` equal ranges of
+    ``j`` (the caller adds the ranges up).
     """
     k = other.shape[1]
-    n_cross = entry_ptr.shape[0] - 1
+    n_cross = ptr.shape[0] - 1
     chunks = out.shape[0]
     for chunk in prange(chunks):
         out_c = out[chunk]
         for j in range(chunk * n_cross // chunks, (chunk + 1) * n_cross // chunks):
             y = other[j]
-            for e in range(entry_ptr[j], entry_ptr[j + 1]):
-                position = entries[e]
-                s = slot_of[cross_indices[position]]
+            for e in range(ptr[j], ptr[j + 1]):
+                s = slots[e]
                 if not active[s]:
                     continue
-                r = cross_data[position]
+                r = values[e]
                 if mode == 2:
                     losses[chunk, s] += implicit_cell_loss(y, vectors[s], r, c0, c1, alpha0)
                     continue
@@ -119,51 +181,23 @@ def _cg_update(gram_diagonal, lam, active, x, r, p, ap, rs):
         rs[s] = rs_new
 
 
-ENTRY_BLOCK = 1 << 20
-"""Entries of the transposed matrix looked up at a time by :func:`_long_entries`."""
-
-
-def _long_entries(transposed, is_long, count):
-    """Positions (increasing) of the ``count`` entries of the transposed matrix that
-    lie in a long row (``is_long``), in its index pointers' dtype; looked up by blocks
-    of entries so that no temporary spans the whole matrix."""
-    indices = transposed.indices
-    entries = np.empty(count, dtype=transposed.indptr.dtype)
-    filled = 0
-    for start in range(0, len(indices), ENTRY_BLOCK):
-        found = np.flatnonzero(is_long[indices[start:start + ENTRY_BLOCK]])
-        found += start
-        if filled + len(found) > count:
-            filled += len(found)
-            break
-        entries[filled:filled + len(found)] = found
-        filled += len(found)
-    if filled != count:  # the passes would read entries that are not there
-        found = "more" if filled > count else filled
-        raise ValueError(f"the transposed matrix does not hold the rows' entries: {found} in "
-                         f"the long rows, which have {count}")
-    return entries
-
-
-def long_rows_cg(long_rows, lengths, transposed, other, gram_diagonal, target, reg,
-                 reg_exponent, m_other, c0, c1, alpha0, cg_steps, row_losses):
-    """``cg_steps`` CG steps, warm started from ``target``, for each row in ``long_rows``.
+def long_rows_cg(plan, other, gram_diagonal, target, reg, reg_exponent, m_other, c0, c1, alpha0,
+                 cg_steps, row_losses):
+    """``cg_steps`` CG steps, warm started from ``target``, for each long row of ``plan``.
 
     The iteration :func:`.implicit.cg_half_step` takes for one row, for all of them at
     once: system ``(G + Σ (c − α₀) y yᵀ + λ_i I) x = Σ c·p·y``, ``λ_i = reg (n_i + α₀
-    m_other)^ν``, ``n_i = lengths[s]``, with G diagonal (``gram_diagonal``; ``other`` and
-    ``target`` in G's eigenvector basis, as there). ``transposed``: the interactions
-    with one row per row of ``other``. Scalars have the factors' dtype. Fills
-    ``row_losses`` for the long rows when it is not empty. Call inside
-    ``kernel_threads``; the per-row work is O(m·K), the passes O(nnz·K).
+    m_other)^ν``, ``n_i = plan.lengths[s]``, with G diagonal (``gram_diagonal``; ``other``
+    and ``target`` in G's eigenvector basis, as there). ``plan``: the
+    :class:`LongRows` of ``target``'s rows, with one transposed row per row of
+    ``other``. Scalars have the factors' dtype. Fills ``row_losses`` for the long
+    rows when it is not empty. Call inside ``kernel_threads``; the per-row work is
+    O(m·K), the passes O(nnz·K).
     """
+    long_rows, lengths = plan.rows, plan.lengths
     m, k = len(long_rows), other.shape[1]
     dtype = target.dtype
     chunks = int(max(1, min(CHUNKS, CHUNK_BYTES // (2 * m * k * dtype.itemsize))))
-    slot_of = np.full(len(target), -1, dtype=np.int32)
-    slot_of[long_rows] = np.arange(m)
-    entries = _long_entries(transposed, slot_of >= 0, int(lengths.sum()))
-    entry_ptr = np.searchsorted(entries, transposed.indptr)
     x = np.ascontiguousarray(target[long_rows])
     r, ap, p = (np.empty((m, k), dtype=dtype) for _ in range(3))
     partial_ap, partial_b = (np.zeros((chunks, m, k), dtype=dtype) for _ in range(2))
@@ -171,7 +205,7 @@ def long_rows_cg(long_rows, lengths, transposed, other, gram_diagonal, target, r
     lam = (reg * (lengths + alpha0 * m_other) ** reg_exponent).astype(dtype)
     rs, tol = np.empty(m, dtype=dtype), np.empty(m, dtype=dtype)
     active = np.ones(m, dtype=np.bool_)
-    matrix = (entry_ptr, entries, transposed.indices, transposed.data, other, slot_of)
+    matrix = (plan.ptr, plan.slots, plan.values, other)
 
     def one_pass(vectors, mode):
         # one range at a time per thread (kernel_threads hands out rows in chunks of 32)
