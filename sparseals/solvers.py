@@ -274,22 +274,19 @@ def _check_confidence_values(data, confidence, name):
                          "weight; use non-negative counts or confidence='raw'")
 
 
-_ROTATION_ROWS = 16384
-"""Rows rotated per BLAS call by :func:`_rotated` (1-8 MiB of float32 at K = 16-128)."""
-
-
 def _rotated(factors, basis, out):
-    """``out = factors @ basis`` by blocks of rows; ``out`` may be ``factors`` itself
-    (one block of scratch, not a second copy of the factors). Returns ``out``."""
+    """``out = factors @ basis`` by blocks of rows on numba threads; ``out`` may be
+    ``factors`` itself (one block of scratch per thread, not a second copy of the
+    factors). Call inside ``kernel_threads``. Returns ``out``."""
+    import numba
+
+    from ._kernels.rotate import allocate_scratch, rotate_rows
+
     in_place = out is factors
-    if in_place:
-        block = np.empty((min(_ROTATION_ROWS, len(factors)), basis.shape[1]), dtype=out.dtype)
-    for start in range(0, len(factors), _ROTATION_ROWS):
-        stop = min(start + _ROTATION_ROWS, len(factors))
-        rotated = block[:stop - start] if in_place else out[start:stop]
-        np.matmul(factors[start:stop], basis, out=rotated)
-        if in_place:
-            out[start:stop] = block[:stop - start]
+    scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, basis.shape[1], out.dtype,
+                               in_place)
+    with numba.parallel_chunksize(1):
+        rotate_rows(factors, basis, out, in_place, scratch)
     return out
 
 
