@@ -25,9 +25,9 @@ def fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy, list
     Two copies of the factors (the live ones and the last completed iteration's),
     the ratings by user and by item when they must be built from the input (plus the
     transient arrays of that conversion), a copy of the values when only the dtype
-    changes, the ``listed`` ratings that the fit lists once more (4 bytes and a value
-    each: the implicit CG's long rows, sparseals/_kernels/long_rows.py), and per-row
-    work arrays.
+    changes, the ``listed`` ratings that the fit lists once more (at most 4 bytes and a
+    value each: the implicit CG's long rows, sparseals/_kernels/long_rows.py), and
+    per-row work arrays.
     """
     n_users, n_items = shape
     itemsize = np.dtype(dtype).itemsize

@@ -299,7 +299,7 @@ def _plan_long_rows(rows, transposed, factors, dtype):
     """The rows of ``rows`` that the CG solver with ``factors`` of ``dtype`` cannot
     gather, with their entries in the order of ``transposed`` (the same interactions
     with one row per column of ``rows``), for :func:`_implicit_step`; None if none.
-    A plan holds 4 bytes plus one value per entry of those rows: make it once per fit.
+    A plan holds 2-4 bytes plus one value per entry of those rows: make it once per fit.
     """
     from ._kernels.implicit import gather_rows
     from ._kernels.long_rows import plan_long_rows

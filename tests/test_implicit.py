@@ -146,29 +146,34 @@ def test_long_rows_take_their_cg_steps_in_lockstep(dtype, monkeypatch):
     dense[:, 1000:1020] = 0.0
     ratings = to_ratings(dense, dtype)
     plan = _plan_long_rows(ratings.by_user, ratings.by_item, 4, dtype)
-    assert plan.rows.tolist() == [2, 5, 7, 8]
+    assert plan.rows.tolist() == [2, 5, 7, 8] and plan.slots.dtype == np.int16
+    monkeypatch.setattr(long_rows, "INT16_SLOTS", 3)  # too many long rows for int16 slots
+    wide = _plan_long_rows(ratings.by_user, ratings.by_item, 4, dtype)
+    assert wide.slots.dtype == np.int32
     other = (0.1 * rng.standard_normal((2600, 4))).astype(dtype)
     start = (0.1 * rng.standard_normal((12, 4))).astype(dtype)
     got = {}
     for threads in (1, 2):
-        for long_plan in (None, plan):
+        for name, long_plan in (("row by row", None), ("lockstep", plan), ("wide", wide)):
             for steps in (3, 4):
                 target, losses = start.copy(), np.empty(12)
                 _implicit_step(ratings.by_user, other, target, 0.3, 0.5, 2.0, 0.7, "linear",
                                True, steps, threads, row_losses=losses, long_rows=long_plan)
-                got[threads, long_plan is None, steps] = target, losses
-    lockstep, losses = got[2, False, 3]
-    row_by_row, _ = got[2, True, 3]
+                got[threads, name, steps] = target, losses
+    lockstep, losses = got[2, "lockstep", 3]
+    row_by_row, _ = got[2, "row by row", 3]
     np.testing.assert_allclose(lockstep, row_by_row, rtol=TOL[dtype], atol=TOL[dtype])
-    for a, b in zip(got[1, False, 3], got[2, False, 3]):
+    for a, b in zip(got[1, "lockstep", 3], got[2, "lockstep", 3]):
         np.testing.assert_array_equal(a, b)  # independent of the thread count
+    for a, b in zip(got[2, "wide", 3], got[2, "lockstep", 3]):
+        np.testing.assert_array_equal(a, b)  # int32 slots: the same passes
     fresh = implicit_row_losses(ratings.by_user.indptr, ratings.by_user.indices,
                                 ratings.by_user.data, lockstep, other, 1.0, 2.0, 0.7)
     np.testing.assert_allclose(losses, fresh, rtol=TOL[dtype])
     if dtype == np.float64:  # K = 4 CG steps reach the exact solution
         exact = naive.implicit_rows(dense, other, 0.3, 2.0, unobserved_weight=0.7,
                                     reg_exponent=0.5)
-        np.testing.assert_allclose(got[2, False, 4][0], exact, atol=1e-6)
+        np.testing.assert_allclose(got[2, "lockstep", 4][0], exact, atol=1e-6)
 
 
 def test_a_cg_fit_plans_its_long_rows_once_and_counts_them_in_its_memory_estimate(monkeypatch):

@@ -34,6 +34,8 @@ CHUNK_BYTES = 64 << 20
 """Budget of the ranges' partial sums; fewer ranges when the long rows are many."""
 ENTRY_BLOCK = 1 << 20
 """Entries of the transposed matrix scanned at a time by :func:`plan_long_rows`."""
+INT16_SLOTS = np.iinfo(np.int16).max + 1
+"""Long rows below which a plan numbers them in int16 (2 bytes per entry instead of 4)."""
 
 
 class LongRows(NamedTuple):
@@ -59,19 +61,21 @@ def plan_long_rows(rows, transposed, threshold):
 
     ``transposed`` holds the same entries with one row per column of ``rows``. Its
     entries are scanned ``ENTRY_BLOCK`` at a time, so that no temporary spans the
-    whole matrix; the plan holds 4 bytes plus one value per long entry.
+    whole matrix; the plan holds a slot (int16 for fewer than ``INT16_SLOTS`` long rows,
+    else int32) and a value per long entry.
     """
     lengths = np.diff(rows.indptr)
     long_rows = np.flatnonzero(lengths > threshold)
     if not len(long_rows):
         return None
-    slot_of = np.full(len(lengths), -1, dtype=np.int32)
-    slot_of[long_rows] = np.arange(len(long_rows), dtype=np.int32)
+    slot_dtype = np.int16 if len(long_rows) < INT16_SLOTS else np.int32
+    slot_of = np.full(len(lengths), -1, dtype=slot_dtype)
+    slot_of[long_rows] = np.arange(len(long_rows))
     count = int(lengths[long_rows].sum())
     indptr, indices, data = transposed.indptr, transposed.indices, transposed.data
     nnz = len(indices)
     ptr = np.empty(len(indptr), dtype=np.int64)
-    slots = np.empty(count, dtype=np.int32)
+    slots = np.empty(count, dtype=slot_dtype)
     values = np.empty(count, dtype=data.dtype)
     filled = 0
     for start in range(0, nnz, ENTRY_BLOCK):
