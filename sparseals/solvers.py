@@ -274,19 +274,43 @@ def _check_confidence_values(data, confidence, name):
                          "weight; use non-negative counts or confidence='raw'")
 
 
-def _rotated(factors, basis, out):
-    """``out = factors @ basis`` by blocks of rows on numba threads; ``out`` may be
+_ROTATION_ROWS = 2048
+"""Rows per BLAS call of :func:`_rotated` (1 MiB of float32 at K = 128)."""
+
+
+def _rotated(factors, basis, out, n_threads):
+    """``out = factors @ basis`` by blocks of rows, one BLAS call each, the blocks dealt
+    round-robin to ``n_threads`` Python threads (numpy releases the GIL); ``out`` may be
     ``factors`` itself (one block of scratch per thread, not a second copy of the
-    factors). Call inside ``kernel_threads``. Returns ``out``."""
-    import numba
+    factors). Returns ``out``.
 
-    from ._kernels.rotate import allocate_scratch, rotate_rows
-
+    Inside ``kernel_threads`` BLAS runs on one thread, so this spreads the products
+    over the cores without waking BLAS's own threads, whose spinning after a call slows
+    the numba kernel that follows, and without a numba kernel to compile. Every
+    block is a product of its own: the result does not depend on ``n_threads``.
+    """
     in_place = out is factors
-    scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, basis.shape[1], out.dtype,
-                               in_place)
-    with numba.parallel_chunksize(1):
-        rotate_rows(factors, basis, out, in_place, scratch)
+    n_blocks = -(-len(factors) // _ROTATION_ROWS)
+    n_threads = max(1, min(n_threads, n_blocks))
+    scratch = np.empty((n_threads if in_place else 0, _ROTATION_ROWS, basis.shape[1]),
+                       dtype=out.dtype)
+
+    def rotate_blocks(thread):
+        for block in range(thread, n_blocks, n_threads):
+            start = block * _ROTATION_ROWS
+            stop = min(start + _ROTATION_ROWS, len(factors))
+            rotated = scratch[thread, :stop - start] if in_place else out[start:stop]
+            np.matmul(factors[start:stop], basis, out=rotated)
+            if in_place:
+                out[start:stop] = rotated
+
+    if n_threads == 1:
+        rotate_blocks(0)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(rotate_blocks, range(n_threads)))  # list(): raise what a block raised
     return out
 
 
@@ -334,15 +358,15 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
     # one BLAS thread even for these products: OpenBLAS's idle threads spin for a while
     # after a parallel call and would slow the numba kernel that follows (measured:
     # 35 ms of a 75 ms half-step on ml1m-shaped data at K = 128)
-    with kernel_threads(num_threads):
+    with kernel_threads(num_threads) as n_threads:
         gram = other.T @ other if other_gram is None else other_gram
         # the kernels work in the eigenvector basis of G = α₀ YᵀY, where G is diagonal
         eigenvalues, basis = np.linalg.eigh(alpha0 * gram.astype(np.float64))
         gram_diagonal = np.maximum(eigenvalues, 0.0).astype(dtype)  # G is semi-definite
         basis = basis.astype(dtype)
-        other = _rotated(other, basis, np.empty(other.shape, dtype=dtype))
+        other = _rotated(other, basis, np.empty(other.shape, dtype=dtype), n_threads)
         if use_cg:  # the CG start; the exact solver does not read target
-            _rotated(target, basis, target)
+            _rotated(target, basis, target, n_threads)
     # numba thread ids may range over the whole pool, whatever the count in use
     scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1], dtype, use_cg)
     row_losses = np.empty(0) if row_losses is None else row_losses
@@ -356,7 +380,7 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
               float(reg_exponent), dtype.type(c0), dtype.type(c1), dtype.type(alpha0),
               int(n_other))
     singular = np.zeros(0 if use_cg else len(target), dtype=np.int8)
-    with kernel_threads(num_threads):
+    with kernel_threads(num_threads) as n_threads:
         if use_cg:
             cg_half_step(*common, int(cg_steps), scratch, row_losses, defer_long)
         else:
@@ -366,5 +390,5 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
                          float(reg_exponent), len(other) if n_other < 0 else int(n_other),
                          dtype.type(c0), dtype.type(c1), dtype.type(alpha0), int(cg_steps),
                          row_losses)
-        _rotated(target, np.ascontiguousarray(basis.T), target)
+        _rotated(target, np.ascontiguousarray(basis.T), target, n_threads)
     return int(np.count_nonzero(singular))
