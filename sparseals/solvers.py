@@ -371,11 +371,12 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
     scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1], dtype, use_cg)
     row_losses = np.empty(0) if row_losses is None else row_losses
     defer_long = bool(use_cg) and long_rows is not None
-    if defer_long and (long_rows.n_rows != len(target)
+    if defer_long and (long_rows.n_rows != len(target) or len(long_rows.ptr) != len(other) + 1
                        or long_rows.threshold != scratch[0].shape[1]
                        or not np.array_equal(np.diff(rows.indptr)[long_rows.rows],
                                              long_rows.lengths)):
-        raise ValueError("long_rows was planned for other rows or another gather size")
+        raise ValueError("long_rows was planned for other rows, another other side or "
+                         "another gather size")
     common = (rows.indptr, rows.indices, rows.data, other, gram_diagonal, target, dtype.type(reg),
               float(reg_exponent), dtype.type(c0), dtype.type(c1), dtype.type(alpha0),
               int(n_other))

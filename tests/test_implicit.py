@@ -222,9 +222,11 @@ def test_long_rows_refuse_a_transposed_matrix_of_other_entries(monkeypatch):
     monkeypatch.setattr(kernel, "GATHER_BYTES", 1200 * 4 * 8)  # 1200 rows of K = 4 float64
     plans.append(_plan_long_rows(ratings.by_user, ratings.by_item, 4, np.float64))
     monkeypatch.setattr(kernel, "GATHER_BYTES", 0)
-    for plan in plans:
+    for plan, other_side in ((plans[0], other), (plans[1], other),
+                             (_plan_long_rows(ratings.by_user, ratings.by_item, 4, np.float64),
+                              other[:2000])):  # the passes would read past the other side
         with pytest.raises(ValueError, match="planned for other rows"):
-            _implicit_step(ratings.by_user, other, np.zeros((3, 4)), 0.3, 0.0, 2.0, 1.0,
+            _implicit_step(ratings.by_user, other_side, np.zeros((3, 4)), 0.3, 0.0, 2.0, 1.0,
                            "linear", True, 3, 1, long_rows=plan)
 
 
