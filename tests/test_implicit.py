@@ -142,8 +142,8 @@ def test_long_rows_take_their_cg_steps_in_lockstep(dtype, monkeypatch):
     dense = random_counts(rng, 12, 2600, density=0.05, empty_rows=[4])
     dense[[2, 5, 7]] = random_counts(rng, 3, 2600, density=0.6)  # three long rows
     dense[8, :1100] = 0.0  # long, and all its preferences are 0
-    dense[:, :3] = dense[:, -40:] = 0.0  # empty columns at both ends and in every 7-block
-    dense[:, 1000:1020] = 0.0
+    dense[:, :3] = dense[:, -40:] = np.nan  # empty columns at both ends and in a 7-block
+    dense[:, 1000:1020] = np.nan
     ratings = to_ratings(dense, dtype)
     plan = _plan_long_rows(ratings.by_user, ratings.by_item, 4, dtype)
     assert plan.rows.tolist() == [2, 5, 7, 8] and plan.slots.dtype == np.int16
