@@ -35,6 +35,21 @@ def test_loss_never_increases_and_matches_the_reference(options):
     assert history[-1] == pytest.approx(expected, rel=1e-10)
 
 
+@pytest.mark.parametrize("biases", [False, True])
+def test_float32_loss_matches_the_float64_reference_of_its_factors(biases):
+    # the loss pass sums each dot product in float32: the history must still be the
+    # loss of the float32 factors to float32 accuracy, at a K wide enough to vectorise
+    rng = np.random.default_rng(5)
+    dense = rng.integers(1, 6, (300, 200)).astype(float)
+    dense[rng.random(dense.shape) >= 0.2] = np.nan
+    model = sa.ExplicitALS(factors=48, regularization=0.5, iterations=3, dtype="float32",
+                           biases=biases, random_state=0).fit(dense)
+    expected = explicit_loss(dense, model.user_factors_, model.item_factors_,
+                             model._reg_users, model._reg_items, model.reg_exponent,
+                             model.user_biases_, model.item_biases_, model.global_mean_)
+    assert model.loss_history_[-1] == pytest.approx(expected, rel=1e-6)
+
+
 def test_fully_observed_converges_to_the_rank_k_svd_error():
     dense = seed_example(0)
     model = sa.ExplicitALS(factors=2, regularization=0.0, iterations=400, dtype="float64",

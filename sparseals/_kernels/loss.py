@@ -10,7 +10,14 @@ from .prefetch import prefetch_factor_row, worth_prefetching
 @njit(**OUTER)
 def explicit_row_losses(indptr, indices, data, row_factors, row_bias, col_factors, col_bias,
                         shift, use_bias):
-    """Per row: the sum of squared residuals over the row's observed entries (float64)."""
+    """Per row: the sum of squared residuals over the row's observed entries (float64).
+
+    Each dot product is summed in the factors' dtype (``k ≥ 1``), the residual and the
+    sums of squares in float64. A float32 dot is vectorised twice as wide as one
+    summed in float64 (the pass took 0.23 instead of 0.42 s on the ml20m shape, K = 64,
+    two threads); its rounding is of the order of the factors' own and random in
+    sign, so the row sums keep float64's accuracy up to that of the factors.
+    """
     n_rows = row_factors.shape[0]
     k = row_factors.shape[1]
     out = np.zeros(n_rows, dtype=np.float64)
@@ -20,11 +27,12 @@ def explicit_row_losses(indptr, indices, data, row_factors, row_bias, col_factor
         for p in range(indptr[row], indptr[row + 1]):
             col = indices[p]
             v = col_factors[col]
-            pred = shift
+            dot = u[0] * v[0]
+            for a in range(1, k):
+                dot += u[a] * v[a]
+            pred = shift + np.float64(dot)
             if use_bias:
                 pred += row_bias[row] + col_bias[col]
-            for a in range(k):
-                pred += u[a] * v[a]
             r = np.float64(data[p]) - pred
             total += r * r
         out[row] = total
