@@ -40,8 +40,9 @@ def fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy, list
     else:
         total += listed_bytes + (2 * nnz * itemsize if values_to_copy else 0)
     total += 8 * (n_users + n_items)  # per-row losses and status
-    # per-thread gather blocks (4 MiB each, two for the exact implicit solver) and the
-    # bounded partial sums of the implicit CG's long rows (sparseals/_kernels/long_rows.py)
+    # per-thread gather blocks (4 MiB each: the explicit item step's, the implicit CG's; two
+    # for the exact implicit solver) and the bounded partial sums of the implicit CG's
+    # long rows (sparseals/_kernels/long_rows.py)
     total += (8 << 20) * (os.cpu_count() or 1) + (64 << 20)
     return total
 

@@ -6,8 +6,8 @@ from . import _validation as v
 from ._base import ALSBase
 from ._threads import kernel_threads
 from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
-                      _confidence_terms, _dense_explicit_step, _explicit_step, _implicit_step,
-                      _plan_long_rows)
+                      _confidence_terms, _dense_explicit_step, _explicit_gathered_rows,
+                      _explicit_step, _implicit_step, _plan_long_rows)
 
 
 class ExplicitALS(ALSBase):
@@ -113,36 +113,54 @@ class ExplicitALS(ALSBase):
             self.user_biases_ = self.item_biases_ = None
         self._dense = ratings.is_fully_observed and not self.nonnegative
 
-    def _half_step(self, rows, n_other, other, other_bias, target, target_bias, reg):
+    def _half_step(self, rows, n_other, other, other_bias, target, target_bias, reg,
+                   row_losses=None):
         if self._dense:
             values = rows.data.reshape(len(target), n_other)
             return _dense_explicit_step(values, other, other_bias, self.global_mean_, target,
                                         target_bias, reg, self.reg_exponent, self.num_threads)
         return _explicit_step(rows, other, other_bias, self.global_mean_, target, target_bias,
-                              reg, float(self.reg_exponent), self.nonnegative, self.num_threads)
+                              reg, float(self.reg_exponent), self.nonnegative, self.num_threads,
+                              row_losses)
 
     def _iterate(self, ratings):
         n_users, n_items = ratings.shape
         self.n_singular_ = self._half_step(ratings.by_user, n_items, self.item_factors_,
                                            self.item_biases_, self.user_factors_,
                                            self.user_biases_, self._reg_users)
+        # the item step also takes the residuals of the items whose ratings it keeps
+        # gathered; only the longer items' ratings need another pass (over the users)
+        item_losses = None if self._dense else np.empty(n_items)
         self.n_singular_ += self._half_step(ratings.by_item, n_users, self.user_factors_,
                                             self.user_biases_, self.item_factors_,
-                                            self.item_biases_, self._reg_items)
+                                            self.item_biases_, self._reg_items, item_losses)
+        if item_losses is None:
+            return None
+        dim = self.factors + int(self.biases)
+        long_items = np.diff(ratings.by_item.indptr) > _explicit_gathered_rows(
+            dim, self.item_factors_.dtype)
+        observed = float(item_losses.sum())
+        if long_items.any():
+            observed += self._data_loss(ratings, long_items)
+        return observed
+
+    def _data_loss(self, ratings, columns):
+        """Σ of the squared residuals over the ratings of the items where ``columns`` is
+        True (all of them if it is empty)."""
+        from ._kernels.loss import explicit_row_losses
+
+        zero = np.zeros(1, dtype=self.user_factors_.dtype)
+        with kernel_threads(self.num_threads):
+            return float(explicit_row_losses(
+                ratings.by_user.indptr, ratings.by_user.indices, ratings.by_user.data,
+                self.user_factors_, zero if self.user_biases_ is None else self.user_biases_,
+                self.item_factors_, zero if self.item_biases_ is None else self.item_biases_,
+                self.global_mean_, self.biases, columns).sum())
 
     def _loss(self, ratings, observed=None):
         """The loss of the current factors (``observed``: its data term, if known)."""
-        from ._kernels.loss import explicit_row_losses
-        from ._threads import kernel_threads
-
         if observed is None:
-            zero = np.zeros(1, dtype=self.user_factors_.dtype)
-            with kernel_threads(self.num_threads):
-                observed = float(explicit_row_losses(
-                    ratings.by_user.indptr, ratings.by_user.indices, ratings.by_user.data,
-                    self.user_factors_, zero if self.user_biases_ is None else self.user_biases_,
-                    self.item_factors_, zero if self.item_biases_ is None else self.item_biases_,
-                    self.global_mean_, self.biases).sum())
+            observed = self._data_loss(ratings, np.zeros(0, dtype=np.bool_))
         penalty = 0.0
         for rows, factors, bias, reg in (
                 (ratings.by_user, self.user_factors_, self.user_biases_, self._reg_users),

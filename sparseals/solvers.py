@@ -110,25 +110,41 @@ def _as_compressed(rows, n_cols, dtype):
 
 
 def _explicit_step(rows, other, other_bias, shift, target, target_bias, reg, reg_exponent,
-                   nonnegative, num_threads):
-    """Unchecked sparse half-step: fills ``target`` (and ``target_bias``) in place."""
-    from ._kernels.explicit import allocate_scratch, half_step
+                   nonnegative, num_threads, row_losses=None):
+    """Unchecked sparse half-step: fills ``target`` (and ``target_bias``) in place.
+
+    ``row_losses`` (float64, one per row), if given, receives each row's sum of squared
+    residuals at its new factors, for the rows of at most
+    :func:`_explicit_gathered_rows` ratings (0 for longer rows).
+    """
+    from ._kernels.explicit import BLOCK, allocate_scratch, half_step
 
     use_bias = target_bias is not None
     dtype = target.dtype
+    dim = other.shape[1] + int(use_bias)
     if not use_bias:  # the kernel reads these only with biases, but numba needs arrays
         other_bias = target_bias = np.zeros(1, dtype=dtype)
     import numba
 
     # numba thread ids may range over the whole pool, whatever the count in use
-    scratch, nnls_scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS,
-                                             other.shape[1] + int(use_bias), dtype, nonnegative)
+    gather = BLOCK if row_losses is None else _explicit_gathered_rows(dim, dtype)
+    scratch, nnls_scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, dim, dtype,
+                                             nonnegative, gather)
     singular = np.zeros(len(target), dtype=np.int8)
+    row_losses = np.empty(0) if row_losses is None else row_losses
     with kernel_threads(num_threads):
         half_step(rows.indptr, rows.indices, rows.data, other, other_bias, dtype.type(shift),
                   target, target_bias, reg, reg_exponent, use_bias, scratch, nnls_scratch,
-                  singular)
+                  singular, row_losses)
     return int(np.count_nonzero(singular))
+
+
+def _explicit_gathered_rows(dim, dtype):
+    """Ratings of a row that an explicit half-step asked for its residuals keeps gathered
+    (the implicit CG's gather budget): longer rows' residuals are not taken there."""
+    from ._kernels.implicit import gather_rows
+
+    return gather_rows(dim, dtype)
 
 
 def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, reg,

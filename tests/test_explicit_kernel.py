@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from naive import explicit_rows, explicit_user_gradient
+from sparseals import solvers
 from sparseals.ratings import Compressed
 from sparseals.solvers import _dense_explicit_step, explicit_half_step
 
@@ -64,6 +65,41 @@ def test_long_rows_span_several_gathered_blocks():
     expected, _ = explicit_rows(dense, other, 0.1)
     factors, _, _ = explicit_half_step(compressed(dense), other, regularization=0.1)
     assert relative_error(factors, expected) < 1e-10
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("biases", [False, True])
+@pytest.mark.parametrize("nonnegative", [False, True])
+def test_row_losses_are_the_residuals_of_the_rows_kept_gathered(monkeypatch, dtype, biases,
+                                                                 nonnegative):
+    # rows of 0, 5 (dual solve), 100 (one block), 250 (two blocks, kept whole) and 700
+    # ratings (more than the 300 kept gathered: its residuals are left to the caller)
+    monkeypatch.setattr(solvers, "_explicit_gathered_rows", lambda dim, dtype: 300)
+    rng = np.random.default_rng(11)
+    k, n_cols = 8, 700
+    dense = np.full((5, n_cols), np.nan)
+    for row, n in enumerate((0, 5, 100, 250, 700)):
+        cols = rng.choice(n_cols, size=n, replace=False)
+        dense[row, cols] = rng.normal(3.0, 1.0, n)
+    other = np.abs(rng.standard_normal((n_cols, k))).astype(dtype)
+    other_bias = rng.standard_normal(n_cols).astype(dtype) if biases else None
+    target = np.zeros((5, k), dtype=dtype)
+    target_bias = np.zeros(5, dtype=dtype) if biases else None
+    losses = np.full(5, np.nan)
+    rows = compressed(dense)
+    solvers._explicit_step(rows._replace(data=rows.data.astype(dtype)), other, other_bias, 3.0,
+                           target, target_bias, 0.1, 0.0, nonnegative, 2, losses)
+    if not nonnegative:
+        expected, _ = explicit_rows(dense, other.astype(np.float64), 0.1, 0.0,
+                                    None if other_bias is None else other_bias.astype(float), 3.0)
+        assert relative_error(target, expected) < TOLERANCE[dtype]
+    predicted = target.astype(np.float64) @ other.T.astype(np.float64) + 3.0
+    if biases:
+        predicted += target_bias.astype(np.float64)[:, None] + other_bias[None, :]
+    residuals = np.where(np.isnan(dense), 0.0, dense - predicted)
+    expected_losses = (residuals ** 2).sum(axis=1)
+    expected_losses[4] = 0.0  # the 700-rating row: not kept gathered
+    assert losses == pytest.approx(expected_losses, rel=TOLERANCE[dtype], abs=1e-12)
 
 
 def test_int64_index_pointers_give_the_same_answer():

@@ -50,6 +50,31 @@ def test_float32_loss_matches_the_float64_reference_of_its_factors(biases):
     assert model.loss_history_[-1] == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("options", [dict(), dict(biases=True), dict(nonnegative=True)])
+def test_loss_from_the_item_step_and_the_long_items_is_the_full_loss(monkeypatch, dtype,
+                                                                     options):
+    # the item step keeps at most 150 ratings gathered here: the loss of the other items'
+    # ratings comes from a pass over the users
+    import sparseals.models
+
+    monkeypatch.setattr(sparseals.models, "_explicit_gathered_rows", lambda dim, dtype: 150)
+    monkeypatch.setattr(sparseals.solvers, "_explicit_gathered_rows", lambda dim, dtype: 150)
+    rng = np.random.default_rng(8)
+    dense = rng.integers(1, 6, (400, 30)).astype(float)
+    density = np.where(np.arange(30) < 10, 0.6, 0.1)  # items 0-9: ~240 ratings, 10-29: ~40
+    dense[rng.random(dense.shape) >= density] = np.nan
+    model = sa.ExplicitALS(factors=6, regularization=0.1, iterations=3, dtype=dtype,
+                           random_state=0, **options).fit(dense)
+    expected = explicit_loss(dense, model.user_factors_, model.item_factors_,
+                             model._reg_users, model._reg_items, model.reg_exponent,
+                             model.user_biases_, model.item_biases_, model.global_mean_)
+    rel = 1e-10 if dtype == "float64" else 1e-6
+    assert model.loss_history_[-1] == pytest.approx(expected, rel=rel)
+    assert model.loss_history_[-1] == pytest.approx(
+        model._loss(sa.Ratings.from_dense(dense, dtype=dtype)), rel=rel)
+
+
 def test_fully_observed_converges_to_the_rank_k_svd_error():
     dense = seed_example(0)
     model = sa.ExplicitALS(factors=2, regularization=0.0, iterations=400, dtype="float64",

@@ -23,13 +23,17 @@ array whose Gram matrix (lower triangle) is added by BLAS, instead of one rank-1
 per rating."""
 
 
-def allocate_scratch(n_threads, dim, dtype, nonnegative):
+def allocate_scratch(n_threads, dim, dtype, nonnegative, gather=BLOCK):
     """Per-thread scratch for :func:`half_step` (allocated once per half-step): the
     arrays every solve uses, and those of the NNLS solve (``None`` without ``nonnegative``).
+
+    ``gather`` (≥ ``BLOCK``) rows of gathered factor rows per thread: a row with at most
+    that many ratings keeps all of them gathered, so that its residuals can be taken
+    after the solve (``row_losses``); one block is enough otherwise.
     """
     common = (
-        np.empty((n_threads, BLOCK, dim), dtype=dtype),  # gathered factor rows
-        np.empty((n_threads, BLOCK), dtype=dtype),  # their targets
+        np.empty((n_threads, max(gather, BLOCK), dim), dtype=dtype),  # gathered factor rows
+        np.empty((n_threads, max(gather, BLOCK)), dtype=dtype),  # their targets
         np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # normal matrix
         np.empty((n_threads, dim + 1, dim + 1), dtype=dtype),  # factor / NNLS sub-matrix
         np.empty((n_threads, 2, dim + 1), dtype=dtype),  # rhs / solution, dual solution
@@ -65,20 +69,26 @@ def _gather(indices, data, first, size, other, other_bias, shift, use_bias, bloc
 def _normal_equations(indices, data, start, end, other, other_bias, shift, use_bias, lam, dim,
                       block, targets, gram, rhs):
     """The lower triangle of ``Σ b bᵀ + λ I`` into ``gram`` and ``Σ t b`` into ``rhs``
-    over the entries ``start:end`` (design rows ``b``, targets ``t``), a block at a time."""
+    over the entries ``start:end`` (design rows ``b``, targets ``t``), a block at a time.
+    A row that fits in ``block`` is left there whole, its targets in ``targets``."""
     for a in range(dim):  # the lower triangle: the only part the solve reads
         rhs[a] = 0.0
         for b in range(a + 1):
             gram[a, b] = 0.0
+    keep = end - start <= block.shape[0]
     for first in range(start, end, BLOCK):
         size = min(BLOCK, end - first)
-        _gather(indices, data, first, size, other, other_bias, shift, use_bias, block, targets)
+        at = first - start if keep else 0
+        rows = block[at:]
+        row_targets = targets[at:]
+        _gather(indices, data, first, size, other, other_bias, shift, use_bias, rows,
+                row_targets)
         for p in range(size):
-            tp = targets[p]
-            bp = block[p]
+            tp = row_targets[p]
+            bp = rows[p]
             for a in range(dim):
                 rhs[a] += tp * bp[a]
-        add_lower_product(block, block, size, dim, gram)
+        add_lower_product(rows, rows, size, dim, gram)
     for a in range(dim):
         gram[a, a] += lam
 
@@ -104,9 +114,24 @@ def _dual_solve(indices, data, start, n, other, other_bias, shift, use_bias, lam
     return status
 
 
+@njit(**INNER)
+def _squared_residuals(block, targets, n, x, dim):
+    """``Σ_(p < n) (targets[p] − block[p]·x)²`` in float64 (each dot in the factors' dtype,
+    as :func:`.loss.explicit_row_losses` takes it)."""
+    total = 0.0
+    for p in range(n):
+        bp = block[p]
+        dot = bp[0] * x[0]
+        for a in range(1, dim):
+            dot += bp[a] * x[a]
+        r = np.float64(targets[p]) - np.float64(dot)
+        total += r * r
+    return total
+
+
 @njit(**OUTER)
 def half_step(indptr, indices, data, other, other_bias, shift, target, target_bias, reg,
-              reg_exponent, use_bias, scratch, nnls_scratch, singular):
+              reg_exponent, use_bias, scratch, nnls_scratch, singular, row_losses):
     """Recompute every row of ``target`` (and ``target_bias``) in place.
 
     Parameters are plain arrays: ``indptr``/``indices``/``data`` a compressed
@@ -116,6 +141,9 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
     zero. ``scratch`` and ``nnls_scratch`` come from :func:`allocate_scratch`; with
     ``nnls_scratch`` the factors (not the bias) are constrained to be non-negative.
     ``singular[i]`` is set when row i's system was singular and got a ridge.
+    ``row_losses`` (float64, one per row, or empty for none) receives each row's sum of
+    squared residuals at its new factors, for the rows whose ratings all fit in the
+    scratch's gathered rows; a longer row gets 0 (its residuals are the caller's to add).
 
     A row with fewer ratings n than unknowns d (and λ > 0, no sign constraint) is
     solved in its dual form ``x = Bᵀ (BBᵀ + λI)⁻¹ y``: an n × n system instead of
@@ -156,6 +184,10 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
             singular[row] = nnls(gram_s[tid], x, dim, k, solution, passive_s[tid],
                                  nnls_vec_s[tid, 1], sub_s[tid], work_s[tid], idx_s[tid])
             x = solution
+        if row_losses.shape[0] > 0:
+            # the row's design rows and targets are still gathered (the dual solve's too)
+            row_losses[row] = (_squared_residuals(block_s[tid], targets_s[tid], n, x, dim)
+                               if n <= block_s.shape[1] else 0.0)
         for a in range(k):
             target[row, a] = x[a]
         if use_bias:

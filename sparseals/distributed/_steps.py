@@ -121,5 +121,6 @@ def _data_loss(rows, new, other, spec, threads):
             losses = explicit_row_losses(
                 rows.indptr, rows.indices, rows.data, new.factors,
                 zero if new.biases is None else new.biases, other.factors,
-                zero if other.biases is None else other.biases, spec.global_mean, spec.biases)
+                zero if other.biases is None else other.biases, spec.global_mean, spec.biases,
+                np.zeros(0, dtype=np.bool_))
     return float(losses.sum())
