@@ -4,14 +4,9 @@ import numpy as np
 import pytest
 from numba import njit
 
-from sparseals._kernels.blas import add_lower_gram, add_lower_product, set_row_products
+from sparseals._kernels.blas import add_lower_product, set_row_products
 
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
-
-
-@njit
-def _add_lower_gram(x, first, size, dim, alpha, out):
-    add_lower_gram(x, first, size, dim, alpha, out)
 
 
 @njit
@@ -22,27 +17,6 @@ def _add_lower_product(x, y, size, dim, out):
 @njit
 def _set_rows(x, size, dim, out):
     set_row_products(x, size, dim, out)
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("dim", [1, 2, 7, 64, 65])
-@pytest.mark.parametrize("size", [0, 1, 5, 130])
-@pytest.mark.parametrize("alpha", [1.0, -0.75])
-def test_add_lower_gram_adds_to_the_lower_triangle_only(dtype, dim, size, alpha):
-    rng = np.random.default_rng(dim * 1000 + size)
-    x = rng.standard_normal((size + 5, dim + 2)).astype(dtype)  # rows 0, 1 and the last 2 unread
-    out = rng.standard_normal((dim + 2, dim + 3)).astype(dtype)
-    expected = out.copy()
-    expected[:dim, :dim] += alpha * x[2:size + 2, :dim].T @ x[2:size + 2, :dim]
-    actual = out.copy()
-    _add_lower_gram(x, 2, size, dim, alpha, actual)
-    lower = np.tril_indices(dim)
-    scale = np.abs(expected).max()
-    assert np.abs(actual[:dim, :dim][lower] - expected[:dim, :dim][lower]).max() <= TOLERANCE[dtype] * scale
-    # nothing else is touched: the strict upper triangle and outside the dim × dim block
-    untouched = np.ones(out.shape, dtype=bool)
-    untouched[:dim, :dim][lower] = False
-    assert np.array_equal(actual[untouched], out[untouched])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -85,7 +59,5 @@ def test_non_contiguous_arrays_are_refused_when_compiled():
     x = np.ones((4, 6))
     with pytest.raises(TypingError, match="C-contiguous"):
         _set_rows(x[:, ::2], 2, 3, np.zeros((2, 2)))
-    with pytest.raises(TypingError, match="one dtype"):
-        _add_lower_gram(x, 0, 2, 3, 1.0, np.zeros((3, 3), dtype=np.float32))
     with pytest.raises(TypingError, match="one dtype"):
         _add_lower_product(x, x.astype(np.float32), 2, 3, np.zeros((3, 3)))

@@ -2,19 +2,17 @@
 
 numba's ``np.dot`` writes a whole product into an array of its own. The row solves
 need a product added to part of a matrix that is already there (the lower triangle of
-a normal matrix), so these helpers call scipy's BLAS directly with the right offsets,
-strides and ``beta = 1``, no copies: ``?syrk`` for a Gram matrix (its lower triangle
-only, half a full product's work) and, through numba's C helper ``numba_xxgemm``
-(what numba's own ``np.dot`` calls), ``?gemm`` for a full product or for the blocks
-that cover a lower triangle (3/4 of a full product). The explicit kernel's blocks of
-128 rows are 1.3x faster by the two gemm calls than by syrk at K = 64 (OpenBLAS 0.3.31,
-two threads); the implicit kernel's whole-row blocks are faster by syrk. All are callable
-from numba code only, on C-contiguous float32 or float64 arrays (checked when compiled).
+a normal matrix), so these helpers call ``?gemm`` through numba's C helper
+``numba_xxgemm`` (what numba's own ``np.dot`` calls) with the right offsets, strides and
+``beta = 1``, no copies: for a full product, or for the two blocks that cover a lower
+triangle (3/4 of a full product). Called on blocks of ``PRODUCT_ROWS`` rows, they stay on
+OpenBLAS's small-matrix kernels, which beat ``?syrk`` (half the arithmetic, but operands
+packed first) in both kernels: the explicit one by 1.3× at K = 64, the implicit exact
+one by 1.3× at K = 64 and 1.05–1.1× at K = 128 (OpenBLAS 0.3.31, two threads). All are
+callable from numba code only, on C-contiguous float32 or float64 arrays (checked when
+compiled).
 """
 
-import ctypes
-
-import llvmlite.binding as llvm
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
@@ -24,7 +22,6 @@ from numba.np.linalg import ensure_blas, get_blas_kind
 
 _NO_TRANSPOSE = ord("n")
 _TRANSPOSE = ord("t")
-_UPPER = ord("u")
 
 
 def _gemm(dtype):
@@ -36,35 +33,6 @@ def _gemm(dtype):
                            pointer, types.intp,  # b, ldb
                            pointer, pointer, types.intp)  # beta, c, ldc
     return types.ExternalFunction("numba_xxgemm", signature)
-
-
-def _register_syrk():
-    """Give scipy's ``ssyrk``/``dsyrk`` (its Cython BLAS table) names the JIT links by.
-
-    numba has no helper for syrk; a symbol name (not a pointer baked into the code) keeps
-    the kernels cacheable. Runs when this module is imported, before any kernel loads.
-    """
-    import scipy.linalg.cython_blas as cython_blas
-
-    name_of = ctypes.pythonapi.PyCapsule_GetName
-    name_of.restype, name_of.argtypes = ctypes.c_char_p, [ctypes.py_object]
-    pointer_of = ctypes.pythonapi.PyCapsule_GetPointer
-    pointer_of.restype, pointer_of.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    for routine in ("ssyrk", "dsyrk"):
-        capsule = cython_blas.__pyx_capi__[routine]
-        llvm.add_symbol(f"sparseals_{routine}", pointer_of(capsule, name_of(capsule)))
-
-
-_register_syrk()
-
-
-def _syrk(dtype):
-    """scipy's ``?syrk`` (Fortran: every argument by address, no return value)."""
-    char, integer, real = (types.CPointer(t) for t in (types.int8, types.int32, dtype))
-    signature = types.void(char, char, integer, integer,  # uplo, trans, n, k
-                           real, real, integer,  # alpha, a, lda
-                           real, real, integer)  # beta, c, ldc
-    return types.ExternalFunction(f"sparseals_{get_blas_kind(dtype)}syrk", signature)
 
 
 def _check_arrays(name, *arrays):
@@ -82,16 +50,6 @@ def _check_status(status):
 
 
 @intrinsic
-def _address_of(typingctx, value):
-    """A pointer to a copy of ``value`` (Fortran BLAS takes every scalar by address)."""
-
-    def codegen(context, builder, signature, args):
-        return cgutils.alloca_once_value(builder, args[0])
-
-    return types.CPointer(value)(value), codegen
-
-
-@intrinsic
 def _pointer_to(typingctx, like, value):
     """A pointer to ``value`` as ``like``'s dtype (BLAS takes alpha and beta by address)."""
     dtype = like.dtype
@@ -103,34 +61,13 @@ def _pointer_to(typingctx, like, value):
     return types.CPointer(dtype)(like, value), codegen
 
 
-def add_lower_gram(x, first, size, dim, alpha, out):
-    """``out[a, b] += alpha · Σ_(first ≤ q < first + size) x[q, a] · x[q, b]`` for ``b ≤ a < dim``.
-
-    A Gram matrix added to the lower triangle of ``out`` by one ``?syrk`` call (half
-    the work of a full product); nothing else in ``out`` is touched. ``x`` and ``out``
-    are C-contiguous 2-D arrays of one float dtype, ``x`` with at least ``first + size``
-    rows and ``dim`` columns, ``out`` with at least ``dim`` rows and columns;
-    ``size ≥ 0``, ``dim ≥ 1``. Callable from numba only.
-    """
-    raise NotImplementedError("add_lower_gram is called from numba kernels only")
-
-
-@overload(add_lower_gram, jit_options=dict(nogil=True))
-def _add_lower_gram(x, first, size, dim, alpha, out):
-    dtype = _check_arrays("add_lower_gram", x, out)
-    syrk = _syrk(dtype)
-
-    def impl(x, first, size, dim, alpha, out):
-        # Row-major x[first:first + size, :dim] is the column-major dim × size matrix A,
-        # and the row-major lower triangle of out is the column-major upper one of C:
-        # C += alpha A Aᵀ on C's upper triangle.
-        if size > 0:
-            syrk(_address_of(np.int8(_UPPER)), _address_of(np.int8(_NO_TRANSPOSE)),
-                 _address_of(np.int32(dim)), _address_of(np.int32(size)),
-                 _pointer_to(x, alpha), x[first].ctypes, _address_of(np.int32(x.shape[1])),
-                 _pointer_to(x, 1), out.ctypes, _address_of(np.int32(out.shape[1])))
-
-    return impl
+PRODUCT_ROWS = 64
+"""Rows per :func:`add_lower_product` call in the implicit exact solver's Gram
+accumulation: a product this small runs on OpenBLAS's small-matrix gemm kernels, which
+multiply the operands where they are, while a larger one (or any ``?syrk``) first packs
+both into buffers. With whole rows of up to 16,384 entries by ``?syrk``, that half-step
+spent as long packing as multiplying (ml20m shape, K = 64); 32 and 128 rows were no
+faster than 64 at K = 64 and slower at K = 128."""
 
 
 def add_lower_product(x, y, size, dim, out):

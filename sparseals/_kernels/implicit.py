@@ -13,7 +13,7 @@ change of basis leaves the solution (and every CG iterate) unchanged up to round
 
 Each row's other-side factor rows are gathered into a contiguous per-thread block.
 The exact solver adds the block's weighted Gram matrix to the system's lower triangle
-(BLAS syrk) and factors it (Cholesky), or, for a row with fewer positive weights than
+(BLAS gemm on the weighted and the plain rows, 128 rows a call) and factors it (Cholesky), or, for a row with fewer positive weights than
 factors and none negative, solves the n × n dual system of the Woodbury identity,
 which a diagonal G makes cheap (:func:`_dual_solve`). The conjugate-gradient solver
 (Takács, Pilászy & Tikk 2011) reuses the gathered block for every matrix–vector
@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import INNER, OUTER
-from .blas import add_lower_gram, set_row_products
+from .blas import PRODUCT_ROWS, add_lower_product, set_row_products
 from .loss import observed_implicit_loss
 from .prefetch import prefetch_factor_row, worth_prefetching
 from .solve import spd_solve
@@ -53,7 +53,7 @@ def allocate_scratch(n_threads, k, dtype, use_cg):
         return rows, weights, np.empty((n_threads, 3, k), dtype=dtype)  # residual, p, A·p
     return (
         rows,
-        np.empty((n_threads, gather, k), dtype=dtype),  # rows scaled by √|w|
+        np.empty((n_threads, gather, k), dtype=dtype),  # rows weighted by w
         weights,
         np.empty((n_threads, 2, k, k), dtype=dtype),  # system, Cholesky work
         np.empty((n_threads, 4, k), dtype=dtype),  # rhs / solution, dual-solve vectors
@@ -67,14 +67,12 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, ta
     their weights ``w = c − α₀`` into ``weights``.
 
     For the CG solver, write each ``c·p`` into ``targets``. For the ``exact`` solver, add
-    ``Σ c·p·y`` to ``rhs`` and write ``√|w| y`` into ``scaled``: the rows with ``w > 0``
-    from the front, those with ``w < 0`` from the back, so that ``Σ w y yᵀ`` is two Gram
-    matrices; returns how many went to the front and the back. The arrays a solver
-    does not use are not touched.
+    ``Σ c·p·y`` to ``rhs``, write each ``w y`` into ``scaled`` (``Σ w y yᵀ`` is then the
+    product of ``scaled`` and ``rows``) and return how many weights are negative. The
+    arrays a solver does not use are not touched.
     """
     k = other.shape[1]
-    n_front = 0
-    n_back = 0
+    n_negative = 0
     hinted = exact or worth_prefetching(other)  # the exact solver's gather: always
     for q in range(size):
         if hinted:
@@ -90,20 +88,15 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, ta
         if not exact:
             targets[q] = c if y > 0 else 0.0
             continue
-        if w != 0.0:
-            if w > 0.0:
-                sdst = scaled[n_front]
-                n_front += 1
-            else:
-                n_back += 1
-                sdst = scaled[scaled.shape[0] - n_back]
-            s = np.sqrt(abs(w))
-            for a in range(k):
-                sdst[a] = s * src[a]
+        sdst = scaled[q]
+        for a in range(k):
+            sdst[a] = w * src[a]
+        if w < 0.0:
+            n_negative += 1
         if y > 0:
             for a in range(k):
                 rhs[a] += c * src[a]
-    return n_front, n_back
+    return n_negative
 
 
 @njit(**INNER)
@@ -167,13 +160,14 @@ def _add_sparse_product(rows, weights, targets, residual, size, x, out):
 
 
 @njit(**INNER)
-def _dual_solve(f, n, gram_diagonal, lam, rhs, s_mat, work, vecs):
+def _dual_solve(rows, weights, n, gram_diagonal, lam, rhs, f, s_mat, work, vecs):
     """Solve ``(D + Fᵀ F) x = rhs`` in place for diagonal ``D = diag(gram_diagonal) + λ I``
-    (λ > 0) and ``F = f[:n]`` with ``n < K`` rows, by the Woodbury identity:
-    ``x = D^-½ (z − F̃ᵀ (I + F̃ F̃ᵀ)⁻¹ F̃ z)`` with ``F̃ = F D^-½`` and ``z = D^-½ rhs``.
+    (λ > 0) and ``F`` the ``n < K`` rows ``√w_q rows[q]`` (``weights ≥ 0``), by the
+    Woodbury identity: ``x = D^-½ (z − F̃ᵀ (I + F̃ F̃ᵀ)⁻¹ F̃ z)`` with ``F̃ = F D^-½`` and
+    ``z = D^-½ rhs``.
 
     An n × n system, ``O(n² K)``, instead of the K × K one, ``O(n K² + K³)``;
-    ``I + F̃ F̃ᵀ`` has every eigenvalue ≥ 1. Overwrites ``f[:n]`` with ``F̃``; ``s_mat``
+    ``I + F̃ F̃ᵀ`` has every eigenvalue ≥ 1. Writes ``F̃`` into ``f[:n]``; ``s_mat``
     and ``work`` are K × K scratch, ``vecs`` has rows 1-3 of K free. Returns the status
     of :func:`spd_solve`.
     """
@@ -186,8 +180,10 @@ def _dual_solve(f, n, gram_diagonal, lam, rhs, s_mat, work, vecs):
         z[a] = scale[a] * rhs[a]
     for q in range(n):
         row = f[q]
+        source = rows[q]
+        s = np.sqrt(weights[q])
         for a in range(k):
-            row[a] *= scale[a]
+            row[a] = s * source[a] * scale[a]
         u[q] = _dot(row, z, k)
     set_row_products(f, n, k, s_mat)
     for q in range(n):
@@ -220,18 +216,18 @@ def _exact_row(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal, 
         rhs[a] = 0.0
     for first in range(start, end, gather):
         size = min(gather, end - first)
-        n_front, n_back = _gather(indices, data, first, size, other, c0, c1, alpha0, rows,
-                                  weights[0], weights[1], rhs, scaled, True)
+        n_negative = _gather(indices, data, first, size, other, c0, c1, alpha0, rows,
+                             weights[0], weights[1], rhs, scaled, True)
         if first == start:
-            if size == n and n_back == 0 and n_front < k and lam > 0.0:
-                return _dual_solve(scaled, n_front, gram_diagonal, lam, rhs, a_mat, mats[1],
-                                   vecs)
+            if size == n and n_negative == 0 and n < k and lam > 0.0:
+                return _dual_solve(rows, weights[0], n, gram_diagonal, lam, rhs, scaled, a_mat,
+                                   mats[1], vecs)
             for a in range(k):  # the lower triangle: the only part the solve reads
                 for b in range(a):
                     a_mat[a, b] = 0.0
                 a_mat[a, a] = gram_diagonal[a] + lam
-        add_lower_gram(scaled, 0, n_front, k, 1.0, a_mat)
-        add_lower_gram(scaled, scaled.shape[0] - n_back, n_back, k, -1.0, a_mat)
+        for q in range(0, size, PRODUCT_ROWS):
+            add_lower_product(scaled[q:], rows[q:], min(PRODUCT_ROWS, size - q), k, a_mat)
     return spd_solve(a_mat, k, rhs, mats[1])
 
 
