@@ -57,11 +57,13 @@ def test_half_step_matches_reference(dtype, reg_exponent, biases):
         assert bias is None
 
 
-def test_long_rows_span_several_gathered_blocks():
+@pytest.mark.parametrize("k", [9, 100])
+def test_long_rows_span_several_gathered_blocks(k):
+    # 700 ratings per row: several gemm blocks, of 128 rows at k = 9 and of 81 at k = 100
     rng = np.random.default_rng(2)
-    dense = rng.normal(size=(3, 700))  # 700 ratings per row: more than one 128-row block
+    dense = rng.normal(size=(3, 700))
     dense[1, ::3] = np.nan
-    other = rng.standard_normal((700, 9))
+    other = rng.standard_normal((700, k))
     expected, _ = explicit_rows(dense, other, 0.1)
     factors, _, _ = explicit_half_step(compressed(dense), other, regularization=0.1)
     assert relative_error(factors, expected) < 1e-10

@@ -5,7 +5,7 @@ need a product added to part of a matrix that is already there (the lower triang
 a normal matrix), so these helpers call ``?gemm`` through numba's C helper
 ``numba_xxgemm`` (what numba's own ``np.dot`` calls) with the right offsets, strides and
 ``beta = 1``, no copies: for a full product, or for the two blocks that cover a lower
-triangle (3/4 of a full product). Called on blocks of ``PRODUCT_ROWS`` rows, they stay on
+triangle (3/4 of a full product). Called on blocks of ``product_rows(dim)`` rows, they stay on
 OpenBLAS's small-matrix kernels, which beat ``?syrk`` (half the arithmetic, but operands
 packed first) in both kernels: the explicit one by 1.3× at K = 64, the implicit exact
 one by 1.3× at K = 64 and 1.05–1.1× at K = 128 (OpenBLAS 0.3.31, two threads). All are
@@ -19,6 +19,8 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 from numba.np.linalg import ensure_blas, get_blas_kind
+
+from ._options import INNER
 
 _NO_TRANSPOSE = ord("n")
 _TRANSPOSE = ord("t")
@@ -61,13 +63,22 @@ def _pointer_to(typingctx, like, value):
     return types.CPointer(dtype)(like, value), codegen
 
 
-PRODUCT_ROWS = 64
-"""Rows per :func:`add_lower_product` call in the implicit exact solver's Gram
-accumulation: a product this small runs on OpenBLAS's small-matrix gemm kernels, which
+PRODUCT_ELEMENTS = 8192
+"""Size (rows × columns) of the blocks the kernels hand to :func:`add_lower_product` for a
+Gram matrix: products this small run on OpenBLAS's small-matrix gemm kernels, which
 multiply the operands where they are, while a larger one (or any ``?syrk``) first packs
-both into buffers. With whole rows of up to 16,384 entries by ``?syrk``, that half-step
-spent as long packing as multiplying (ml20m shape, K = 64); 32 and 128 rows were no
-faster than 64 at K = 64 and slower at K = 128."""
+both into buffers. With whole rows of up to 16,384 entries by ``?syrk``, the implicit
+exact half-step spent as long packing as multiplying (ml20m shape, K = 64). Measured on
+the ml20m shape, 2 threads: 128 rows best at K = 64 (64 the same for the implicit
+solver, 1.15× slower for the explicit one), 64 rows at K = 128 (128 rows 1.05–1.2× slower
+in both)."""
+
+
+@njit(**INNER)
+def product_rows(dim):
+    """Rows per :func:`add_lower_product` call for a Gram matrix of ``dim`` columns
+    (``PRODUCT_ELEMENTS // dim``, within 16–128)."""
+    return max(16, min(128, PRODUCT_ELEMENTS // dim))
 
 
 def add_lower_product(x, y, size, dim, out):

@@ -13,14 +13,15 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import INNER, OUTER
-from .blas import add_lower_product, set_row_products
+from .blas import add_lower_product, product_rows, set_row_products
 from .solve import nnls, spd_solve
 
 
 BLOCK = 128
-"""Ratings gathered per block: each block's factor rows are copied into one contiguous
-array whose Gram matrix (lower triangle) is added by BLAS, instead of one rank-1 update
-per rating."""
+"""Rows of gathered ratings per thread at least. A row's factor rows are copied into
+one contiguous array, ``product_rows(dim)`` at a time (:mod:`.blas`), whose Gram matrix
+(lower triangle) is added by BLAS instead of one rank-1 update per rating; a row of at
+most ``BLOCK`` ratings, fewer than its unknowns, is solved in its dual form."""
 
 
 def allocate_scratch(n_threads, dim, dtype, nonnegative, gather=BLOCK):
@@ -76,8 +77,9 @@ def _normal_equations(indices, data, start, end, other, other_bias, shift, use_b
         for b in range(a + 1):
             gram[a, b] = 0.0
     keep = end - start <= block.shape[0]
-    for first in range(start, end, BLOCK):
-        size = min(BLOCK, end - first)
+    chunk = product_rows(dim)
+    for first in range(start, end, chunk):
+        size = min(chunk, end - first)
         at = first - start if keep else 0
         rows = block[at:]
         row_targets = targets[at:]

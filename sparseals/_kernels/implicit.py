@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import INNER, OUTER
-from .blas import PRODUCT_ROWS, add_lower_product, set_row_products
+from .blas import add_lower_product, product_rows, set_row_products
 from .loss import observed_implicit_loss
 from .prefetch import prefetch_factor_row, worth_prefetching
 from .solve import spd_solve
@@ -226,8 +226,9 @@ def _exact_row(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal, 
                 for b in range(a):
                     a_mat[a, b] = 0.0
                 a_mat[a, a] = gram_diagonal[a] + lam
-        for q in range(0, size, PRODUCT_ROWS):
-            add_lower_product(scaled[q:], rows[q:], min(PRODUCT_ROWS, size - q), k, a_mat)
+        chunk = product_rows(k)
+        for q in range(0, size, chunk):
+            add_lower_product(scaled[q:], rows[q:], min(chunk, size - q), k, a_mat)
     return spd_solve(a_mat, k, rhs, mats[1])
 
 
