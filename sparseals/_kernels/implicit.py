@@ -13,9 +13,10 @@ change of basis leaves the solution (and every CG iterate) unchanged up to round
 
 Each row's other-side factor rows are gathered into a contiguous per-thread block.
 The exact solver adds the block's weighted Gram matrix to the system's lower triangle
-(BLAS gemm on the weighted and the plain rows, 128 rows a call) and factors it (Cholesky), or, for a row with fewer positive weights than
-factors and none negative, solves the n × n dual system of the Woodbury identity,
-which a diagonal G makes cheap (:func:`_dual_solve`). The conjugate-gradient solver
+(BLAS gemm of the weighted and the plain rows, ``blas.product_rows(K)`` rows a call) and
+factors it (Cholesky), or, for a row with fewer ratings than factors and no negative
+weight, solves the n × n dual system of the Woodbury identity, which a diagonal G makes
+cheap (:func:`_dual_solve`). The conjugate-gradient solver
 (Takács, Pilászy & Tikk 2011) reuses the gathered block for every matrix–vector
 product, warm started from the row's current factors.
 """
