@@ -13,7 +13,6 @@ callable from numba code only, on C-contiguous float32 or float64 arrays (checke
 compiled).
 """
 
-import numpy as np
 from numba import njit, types
 from numba.core import cgutils
 from numba.core.errors import TypingError
