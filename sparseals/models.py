@@ -6,8 +6,8 @@ from . import _validation as v
 from ._base import ALSBase
 from ._threads import kernel_threads
 from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
-                      _confidence_terms, _dense_explicit_step, _explicit_gathered_rows,
-                      _explicit_step, _implicit_step, _plan_long_rows)
+                      _confidence_terms, _dense_explicit_step, _explicit_step, _implicit_step,
+                      _plan_long_rows)
 
 
 class ExplicitALS(ALSBase):
@@ -129,17 +129,16 @@ class ExplicitALS(ALSBase):
                                            self.item_biases_, self.user_factors_,
                                            self.user_biases_, self._reg_users)
         # the item step also takes the residuals of the items whose ratings it keeps
-        # gathered; only the longer items' ratings need another pass (over the users)
+        # gathered (NaN for the others); only the longer items' ratings need another pass
+        # (over the users)
         item_losses = None if self._dense else np.empty(n_items)
         self.n_singular_ += self._half_step(ratings.by_item, n_users, self.user_factors_,
                                             self.user_biases_, self.item_factors_,
                                             self.item_biases_, self._reg_items, item_losses)
         if item_losses is None:
             return None
-        dim = self.factors + int(self.biases)
-        long_items = np.diff(ratings.by_item.indptr) > _explicit_gathered_rows(
-            dim, self.item_factors_.dtype)
-        observed = float(item_losses.sum())
+        long_items = np.isnan(item_losses)
+        observed = float(item_losses[~long_items].sum())
         if long_items.any():
             observed += self._data_loss(ratings, long_items)
         return observed

@@ -115,7 +115,7 @@ def _explicit_step(rows, other, other_bias, shift, target, target_bias, reg, reg
 
     ``row_losses`` (float64, one per row), if given, receives each row's sum of squared
     residuals at its new factors, for the rows of at most
-    :func:`_explicit_gathered_rows` ratings (0 for longer rows).
+    :func:`_explicit_gathered_rows` ratings (NaN for longer rows).
     """
     from ._kernels.explicit import BLOCK, allocate_scratch, half_step
 

@@ -56,9 +56,8 @@ def test_loss_from_the_item_step_and_the_long_items_is_the_full_loss(monkeypatch
                                                                      options):
     # the item step keeps at most 150 ratings gathered here: the loss of the other items'
     # ratings comes from a pass over the users
-    import sparseals.models
+    import sparseals.solvers
 
-    monkeypatch.setattr(sparseals.models, "_explicit_gathered_rows", lambda dim, dtype: 150)
     monkeypatch.setattr(sparseals.solvers, "_explicit_gathered_rows", lambda dim, dtype: 150)
     rng = np.random.default_rng(8)
     dense = rng.integers(1, 6, (400, 30)).astype(float)

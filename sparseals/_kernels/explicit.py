@@ -145,7 +145,7 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
     ``singular[i]`` is set when row i's system was singular and got a ridge.
     ``row_losses`` (float64, one per row, or empty for none) receives each row's sum of
     squared residuals at its new factors, for the rows whose ratings all fit in the
-    scratch's gathered rows; a longer row gets 0 (its residuals are the caller's to add).
+    scratch's gathered rows; a longer row gets NaN (its residuals are the caller's to add).
 
     A row with fewer ratings n than unknowns d (and λ > 0, no sign constraint) is
     solved in its dual form ``x = Bᵀ (BBᵀ + λI)⁻¹ y``: an n × n system instead of
@@ -189,7 +189,7 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
         if row_losses.shape[0] > 0:
             # the row's design rows and targets are still gathered (the dual solve's too)
             row_losses[row] = (_squared_residuals(block_s[tid], targets_s[tid], n, x, dim)
-                               if n <= block_s.shape[1] else 0.0)
+                               if n <= block_s.shape[1] else np.nan)
         for a in range(k):
             target[row, a] = x[a]
         if use_bias:
