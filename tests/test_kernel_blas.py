@@ -20,7 +20,7 @@ def _set_rows(x, size, dim, out):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("dim", [1, 2, 7, 64, 65])
+@pytest.mark.parametrize("dim", [1, 2, 7, 50, 64, 65, 130])  # 2, 3 and 4 blocks
 @pytest.mark.parametrize("size", [1, 5, 130])
 def test_add_lower_product_adds_the_lower_triangle(dtype, dim, size):
     rng = np.random.default_rng(dim * 1000 + size)
