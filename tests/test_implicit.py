@@ -355,6 +355,20 @@ def test_loss_from_the_item_step_equals_the_loss_computed_afresh(solver, dtype, 
     assert model.loss_history_[-1] == pytest.approx(want, rel=TOL[np.dtype(dtype).type])
 
 
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_float32_loss_matches_the_float64_reference_of_its_factors(solver):
+    # each cell's dot product is summed in float32: the history must still be the loss
+    # of the float32 factors to float32 accuracy, at a K wide enough to vectorise
+    rng = np.random.default_rng(9)
+    dense = random_counts(rng, 300, 200, density=0.2)
+    model = sa.ImplicitALS(factors=48, regularization=0.5, alpha=2.0, solver=solver,
+                           iterations=3, dtype="float32", random_state=0)
+    model.fit(to_ratings(dense, "float32"))
+    want = naive.implicit_loss(dense, model.user_factors_.astype(float),
+                               model.item_factors_.astype(float), 0.5, 0.5, 2.0, 1.0)
+    assert model.loss_history_[-1] == pytest.approx(want, rel=1e-6)
+
+
 def test_three_cg_steps_decrease_the_loss_on_random_data():
     rng = np.random.default_rng(7)
     X = sp.random(300, 200, density=0.05, format="csr", random_state=rng,

@@ -27,7 +27,7 @@ from numba import njit, prange
 
 from ._options import INNER, OUTER
 from .blas import add_lower_product, product_rows, set_row_products
-from .loss import observed_implicit_loss
+from .loss import _dot, observed_implicit_loss
 from .prefetch import prefetch_factor_row, worth_prefetching
 from .solve import spd_solve
 
@@ -98,17 +98,6 @@ def _gather(indices, data, first, size, other, c0, c1, alpha0, rows, weights, ta
             for a in range(k):
                 rhs[a] += c * src[a]
     return n_negative
-
-
-@njit(**INNER)
-def _dot(x, y, k):
-    # the sum starts from a zero of the arrays' dtype (a literal 0.0 would make it float64)
-    # and the loop from 0: a loop from 1 leaves K − 1 iterations, whose scalar remainder
-    # after the vector body cost a third of the CG products' time at K = 128
-    s = x.dtype.type(0)
-    for a in range(k):
-        s += x[a] * y[a]
-    return s
 
 
 @njit(**INNER)

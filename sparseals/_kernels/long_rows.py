@@ -25,8 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._options import OUTER
-from .implicit import _dot
-from .loss import implicit_cell_loss
+from .loss import _dot, implicit_cell_loss
 
 CHUNKS = 16
 """Ranges a pass is split into (the parallelism available to it)."""

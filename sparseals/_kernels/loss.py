@@ -7,13 +7,25 @@ from ._options import INNER, OUTER
 from .prefetch import prefetch_factor_row, worth_prefetching
 
 
+@njit(**INNER)
+def _dot(x, y, k):
+    """``x[:k]·y[:k]`` in the arrays' dtype (float32 vectorises twice as wide as float64)."""
+    # the sum starts from a zero of the arrays' dtype (a literal 0.0 would make it float64)
+    # and the loop from 0: a loop from 1 leaves K − 1 iterations, whose scalar remainder
+    # after the vector body cost a third of the CG products' time at K = 128
+    s = x.dtype.type(0)
+    for a in range(k):
+        s += x[a] * y[a]
+    return s
+
+
 @njit(**OUTER)
 def explicit_row_losses(indptr, indices, data, row_factors, row_bias, col_factors, col_bias,
                         shift, use_bias, columns):
     """Per row: the sum of squared residuals over the row's observed entries (float64),
     over the entries of the columns where ``columns`` is True (all if it is empty).
 
-    Each dot product is summed in the factors' dtype (``k ≥ 1``), the residual and the
+    Each dot product is summed in the factors' dtype (:func:`_dot`), the residual and the
     sums of squares in float64. A float32 dot is vectorised twice as wide as one
     summed in float64 (the pass took 0.73× the time on the ml20m shape at K = 64, the
     same at K = 128); its rounding is of the order of the factors' own and random in
@@ -30,10 +42,7 @@ def explicit_row_losses(indptr, indices, data, row_factors, row_bias, col_factor
             if columns.shape[0] > 0 and not columns[col]:
                 continue
             v = col_factors[col]
-            dot = u[0] * v[0]
-            for a in range(1, k):
-                dot += u[a] * v[a]
-            pred = shift + np.float64(dot)
+            pred = shift + np.float64(_dot(u, v, k))
             if use_bias:
                 pred += row_bias[row] + col_bias[col]
             r = np.float64(data[p]) - pred
@@ -44,11 +53,10 @@ def explicit_row_losses(indptr, indices, data, row_factors, row_bias, col_factor
 
 @njit(**INNER)
 def implicit_cell_loss(y, x, value, c0, c1, alpha0):
-    """``c (p − s)² − α₀ s²`` for one stored cell: ``s = y·x`` (float64), ``c = |c0 + c1·r|``,
+    """``c (p − s)² − α₀ s²`` for one stored cell: ``s = y·x`` summed in the factors' dtype
+    (as in :func:`explicit_row_losses`), the rest in float64; ``c = |c0 + c1·r|``,
     ``p = (r > 0)``."""
-    s = 0.0
-    for a in range(x.shape[0]):
-        s += y[a] * x[a]
+    s = np.float64(_dot(y, x, x.shape[0]))
     r = np.float64(value)
     c = abs(c0 + c1 * r)
     miss = (1.0 if r > 0 else 0.0) - s
