@@ -14,6 +14,7 @@ from numba import njit, prange
 
 from ._options import INNER, OUTER
 from .blas import add_lower_product, product_rows, set_row_products
+from .loss import _dot
 from .solve import nnls, spd_solve
 
 
@@ -122,11 +123,7 @@ def _squared_residuals(block, targets, n, x, dim):
     as :func:`.loss.explicit_row_losses` takes it)."""
     total = 0.0
     for p in range(n):
-        bp = block[p]
-        dot = bp[0] * x[0]
-        for a in range(1, dim):
-            dot += bp[a] * x[a]
-        r = np.float64(targets[p]) - np.float64(dot)
+        r = np.float64(targets[p]) - np.float64(_dot(block[p], x, dim))
         total += r * r
     return total
 
