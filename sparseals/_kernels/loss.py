@@ -56,7 +56,12 @@ def implicit_cell_loss(y, x, value, c0, c1, alpha0):
     """``c (p − s)² − α₀ s²`` for one stored cell: ``s = y·x`` summed in the factors' dtype
     (as in :func:`explicit_row_losses`), the rest in float64; ``c = |c0 + c1·r|``,
     ``p = (r > 0)``."""
-    s = np.float64(_dot(y, x, x.shape[0]))
+    return implicit_score_loss(np.float64(_dot(y, x, x.shape[0])), value, c0, c1, alpha0)
+
+
+@njit(**INNER)
+def implicit_score_loss(s, value, c0, c1, alpha0):
+    """:func:`implicit_cell_loss` from the cell's score ``s = y·x`` (float64)."""
     r = np.float64(value)
     c = abs(c0 + c1 * r)
     miss = (1.0 if r > 0 else 0.0) - s
