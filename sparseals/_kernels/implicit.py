@@ -49,9 +49,9 @@ def allocate_scratch(n_threads, k, dtype, use_cg):
     (allocated once per half-step)."""
     gather = gather_rows(k, dtype)
     rows = np.empty((n_threads, gather, k), dtype=dtype)  # gathered factor rows
-    weights = np.empty((n_threads, 2, gather), dtype=dtype)  # weights c − α₀, CG targets c·p
-    if use_cg:  # the weights' array also holds the ratings' scores y·x and y·p
-        weights = np.empty((n_threads, 4, gather), dtype=dtype)
+    # weights c − α₀, CG targets c·p, and for the CG the ratings' scores y·x and y·p
+    weights = np.empty((n_threads, 4 if use_cg else 2, gather), dtype=dtype)
+    if use_cg:
         return rows, weights, np.empty((n_threads, 3, k), dtype=dtype)  # residual, p, A·p
     return (
         rows,
