@@ -326,6 +326,9 @@ def cg_half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_e
         if defer_long and n > gather:
             continue
         track = row_losses.shape[0] > 0 and n <= gather
+        # each rating's score y·x, kept up to date from the products' y·p, gives the
+        # row's loss without another pass over its rows
+        scores = weights_s[tid, 2:4, :n if track else 0]
         x = target[row]
         if n == 0:
             x[:] = 0.0
@@ -337,9 +340,6 @@ def cg_half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_e
             r = vecs_s[tid, 0]
             p = vecs_s[tid, 1]
             ap = vecs_s[tid, 2]
-            # each rating's score y·x, kept up to date from the products' y·p, gives the
-            # row's loss without another pass over its rows
-            scores = weights_s[tid, 2:4, :n if track else 0]
             # r = b − A x; this first product gathers a row that fits in one block, and
             # the later ones reuse it
             _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal,
@@ -368,11 +368,11 @@ def cg_half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_e
                 for a in range(k):
                     p[a] = r[a] + beta * p[a]
                 rs = rs_new
-        if track and n > 0:
+        if track:
             total = 0.0
             for q in range(n):
-                total += implicit_score_loss(np.float64(weights_s[tid, 2, q]), data[start + q],
-                                             c0, c1, alpha0)
+                total += implicit_score_loss(np.float64(scores[0, q]), data[start + q], c0, c1,
+                                             alpha0)
             row_losses[row] = total
         elif row_losses.shape[0] > 0:
             row_losses[row] = observed_implicit_loss(indices, data, start, end, other, x, c0, c1,
