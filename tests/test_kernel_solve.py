@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 from numba import njit
+from scipy.optimize import lsq_linear
 
-from sparseals._kernels.solve import JITTERED, OK, cholesky, spd_solve
+from sparseals._kernels.solve import JITTERED, OK, cholesky, nnls, spd_solve
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
 
@@ -17,6 +18,17 @@ def _cholesky(a, n):
 @njit
 def _spd_solve(a, n, x, work):
     return spd_solve(a, n, x, work)
+
+
+@njit
+def _nnls(a, b, n, n_bounded):
+    x = np.empty(n + 1, a.dtype)  # one spare entry: it must stay untouched
+    x[n] = 7.0
+    size = n + 1
+    status = nnls(a, b, n, n_bounded, x, np.empty(size, np.bool_), np.empty(size, a.dtype),
+                  np.empty((size, size), a.dtype), np.empty((size, size), a.dtype),
+                  np.empty(size, np.int64))
+    return x, status
 
 
 def spd_matrix(rng, n, dtype):
@@ -62,3 +74,56 @@ def test_singular_system_is_refused_then_ridged(n):
     assert _spd_solve(a, n, x, np.empty((n, n))) == JITTERED
     assert np.isfinite(x).all()
     np.testing.assert_allclose(a @ x, rhs, atol=1e-8)
+
+
+def reference_nnls(a, b, n_bounded):
+    """argmin ½ xᵀAx − bᵀx, x[:n_bounded] ≥ 0, as the bounded least-squares problem
+    ‖Lᵀx − L⁻¹b‖² (A = LLᵀ) solved by scipy's BVLS."""
+    lower = np.linalg.cholesky(a)
+    bounds = (np.where(np.arange(len(b)) < n_bounded, 0.0, -np.inf), np.inf)
+    result = lsq_linear(lower.T, np.linalg.solve(lower, b), bounds=bounds, method="bvls",
+                        tol=1e-14, max_iter=10 * len(b))
+    return result.x
+
+
+def nnls_problem(rng, n, dtype):
+    """A ridge normal matrix of non-negative factor rows and a right-hand side whose
+    unconstrained solution has many negative entries, as in a non-negative half-step."""
+    rows = np.abs(rng.standard_normal((2 * n + 5, n)))
+    ratings = rng.standard_normal(2 * n + 5) + 0.5
+    a = rows.T @ rows + 0.5 * np.eye(n)
+    return a.astype(dtype), (rows.T @ ratings).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n, n_free", [(1, 0), (2, 1), (9, 0), (33, 1), (64, 0), (129, 1)])
+def test_nnls_matches_bounded_least_squares(dtype, n, n_free):
+    rng = np.random.default_rng(n)
+    for trial in range(3):
+        a, b = nnls_problem(rng, n, dtype)
+        x, status = _nnls(a, b, n, n - n_free)
+        assert status == OK and x[n] == 7.0
+        a64, b64 = a.astype(np.float64), b.astype(np.float64)
+        expected = reference_nnls(a64, b64, n - n_free)
+        assert (x[:n - n_free] >= 0).all()
+        scale = np.abs(expected).max()
+        assert np.abs(x[:n] - expected).max() <= TOLERANCE[dtype] * 10 * scale
+        if n > 8:
+            assert 0 < (expected[:n - n_free] == 0).sum() < n - n_free  # a real active set
+        # KKT: the gradient vanishes on the positive and free entries, is ≥ 0 on the zeros
+        gradient = a64 @ x[:n].astype(np.float64) - b64
+        tol = TOLERANCE[dtype] * 10 * np.abs(b64).max()
+        positive = np.arange(n) >= n - n_free
+        positive |= x[:n] > 0
+        assert np.abs(gradient[positive]).max(initial=0) <= tol
+        assert gradient[~positive].min(initial=0) >= -tol
+
+
+def test_nnls_singular_subproblem_is_ridged():
+    rng = np.random.default_rng(3)
+    a, b = nnls_problem(rng, 6, np.float64)
+    a[:, 5] = a[5, :] = 0.0  # the last unknown appears nowhere and is pulled up by b
+    b[5] = 1.0
+    x, status = _nnls(a, b, 6, 6)
+    assert status == JITTERED
+    assert np.isfinite(x[:6]).all() and (x[:6] >= 0).all()
