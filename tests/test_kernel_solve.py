@@ -5,7 +5,8 @@ import pytest
 from numba import njit
 from scipy.optimize import lsq_linear
 
-from sparseals._kernels.solve import JITTERED, OK, cholesky, nnls, spd_solve
+from sparseals._kernels.solve import (JITTERED, OK, _append_variable, _remove_variable, cholesky,
+                                      nnls, spd_solve)
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
 
@@ -127,3 +128,47 @@ def test_nnls_singular_subproblem_is_ridged():
     x, status = _nnls(a, b, 6, 6)
     assert status == JITTERED
     assert np.isfinite(x[:6]).all() and (x[:6] >= 0).all()
+
+
+@njit
+def _append(a, j, chol, idx, m):
+    return _append_variable(a, j, chol, idx, m)
+
+
+@njit
+def _remove(chol, idx, m, j, column):
+    return _remove_variable(chol, idx, m, j, column)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_nnls_factor_updates_match_a_new_factorisation(dtype):
+    """The passive set's factor, grown and shrunk in a random order, stays the Cholesky
+    factor of its submatrix (removals from the middle exercise the Givens update)."""
+    rng = np.random.default_rng(5)
+    n = 24
+    a = spd_matrix(rng, n, dtype)
+    chol = np.full((n + 1, n + 1), np.nan, dtype)  # NaN: a read of an unset entry shows
+    idx = np.zeros(n, np.int64)
+    column = np.empty(n, dtype)
+    m = 0
+    order = rng.permutation(n)
+    for j in order[:16]:
+        m = _append(np.tril(a), j, chol, idx, m)
+    for step in range(12):
+        if step % 3 == 2:
+            m = _append(np.tril(a), order[16 + step // 3], chol, idx, m)
+        else:
+            m = _remove(chol, idx, m, idx[rng.integers(m)], column)
+        members = idx[:m]
+        assert len(set(members)) == m
+        expected = np.linalg.cholesky(a[np.ix_(members, members)].astype(np.float64))
+        assert np.allclose(np.tril(chol[:m, :m]), expected, rtol=0,
+                           atol=TOLERANCE[dtype] * np.abs(expected).max())
+
+
+def test_nnls_factor_append_reports_a_singular_matrix():
+    a = np.array([[1.0, 0.0], [1.0, 1.0]])  # lower triangle of [[1, 1], [1, 1]]
+    chol = np.zeros((3, 3))
+    idx = np.zeros(2, np.int64)
+    assert _append(a, 0, chol, idx, 0) == 1
+    assert _append(a, 1, chol, idx, 1) == -1

@@ -126,7 +126,7 @@ def spd_solve(a, n, x, work):
 @njit(**INNER)
 def _solve_passive(a, b, n, passive, z, sub, work, idx):
     """z = argmin of the quadratic over the passive variables, others held at 0."""
-    m = 0
+    m = np.int64(0)  # not a literal 0: that would compile the callees once more
     for i in range(n):
         if passive[i]:
             idx[m] = i
@@ -148,6 +148,87 @@ def _solve_passive(a, b, n, passive, z, sub, work, idx):
 
 
 @njit(**INNER)
+def _append_variable(a, j, chol, idx, m):
+    """Extend ``chol[:m, :m]``, the Cholesky factor of ``a[idx[:m], idx[:m]]``, by
+    variable ``j`` (O(m²): one forward substitution); returns the new size, or -1 if
+    the extended matrix is not positive definite."""
+    row = chol[m]
+    for p in range(m):
+        i = idx[p]
+        row[p] = a[i, j] if i >= j else a[j, i]  # lower triangle read
+    for p in range(m):
+        factor_row = chol[p]
+        s = row[p]
+        for q in range(p):
+            s -= factor_row[q] * row[q]
+        row[p] = s / factor_row[p]
+    d = a[j, j]
+    for p in range(m):
+        d -= row[p] * row[p]
+    if not d > 0.0:  # also catches NaN
+        return -1
+    row[m] = np.sqrt(d)
+    idx[m] = j
+    return m + 1
+
+
+@njit(**INNER)
+def _remove_variable(chol, idx, m, j, column):
+    """Drop variable ``j`` from the factor ``chol[:m, :m]`` of ``a[idx[:m], idx[:m]]``
+    in place (O(m²)); returns the new size. The rows after it lose its column, and the
+    block they leave, ``L₃₃``, becomes the factor of ``L₃₃ L₃₃ᵀ + c cᵀ`` (``c`` the dropped
+    column below the diagonal) by Givens rotations: an update, which stays stable."""
+    p = 0
+    while idx[p] != j:
+        p += 1
+    for i in range(p + 1, m):
+        source = chol[i]
+        column[i - p - 1] = source[p]
+        target = chol[i - 1]
+        for q in range(p):
+            target[q] = source[q]
+        for q in range(p + 1, i + 1):
+            target[q - 1] = source[q]
+        idx[i - 1] = idx[i]
+    for t in range(m - 1 - p):
+        d = p + t
+        pivot = chol[d, d]
+        r = np.sqrt(pivot * pivot + column[t] * column[t])
+        cos = r / pivot
+        sin = column[t] / pivot
+        chol[d, d] = r
+        for u in range(t + 1, m - 1 - p):
+            row = chol[p + u]
+            row[d] = (row[d] + sin * column[u]) / cos
+            column[u] = cos * column[u] - sin * row[d]
+    return m - 1
+
+
+@njit(**INNER)
+def _most_violated(a, b, n, n_bounded, x, passive, w, tol):
+    """The bound variable at zero with the largest component of the negative gradient
+    ``w = b − A x`` above ``tol``, or -1 if there is none (x is optimal)."""
+    for i in range(n):
+        w[i] = b[i]
+    for k in range(n):  # x is zero off the passive set: only those columns of A count
+        xk = x[k]
+        if xk == 0.0:
+            continue
+        row = a[k]
+        for i in range(k):  # the upper part of column k is row k's lower part
+            w[i] -= row[i] * xk
+        for i in range(k, n):
+            w[i] -= a[i, k] * xk
+    best = -1
+    best_w = tol
+    for i in range(n_bounded):
+        if not passive[i] and w[i] > best_w:
+            best_w = w[i]
+            best = i
+    return best
+
+
+@njit(**INNER)
 def nnls(a, b, n, n_bounded, x, passive, z, sub, work, idx):
     """Minimise ½ xᵀAx − bᵀx with ``x[:n_bounded] ≥ 0`` (Lawson–Hanson active set).
 
@@ -156,36 +237,33 @@ def nnls(a, b, n, n_bounded, x, passive, z, sub, work, idx):
     ``sub`` and ``work`` are (n + 1) × (n + 1) scratch, ``z`` length n, ``passive``
     a boolean length-n scratch and ``idx`` an integer length-n scratch.
     Returns ``OK`` or ``JITTERED`` (a passive subproblem was singular).
+
+    The Cholesky factor of the passive variables' submatrix (in ``sub``, their order
+    in ``idx``) is updated as variables enter and leave, O(n²) a change instead of a
+    new O(n³) factorisation. If an entering variable makes it singular, the rest of
+    the solve refactors each subproblem with a ridge instead.
     """
-    status = OK
     scale = 0.0
     for i in range(n):
         scale = max(scale, abs(b[i]), abs(a[i, i]))
     tol = 10.0 * np.finfo(a.dtype).eps * max(scale, 1e-30) * n
+    m = np.int64(0)  # passive variables in the factor (-1 once singular); not a literal 0
     for i in range(n):
-        passive[i] = i >= n_bounded
-    status |= _solve_passive(a, b, n, passive, z, sub, work, idx)
-    for i in range(n):
-        x[i] = z[i]
-    for outer in range(3 * n + 3):
-        # most positive component of the negative gradient among the bound variables
-        best = -1
-        best_w = tol
-        for i in range(n_bounded):
-            if passive[i]:
-                continue
-            w = b[i]
-            for k in range(n):
-                aik = a[i, k] if k <= i else a[k, i]
-                w -= aik * x[k]
-            if w > best_w:
-                best_w = w
-                best = i
-        if best < 0:
-            break
+        passive[i] = False
+        x[i] = 0.0
+    status = OK
+    for outer in range(3 * n + 3 + n - n_bounded):
+        if outer < n - n_bounded:  # the free variables enter first, unconditionally
+            best = n_bounded + outer
+        else:
+            best = _most_violated(a, b, n, n_bounded, x, passive, z, tol)
+            if best < 0:
+                break
         passive[best] = True
+        if m >= 0:
+            m = _append_variable(a, best, sub, idx, m)
         for inner in range(3 * n + 3):
-            status |= _solve_passive(a, b, n, passive, z, sub, work, idx)
+            status |= _passive_solve(a, b, n, passive, z, sub, work, idx, m)
             alpha = 2.0
             for i in range(n_bounded):
                 if passive[i] and z[i] <= 0.0:
@@ -202,4 +280,23 @@ def nnls(a, b, n, n_bounded, x, passive, z, sub, work, idx):
                 if passive[i] and x[i] <= tol:
                     passive[i] = False
                     x[i] = 0.0
+                    if m >= 0:
+                        m = _remove_variable(sub, idx, m, i, work[1])
     return status
+
+
+@njit(**INNER)
+def _passive_solve(a, b, n, passive, z, sub, work, idx, m):
+    """z = argmin over the passive variables, others 0: from their factor of size ``m``
+    in ``sub``, or (``m`` = -1) by a new factorisation, with a ridge if singular."""
+    if m < 0:
+        return _solve_passive(a, b, n, passive, z, sub, work, idx)
+    for i in range(n):
+        z[i] = 0.0
+    rhs = work[0]
+    for p in range(m):
+        rhs[p] = b[idx[p]]
+    cholesky_solve(sub, m, rhs)
+    for p in range(m):
+        z[idx[p]] = rhs[p]
+    return OK
