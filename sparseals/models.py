@@ -204,7 +204,7 @@ class ExplicitALS(ALSBase):
         self._check_fitted()
         row = self._fold_in_row(items, values)
         dtype = self.item_factors_.dtype
-        factors = np.empty((1, self.item_factors_.shape[1]), dtype=dtype)
+        factors = np.zeros((1, self.item_factors_.shape[1]), dtype=dtype)  # NNLS: a cold start
         bias = np.empty(1, dtype=dtype) if self.biases else None
         self._solve_rows("user", row, factors, bias)
         return (factors[0], float(bias[0])) if self.biases else factors[0]

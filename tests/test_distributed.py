@@ -46,6 +46,8 @@ MODELS = {
     "explicit": lambda **kw: sa.ExplicitALS(factors=4, regularization=0.1, **kw),
     "explicit-biases": lambda **kw: sa.ExplicitALS(factors=4, regularization=0.1, biases=True,
                                                    reg_exponent=1.0, **kw),
+    "explicit-nonnegative": lambda **kw: sa.ExplicitALS(factors=4, regularization=0.1,
+                                                        nonnegative=True, **kw),
     "implicit-cg": lambda **kw: sa.ImplicitALS(factors=4, regularization=0.1, alpha=2.0, **kw),
     "implicit-exact": lambda **kw: sa.ImplicitALS(factors=4, regularization=0.1, alpha=2.0,
                                                   solver="cholesky", reg_exponent=1.0,

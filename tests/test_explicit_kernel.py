@@ -174,6 +174,39 @@ def test_nonnegative_rows_satisfy_kkt(biases):
 
 
 @pytest.mark.parametrize("biases", [False, True])
+def test_nonnegative_rows_start_from_the_target_and_end_at_the_cold_solution(biases):
+    """The NNLS half-step starts each row from ``target``'s row (a fit passes the current
+    factors); from the cold solution, a perturbed copy or a random start with negative
+    entries, the result is the cold start's."""
+    rng = np.random.default_rng(12)
+    dense, other = sparse_problem(rng, k=7, density=0.4)
+    other = np.abs(other)
+    other_bias = rng.standard_normal(other.shape[0]) if biases else None
+    rows = compressed(dense)
+    cold, cold_bias, _ = explicit_half_step(rows, other, regularization=0.2,
+                                            other_biases=other_bias, nonnegative=True)
+    assert ((cold == 0).any(axis=1)).sum() > 5
+    starts = (cold.copy(), cold * rng.uniform(0.5, 1.5, cold.shape) + (cold == 0) * 0.3,
+              rng.standard_normal(cold.shape))
+    for start in starts:
+        target_bias = rng.standard_normal(len(cold)) if biases else None
+        solvers._explicit_step(rows, other, other_bias, 0.0, start, target_bias, 0.2, 0.0,
+                               True, 2)
+        np.testing.assert_allclose(start, cold, rtol=0, atol=1e-10)
+        if biases:
+            np.testing.assert_allclose(target_bias, cold_bias, rtol=0, atol=1e-10)
+    public, _, _ = explicit_half_step(rows, other, regularization=0.2, other_biases=other_bias,
+                                      nonnegative=True, initial=rng.uniform(0, 1, cold.shape))
+    np.testing.assert_allclose(public, cold, rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="initial has shape"):
+        explicit_half_step(rows, other, regularization=0.2, nonnegative=True,
+                           initial=cold[:-1])
+    with pytest.raises(ValueError, match="initial"):
+        explicit_half_step(rows, other, regularization=0.2, nonnegative=True,
+                           initial=np.full_like(cold, np.nan))
+
+
+@pytest.mark.parametrize("biases", [False, True])
 def test_dense_fast_path_matches_the_sparse_kernel(biases):
     rng = np.random.default_rng(8)
     values = rng.normal(3, 1, (20, 30))

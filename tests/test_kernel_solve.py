@@ -22,8 +22,10 @@ def _spd_solve(a, n, x, work):
 
 
 @njit
-def _nnls(a, b, n, n_bounded):
-    x = np.empty(n + 1, a.dtype)  # one spare entry: it must stay untouched
+def _nnls(a, b, n, n_bounded, start=None):
+    x = np.zeros(n + 1, a.dtype)  # one spare entry: it must stay untouched
+    if start is not None:
+        x[:n] = start
     x[n] = 7.0
     size = n + 1
     status = nnls(a, b, n, n_bounded, x, np.empty(size, np.bool_), np.empty(size, a.dtype),
@@ -118,6 +120,54 @@ def test_nnls_matches_bounded_least_squares(dtype, n, n_free):
         positive |= x[:n] > 0
         assert np.abs(gradient[positive]).max(initial=0) <= tol
         assert gradient[~positive].min(initial=0) >= -tol
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_nnls_warm_start_reaches_the_same_solution(dtype):
+    """Started from the solution, a perturbed solution, a random point (negative and NaN
+    entries included) or all ones, the solver ends where a cold start ends."""
+    rng = np.random.default_rng(11)
+    n = 48
+    for n_free in (0, 1):
+        a, b = nnls_problem(rng, n, dtype)
+        cold, _ = _nnls(a, b, n, n - n_free)
+        expected = reference_nnls(a.astype(np.float64), b.astype(np.float64), n - n_free)
+        perturbed = cold[:n] * rng.uniform(0.5, 1.5, n) + (cold[:n] == 0) * rng.uniform(0, 1, n)
+        noise = rng.standard_normal(n)
+        noise[::7] = np.nan
+        for start in (cold[:n], perturbed, noise, np.ones(n)):
+            x, status = _nnls(a, b, n, n - n_free, start)
+            assert status == OK and x[n] == 7.0
+            assert (x[:n - n_free] >= 0).all()
+            scale = np.abs(expected).max()
+            assert np.abs(x[:n] - expected).max() <= TOLERANCE[dtype] * 10 * scale
+
+
+def correlated_nnls_problem(rng, n, n_ratings):
+    """The normal matrix of a row with many ratings of items whose non-negative factors
+    are strongly correlated (a rank-10 pattern), as in a late non-negative fit: ``A``
+    and ``b`` in the hundreds to thousands while the solution's entries are below 1."""
+    rows = np.abs(rng.standard_normal((n_ratings, 10)) @ rng.standard_normal((10, n))) / 3
+    ratings = np.clip(np.round(rng.normal(3.5, 1.0, n_ratings)), 1, 5)
+    return rows.T @ rows + 0.1 * np.eye(n), rows.T @ ratings
+
+
+@pytest.mark.parametrize("n", [64, 128])
+def test_nnls_float32_keeps_small_positive_entries(n):
+    """Float32 NNLS is near-optimal when the solution is small against ``A`` and ``b``:
+    the solver once dropped every passive entry below a tolerance scaled by ``max |b|``
+    (0.3 here), leaving objectives 5e-4 to 3e-2 above the optimum."""
+    rng = np.random.default_rng(n)
+    for trial in range(3):
+        a, b = correlated_nnls_problem(rng, n, 400)
+        a32, b32 = a.astype(np.float32), b.astype(np.float32)
+        x, status = _nnls(a32, b32, n, n)
+        a64, b64 = a32.astype(np.float64), b32.astype(np.float64)
+        expected = reference_nnls(a64, b64, n)
+        objective = lambda v: 0.5 * v @ a64 @ v - b64 @ v  # noqa: E731
+        excess = objective(x[:n].astype(np.float64)) - objective(expected)
+        assert excess <= 1e-5 * abs(objective(expected))
+        assert (x[:n] >= 0).all() and ((expected > 0) & (expected < 0.2)).sum() > 5
 
 
 def test_nnls_singular_subproblem_is_ridged():

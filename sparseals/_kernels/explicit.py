@@ -138,7 +138,9 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
     ``other_bias`` their biases (read only when ``use_bias``). Row i is
     regularised with ``reg * n_i ** reg_exponent``; a row without entries becomes
     zero. ``scratch`` and ``nnls_scratch`` come from :func:`allocate_scratch`; with
-    ``nnls_scratch`` the factors (not the bias) are constrained to be non-negative.
+    ``nnls_scratch`` the factors (not the bias) are constrained to be non-negative, and
+    each row's factors on entry are its solver's starting point (zeros for a cold start;
+    the solution is the same up to rounding when the row's system is definite).
     ``singular[i]`` is set when row i's system was singular and got a ridge.
     ``row_losses`` (float64, one per row, or empty for none) receives each row's sum of
     squared residuals at its new factors, for the rows whose ratings all fit in the
@@ -180,6 +182,8 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
                               reg * n ** reg_exponent, dim, block_s[tid], targets_s[tid],
                               gram_s[tid], x)
             solution = nnls_vec_s[tid, 0]
+            for a in range(k):  # the row's current factors: a warm start
+                solution[a] = target[row, a]
             singular[row] = nnls(gram_s[tid], x, dim, k, solution, passive_s[tid],
                                  nnls_vec_s[tid, 1], sub_s[tid], work_s[tid], idx_s[tid])
             x = solution

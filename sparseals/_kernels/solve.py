@@ -205,24 +205,29 @@ def _remove_variable(chol, idx, m, j, column):
 
 
 @njit(**INNER)
-def _most_violated(a, b, n, n_bounded, x, passive, w, tol):
-    """The bound variable at zero with the largest component of the negative gradient
-    ``w = b − A x`` above ``tol``, or -1 if there is none (x is optimal)."""
+def _most_violated(a, b, n, n_bounded, x, passive, w, relative_tol, b_max, a_max, skip):
+    """The bound variable at zero, other than ``skip``, with the largest component of the
+    negative gradient ``w = b − A x``, or -1 if none is above the rounding level of ``w``
+    (x is optimal): ``relative_tol × max(max |b|, max a_ii × max |x|)``, the scale of its
+    two terms."""
+    x_max = 0.0
     for i in range(n):
         w[i] = b[i]
     for k in range(n):  # x is zero off the passive set: only those columns of A count
         xk = x[k]
         if xk == 0.0:
             continue
+        x_max = max(x_max, abs(xk))
         row = a[k]
         for i in range(k):  # the upper part of column k is row k's lower part
             w[i] -= row[i] * xk
         for i in range(k, n):
             w[i] -= a[i, k] * xk
+    tol = relative_tol * max(b_max, a_max * x_max, 1e-30)
     best = -1
     best_w = tol
     for i in range(n_bounded):
-        if not passive[i] and w[i] > best_w:
+        if not passive[i] and i != skip and w[i] > best_w:
             best_w = w[i]
             best = i
     return best
@@ -233,7 +238,10 @@ def nnls(a, b, n, n_bounded, x, passive, z, sub, work, idx):
     """Minimise ½ xᵀAx − bᵀx with ``x[:n_bounded] ≥ 0`` (Lawson–Hanson active set).
 
     ``a`` is symmetric positive (semi)definite, lower triangle read; variables past
-    ``n_bounded`` are free (e.g. a bias). The result is written to ``x[:n]``.
+    ``n_bounded`` are free (e.g. a bias). On entry ``x[:n_bounded]`` is the starting
+    point: its positive entries start in the passive set (a warm start from a previous
+    solution; anything else, NaN included, starts at 0, the free variables too). The
+    result is written to ``x[:n]``.
     ``sub`` and ``work`` are (n + 1) × (n + 1) scratch, ``z`` length n, ``passive``
     a boolean length-n scratch and ``idx`` an integer length-n scratch.
     Returns ``OK`` or ``JITTERED`` (a passive subproblem was singular).
@@ -243,41 +251,58 @@ def nnls(a, b, n, n_bounded, x, passive, z, sub, work, idx):
     new O(n³) factorisation. If an entering variable makes it singular, the rest of
     the solve refactors each subproblem with a ridge instead.
     """
-    scale = 0.0
+    b_max = 0.0
+    a_max = 0.0
     for i in range(n):
-        scale = max(scale, abs(b[i]), abs(a[i, i]))
-    tol = 10.0 * np.finfo(a.dtype).eps * max(scale, 1e-30) * n
+        b_max = max(b_max, abs(b[i]))
+        a_max = max(a_max, abs(a[i, i]))
+    relative_tol = 10.0 * np.finfo(a.dtype).eps * n
     m = np.int64(0)  # passive variables in the factor (-1 once singular); not a literal 0
     for i in range(n):
-        passive[i] = False
-        x[i] = 0.0
+        passive[i] = i >= n_bounded or x[i] > 0.0
+        if not (i < n_bounded and x[i] > 0.0):
+            x[i] = 0.0
+        if passive[i] and m >= 0:
+            m = _append_variable(a, i, sub, idx, m)
     status = OK
-    for outer in range(3 * n + 3 + n - n_bounded):
-        if outer < n - n_bounded:  # the free variables enter first, unconditionally
-            best = n_bounded + outer
-        else:
-            best = _most_violated(a, b, n, n_bounded, x, passive, z, tol)
+    best = -1
+    rejected = -1
+    for outer in range(3 * n + 3):
+        if outer > 0:  # the first pass solves for the starting passive set
+            best = _most_violated(a, b, n, n_bounded, x, passive, z, relative_tol, b_max,
+                                  a_max, rejected)
             if best < 0:
                 break
-        passive[best] = True
-        if m >= 0:
-            m = _append_variable(a, best, sub, idx, m)
+            passive[best] = True
+            if m >= 0:
+                m = _append_variable(a, best, sub, idx, m)
         for inner in range(3 * n + 3):
             status |= _passive_solve(a, b, n, passive, z, sub, work, idx, m)
+            if inner == 0 and best >= 0 and z[best] <= 0.0:
+                # its gradient was positive only by rounding: it leaves again, and the
+                # next choice skips it (Lawson & Hanson's safeguard against cycling)
+                passive[best] = False
+                if m >= 0:
+                    m = _remove_variable(sub, idx, m, best, work[1])
+                rejected = best
+                break
+            rejected = -1
             alpha = 2.0
+            blocking = -1
             for i in range(n_bounded):
                 if passive[i] and z[i] <= 0.0:
                     step = x[i] / (x[i] - z[i])
                     if step < alpha:
                         alpha = step
+                        blocking = i
             if alpha >= 2.0:  # all passive bound variables strictly positive
                 for i in range(n):
                     x[i] = z[i]
                 break
             for i in range(n):
                 x[i] += alpha * (z[i] - x[i])
-            for i in range(n_bounded):
-                if passive[i] and x[i] <= tol:
+            for i in range(n_bounded):  # the variable that blocked the step is at its bound
+                if passive[i] and (i == blocking or x[i] <= 0.0):
                     passive[i] = False
                     x[i] = 0.0
                     if m >= 0:

@@ -56,7 +56,7 @@ def half_step(block, parts, own, gram, spec):
     parts : list of FactorBlock
         The other side's factors: every block (broadcast) or the rows routed to this one.
     own : FactorBlock or None
-        This block's current factors (the start of implicit CG steps).
+        This block's current factors (the start of implicit CG steps and of NNLS).
     gram : ndarray (K, K) or None
         The whole other side's ``YᵀY`` (implicit).
     spec : StepSpec
@@ -83,7 +83,8 @@ def half_step(block, parts, own, gram, spec):
         factors, biases, n_singular = solvers.explicit_half_step(
             rows, other.factors, regularization=spec.regularization,
             reg_exponent=spec.reg_exponent, other_biases=other.biases if spec.biases else None,
-            global_mean=spec.global_mean, nonnegative=spec.nonnegative, num_threads=threads)
+            global_mean=spec.global_mean, nonnegative=spec.nonnegative,
+            initial=None if own is None else own.factors, num_threads=threads)
     new = FactorBlock(factors, biases)
     stats = {
         "n_singular": int(n_singular),

@@ -261,7 +261,9 @@ class _Fit:
         else:
             parts = [other_factors] * len(own_blocks)
         spec = self._spec(side)
-        use_start = self.implicit and self.model.solver == "cg"
+        # the current factors are a starting point for implicit CG steps and for NNLS
+        use_start = (self.model.solver == "cg" if self.implicit
+                     else self.model.nonnegative)
         gram = self.gram[other].astype(self.model.user_factors_.dtype) if self.implicit else None
         results = [client.submit(_steps.half_step, block, parts[c],
                                  self.factors[side][c] if use_start else None, gram, spec,
