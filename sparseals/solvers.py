@@ -50,7 +50,8 @@ def explicit_half_step(rows, other_factors, *, regularization, reg_exponent=0.0,
     initial : ndarray of shape (n_rows, K), optional
         Starting point of the non-negative solver (default zeros), e.g. the current
         factors: its positive entries start free of the bound, so a nearby start takes
-        fewer active-set steps to the same solution. Ignored without ``nonnegative``.
+        fewer active-set steps to the same solution. Checked, but not used, without
+        ``nonnegative``.
     num_threads : int, optional
         Numba threads; default all.
 
@@ -71,8 +72,7 @@ def explicit_half_step(rows, other_factors, *, regularization, reg_exponent=0.0,
         if len(other_biases) != other_factors.shape[0]:
             raise ValueError(f"other_biases has length {len(other_biases)}; expected "
                              f"{other_factors.shape[0]} (one per row of other_factors)")
-    factors = _starting_factors(initial if nonnegative else None, n_rows,
-                                other_factors.shape[1], dtype)
+    factors = _starting_factors(initial, n_rows, other_factors.shape[1], dtype)
     biases = None if other_biases is None else np.empty(n_rows, dtype=dtype)
     n_singular = _explicit_step(rows, other_factors, other_biases, float(global_mean), factors,
                                 biases, reg, nu, bool(nonnegative), num_threads)

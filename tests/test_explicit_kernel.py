@@ -204,6 +204,11 @@ def test_nonnegative_rows_start_from_the_target_and_end_at_the_cold_solution(bia
     with pytest.raises(ValueError, match="initial"):
         explicit_half_step(rows, other, regularization=0.2, nonnegative=True,
                            initial=np.full_like(cold, np.nan))
+    with pytest.raises(ValueError, match="initial has shape"):
+        explicit_half_step(rows, other, regularization=0.2, initial=cold.T)
+    unconstrained, _, _ = explicit_half_step(rows, other, regularization=0.2)
+    ignored, _, _ = explicit_half_step(rows, other, regularization=0.2, initial=cold + 1.0)
+    np.testing.assert_array_equal(ignored, unconstrained)
 
 
 @pytest.mark.parametrize("biases", [False, True])
