@@ -54,6 +54,26 @@ class Fit:
         return model.fit(self.ratings).loss_history_[-1]
 
 
+class NonnegativeFit:
+    """Non-negative fits: an iteration from fitted factors (the NNLS solves start from
+    them), and the float32 loss, which once rose when the solver dropped small factors."""
+    params = [16, 64]
+    param_names = ["factors"]
+    timeout = 300
+
+    def setup(self, factors):
+        self.ratings = _data()
+        self.model = sa.ExplicitALS(factors=factors, nonnegative=True, iterations=1,
+                                    random_state=0).fit(self.ratings)
+
+    def time_iteration(self, factors):
+        self.model._iterate(self.ratings)
+
+    def track_final_loss(self, factors):
+        model = sa.ExplicitALS(factors=factors, nonnegative=True, iterations=5, random_state=0)
+        return model.fit(self.ratings).loss_history_[-1]
+
+
 class TopN:
     params = [10, 100]
     param_names = ["n"]
