@@ -64,13 +64,20 @@ def cholesky(a, n):
 
 
 @njit(**INNER)
-def cholesky_solve(l, n, x):
-    """Solve ``L Lᵀ x = x`` in place, ``L`` the factor from :func:`cholesky`."""
+def _forward_substitute(l, n, x):
+    """Solve ``L y = x`` in place for the lower-triangular ``l[:n, :n]``."""
     for i in range(n):
+        row = l[i]
         s = x[i]
         for k in range(i):
-            s -= l[i, k] * x[k]
-        x[i] = s / l[i, i]
+            s -= row[k] * x[k]
+        x[i] = s / row[i]
+
+
+@njit(**INNER)
+def cholesky_solve(l, n, x):
+    """Solve ``L Lᵀ x = x`` in place, ``L`` the factor from :func:`cholesky`."""
+    _forward_substitute(l, n, x)
     # Lᵀ x = y by columns of Lᵀ, i.e. rows of L: contiguous reads instead of a column
     # walk down L (3-4x faster at K = 64-128)
     for i in range(n - 1, -1, -1):
@@ -124,7 +131,7 @@ def spd_solve(a, n, x, work):
 
 
 @njit(**INNER)
-def _solve_passive(a, b, n, passive, z, sub, work, idx):
+def _solve_passive_afresh(a, b, n, passive, z, sub, work, idx):
     """z = argmin of the quadratic over the passive variables, others held at 0."""
     m = np.int64(0)  # not a literal 0: that would compile the callees once more
     for i in range(n):
@@ -156,12 +163,7 @@ def _append_variable(a, j, chol, idx, m):
     for p in range(m):
         i = idx[p]
         row[p] = a[i, j] if i >= j else a[j, i]  # lower triangle read
-    for p in range(m):
-        factor_row = chol[p]
-        s = row[p]
-        for q in range(p):
-            s -= factor_row[q] * row[q]
-        row[p] = s / factor_row[p]
+    _forward_substitute(chol, m, row)  # the new row of the factor: L r = a[idx, j]
     d = a[j, j]
     for p in range(m):
         d -= row[p] * row[p]
@@ -315,7 +317,7 @@ def _passive_solve(a, b, n, passive, z, sub, work, idx, m):
     """z = argmin over the passive variables, others 0: from their factor of size ``m``
     in ``sub``, or (``m`` = -1) by a new factorisation, with a ridge if singular."""
     if m < 0:
-        return _solve_passive(a, b, n, passive, z, sub, work, idx)
+        return _solve_passive_afresh(a, b, n, passive, z, sub, work, idx)
     for i in range(n):
         z[i] = 0.0
     rhs = work[0]
