@@ -80,14 +80,18 @@ def explicit_half_step(rows, other_factors, *, regularization, reg_exponent=0.0,
 
 
 def _starting_factors(initial, n_rows, k, dtype):
-    """A fresh C-contiguous copy of ``initial`` (checked), or zeros when it is None."""
+    """A C-contiguous array of ``initial``'s values (checked) that the half-step may
+    overwrite, or zeros when it is None: one copy at most, never the caller's array."""
     if initial is None:
         return np.zeros((n_rows, k), dtype=dtype)
     initial = np.asarray(initial)
     if initial.shape != (n_rows, k):
         raise ValueError(f"initial has shape {initial.shape}; expected {(n_rows, k)} "
                          "(one row per row of rows, K columns)")
-    return np.array(v.finite_real(initial, "initial", dtype), dtype=dtype, order="C")
+    checked = v.finite_real(initial, "initial", dtype)  # a copy only if the dtype differs
+    if checked is initial or not checked.flags.c_contiguous:
+        checked = np.array(checked, order="C")
+    return checked
 
 
 def _checked_step_arguments(rows, other_factors, regularization, reg_exponent):

@@ -211,6 +211,27 @@ def test_nonnegative_rows_start_from_the_target_and_end_at_the_cold_solution(bia
     np.testing.assert_array_equal(ignored, unconstrained)
 
 
+@pytest.mark.parametrize("layout", ["same dtype", "other dtype", "fortran order"])
+def test_half_step_leaves_the_callers_initial_alone(layout):
+    """The half-step overwrites its own array, never ``initial``, whatever the conversion."""
+    rng = np.random.default_rng(13)
+    dense, other = sparse_problem(rng, k=5, density=0.4)
+    other = np.abs(other)
+    rows = compressed(dense)
+    cold, _, _ = explicit_half_step(rows, other, regularization=0.2, nonnegative=True)
+    start = rng.uniform(0, 1, cold.shape)
+    if layout == "other dtype":
+        start = start.astype(np.float32)
+    elif layout == "fortran order":
+        start = np.asfortranarray(start)
+    kept = start.copy()
+    result, _, _ = explicit_half_step(rows, other, regularization=0.2, nonnegative=True,
+                                      initial=start)
+    np.testing.assert_array_equal(start, kept)
+    np.testing.assert_allclose(result, cold, rtol=0, atol=1e-10)
+    assert result.dtype == other.dtype and result.flags.c_contiguous
+
+
 @pytest.mark.parametrize("biases", [False, True])
 def test_dense_fast_path_matches_the_sparse_kernel(biases):
     rng = np.random.default_rng(8)
