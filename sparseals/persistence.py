@@ -47,6 +47,12 @@ def save(model, path):
         Written as given (no suffix is added); an existing file is replaced only
         once the new one is complete.
 
+    Raises
+    ------
+    IsADirectoryError, FileNotFoundError
+        ``path`` is a directory, or its directory does not exist (checked before
+        anything is written).
+
     Examples
     --------
     >>> model.save("model.npz")  # doctest: +SKIP
@@ -57,6 +63,8 @@ def save(model, path):
     if not isinstance(model, ALSBase):
         raise TypeError(f"model must be a sparseals model; got {type(model).__name__}")
     model._check_fitted()
+    path = os.fsdecode(path)
+    check_target(path)
     arrays, attributes = {}, {}
     for name, value in vars(model).items():
         if not name.endswith("_") or name.startswith("_"):
@@ -76,7 +84,7 @@ def save(model, path):
             "model": type(model).__name__, "params": _json_params(model),
             "attributes": attributes}
     arrays[_META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    _atomic_savez(os.fspath(path), arrays)
+    _atomic_savez(path, arrays)
 
 
 def load(path):
@@ -183,6 +191,18 @@ def _json_params(model):
                             "number, string or None before saving") from None
         params[name] = value
     return params
+
+
+def check_target(path):
+    """Fail before any work when ``path`` cannot take the file (the atomic write would
+    otherwise report its temporary file's name)."""
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
+        raise IsADirectoryError(f"cannot save the model to {path!r}: it is a directory; give a "
+                                f"file name, e.g. {os.path.join(path, 'model.npz')!r}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot save the model to {path!r}: the directory "
+                                f"{directory!r} does not exist")
 
 
 def _atomic_savez(path, arrays):

@@ -257,6 +257,22 @@ def test_user_mistakes_are_one_line_with_status_2(argv, message, small_csv, ml10
     assert message.format(**fill) in err
 
 
+@pytest.mark.parametrize("output, plot, message", [
+    ("{tmp}/missing/m.npz", None, "the directory '{tmp}/missing' does not exist"),
+    ("{tmp}", None, "cannot save the model to '{tmp}': it is a directory"),
+    ("{tmp}/m.npz", "{tmp}/missing/loss.png", "--plot {tmp}/missing/loss.png: the folder"),
+])
+def test_output_paths_are_checked_before_the_fit(output, plot, message, small_csv, tmp_path,
+                                                 capsys):
+    """A bad -o or --plot is reported before the data is read, not after an hour's fit."""
+    argv = ["fit", small_csv, "-o", output.format(tmp=tmp_path)]
+    if plot is not None:
+        argv += ["--plot", plot.format(tmp=tmp_path)]
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and message.format(tmp=tmp_path) in err
+    assert out == ""  # nothing read, nothing fitted
+
+
 def test_damaged_model_file(ml100k_model, tmp_path, capsys):
     damaged = tmp_path / "damaged.npz"
     damaged.write_bytes(ml100k_model.read_bytes()[:5000])

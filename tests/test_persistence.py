@@ -84,6 +84,16 @@ def test_save_needs_a_fitted_model(tmp_path):
         sa.ExplicitALS().save(tmp_path / "m.npz")
 
 
+def test_save_to_a_directory_or_a_missing_directory(model, tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a directory; give a file name, e.g. .*model.npz"):
+        model.save(tmp_path)
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        model.save(str(tmp_path / "new") + os.sep)
+    with pytest.raises(FileNotFoundError, match="the directory .*missing.* does not exist"):
+        model.save(tmp_path / "missing" / "m.npz")
+    assert os.listdir(tmp_path) == []  # no temporary file left behind
+
+
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="model file .* does not exist"):
         sa.load(tmp_path / "nothing.npz")

@@ -3,6 +3,7 @@
 import os
 import time
 
+from ..persistence import check_target
 from ._common import CLIError, add_data_options, add_model_options, build_model, read_data
 
 
@@ -43,7 +44,12 @@ def add_parser(commands):
 
 
 def run(args):
+    # the output paths are checked before the data is read and fitted, not after
+    check_target(args.output)
     if args.plot is not None:
+        directory = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(directory):
+            raise CLIError(f"--plot {args.plot}: the folder {directory} does not exist")
         _check_matplotlib()
     if args.validation is None and (args.metric is not None or args.patience is not None):
         raise CLIError("--metric and --patience apply to early stopping; add --validation "
@@ -137,7 +143,4 @@ def _plot(model, path):
                   label=f"held-out {model.validation_metric_}")
         held.set_ylabel(f"held-out {model.validation_metric_}")
         held.axvline(model.best_iteration_ + 1, color="C1", linestyle=":")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise CLIError(f"--plot {path}: the folder {directory} does not exist")
     figure.savefig(path)
