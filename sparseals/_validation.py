@@ -88,6 +88,45 @@ def ids_in_range(ids, name, size, what):
         )
 
 
+def compressed_structure(indptr, indices, n_rows, n_cols, name, what):
+    """Raise unless ``indptr``/``indices`` describe ``n_rows`` compressed rows of ids in
+    ``[0, n_cols)``: ``indptr`` has ``n_rows + 1`` entries, starts at 0, never decreases and
+    ends within ``indices``. Returns the number of entries, ``indptr[-1]``.
+
+    scipy converts a CSR/CSC matrix that breaks these (built from raw arrays, or edited in
+    place) without complaint, moving entries to other rows.
+    """
+    indptr = id_array(indptr, f"{name}.indptr")
+    indices = id_array(indices, f"{name}.indices")
+    if indptr.size != n_rows + 1:
+        raise ValueError(f"{name}.indptr has {indptr.size} entries; expected {n_rows + 1} (one "
+                         "per row, plus one)")
+    if indptr[0] != 0:
+        raise ValueError(f"{name}.indptr must start at 0; got {indptr[0]}")
+    falls = np.flatnonzero(indptr[1:] < indptr[:-1])
+    if falls.size:
+        at = int(falls[0])
+        raise ValueError(f"{name}.indptr decreases from {indptr[at]} to {indptr[at + 1]} at "
+                         f"position {at + 1}; a compressed matrix's indptr never decreases")
+    nnz = int(indptr[-1])
+    if nnz > indices.size:
+        raise ValueError(f"{name}.indptr ends at {nnz}, past the {indices.size} entries of "
+                         f"{name}.indices")
+    ids_in_range(indices[:nnz], f"{name}.indices", n_cols, what)
+    return nnz
+
+
+def sparse_structure(matrix, name, row_what, column_what):
+    """:func:`compressed_structure` of a scipy CSR or CSC matrix's index arrays (other
+    formats are checked by scipy when they are built)."""
+    if matrix.format == "csr":
+        compressed_structure(matrix.indptr, matrix.indices, matrix.shape[0], matrix.shape[1],
+                             name, column_what)
+    elif matrix.format == "csc":
+        compressed_structure(matrix.indptr, matrix.indices, matrix.shape[1], matrix.shape[0],
+                             name, row_what)
+
+
 def value_array(values, name, dtype):
     """``values`` as a 1-D finite array of ``dtype`` (real numbers only)."""
     array = _as_1d(values, name)

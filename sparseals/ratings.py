@@ -140,8 +140,14 @@ class Ratings:
 
     @classmethod
     def from_dense(cls, array, dtype="float32"):
-        """Ratings from a dense 2-D array in which NaN marks an unobserved cell."""
+        """Ratings from a dense 2-D array in which NaN (or a masked array's mask) marks
+        an unobserved cell."""
         dtype = v.float_dtype(dtype)
+        if isinstance(array, np.ma.MaskedArray):  # np.asarray would drop the mask
+            if array.dtype.kind in "iuf":
+                array = array.astype(np.result_type(array.dtype, np.float32)).filled(np.nan)
+            else:
+                array = array.data  # rejected below, with the usual message
         array = np.asarray(array)
         if array.ndim != 2:
             raise ValueError(f"a dense rating matrix must be 2-D; got shape {array.shape}")
@@ -173,6 +179,7 @@ class Ratings:
         if matrix.ndim != 2:
             raise ValueError(f"the sparse rating matrix must be 2-D; got shape {matrix.shape}")
         shape = v.shape_2d(tuple(int(s) for s in matrix.shape))
+        v.sparse_structure(matrix, "the sparse matrix", "users", "items")
         coo = matrix.tocoo()
         if coo.nnz == 0:
             raise ValueError(f"the sparse rating matrix {shape} has no stored entries")

@@ -112,17 +112,26 @@ def _as_compressed(rows, n_cols, dtype):
         if rows.ndim != 2 or rows.shape[1] != n_cols:
             raise ValueError(f"rows has shape {rows.shape}; expected (n_rows, {n_cols}) to match "
                              "other_factors")
-        csr = sp.csr_matrix(rows)
-        csr.sum_duplicates()
-        rows = Compressed(csr.indptr, csr.indices, csr.data)
+        # before scipy's own routines walk a malformed matrix
+        v.sparse_structure(rows, "rows", "rows", "rows of other_factors")
+        csr = rows.tocsr()
+        if not csr.has_canonical_format:
+            csr = csr.copy()  # sum_duplicates works in place: leave the caller's matrix alone
+            csr.sum_duplicates()
+        nnz = csr.nnz  # scipy's arrays may run past the last entry
+        rows = Compressed(csr.indptr, csr.indices[:nnz], csr.data[:nnz])
     if not isinstance(rows, Compressed):
         raise TypeError(f"rows must be a scipy.sparse matrix or a Compressed triple; got "
                         f"{type(rows).__name__}")
     indptr = v.id_array(rows.indptr, "rows.indptr")
     indices = v.id_array(rows.indices, "rows.indices")
-    if indptr.size == 0 or indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != indices.size:
-        raise ValueError("rows.indptr must start at 0, never decrease and end at len(indices)")
-    v.ids_in_range(indices, "rows.indices", n_cols, "rows of other_factors")
+    if indptr.size == 0:
+        raise ValueError("rows.indptr is empty; it has one entry per row, plus one")
+    nnz = v.compressed_structure(indptr, indices, indptr.size - 1, n_cols, "rows",
+                                 "rows of other_factors")
+    if nnz != indices.size:
+        raise ValueError(f"rows.indptr ends at {nnz}; a Compressed triple's must end at "
+                         f"len(rows.indices) = {indices.size}")
     data = v.value_array(rows.data, "rows.data", dtype)
     if data.size != indices.size:
         raise ValueError(f"rows.data has {data.size} values for {indices.size} indices")

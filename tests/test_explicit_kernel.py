@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
 
 from naive import explicit_rows, explicit_user_gradient
 from sparseals import solvers
@@ -250,13 +251,26 @@ def test_dense_fast_path_matches_the_sparse_kernel(biases):
         np.testing.assert_allclose(target_bias, expected_bias, rtol=1e-10, atol=1e-12)
 
 
+def _edited(matrix, **arrays):
+    """``matrix`` with some index arrays overwritten in place, the way a caller can break one."""
+    for name, values in arrays.items():
+        getattr(matrix, name)[:] = values
+    return matrix
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(other_factors=np.ones(3)), ValueError, r"other_factors must be 2-D"),
     (dict(other_factors=np.ones((3, 2), dtype=np.int64)), ValueError, r"other_factors' dtype must be 'float32' or 'float64'"),
     (dict(other_factors=np.full((3, 2), np.nan)), ValueError, r"other_factors contains 6 NaN"),
     (dict(rows=sp.csr_matrix(np.ones((2, 4)))), ValueError, r"rows has shape \(2, 4\); expected \(n_rows, 3\)"),
     (dict(rows=Compressed(np.array([0, 1]), np.array([7]), np.array([1.0]))), ValueError, r"rows.indices contains id 7"),
-    (dict(rows=Compressed(np.array([0, 2]), np.array([1]), np.array([1.0]))), ValueError, r"indptr must start at 0"),
+    (dict(rows=Compressed(np.array([0, 2]), np.array([1]), np.array([1.0]))), ValueError, r"rows.indptr ends at 2, past the 1 entries of rows.indices"),
+    (dict(rows=Compressed(np.array([1, 1]), np.array([1]), np.array([1.0]))), ValueError, r"rows.indptr must start at 0; got 1"),
+    (dict(rows=Compressed(np.array([0, 1, 0]), np.array([1]), np.array([1.0]))), ValueError, r"rows.indptr decreases from 1 to 0 at position 2"),
+    (dict(rows=Compressed(np.array([0, 1]), np.array([1, 2]), np.array([1.0, 1.0]))), ValueError, r"must end at len\(rows.indices\) = 2"),
+    (dict(rows=Compressed(np.array([], dtype=np.int32), np.array([1]), np.array([1.0]))), ValueError, r"rows.indptr is empty"),
+    (dict(rows=_edited(sp.csr_matrix(np.ones((2, 3))), indptr=[0, 4, 3])), ValueError, r"rows.indptr decreases from 4 to 3"),
+    (dict(rows=_edited(sp.csc_matrix(np.ones((2, 3))), indices=[0, 1, 0, 5, 0, 1])), ValueError, r"rows.indices contains id 5 at position 3, out of range for 2 rows"),
     (dict(rows=np.ones((2, 3))), TypeError, r"rows must be a scipy.sparse matrix or a Compressed"),
     (dict(regularization=-1.0), ValueError, r"regularization must be a non-negative finite number; got -1.0"),
     (dict(other_biases=np.ones(2)), ValueError, r"other_biases has length 2; expected 3"),
@@ -269,6 +283,29 @@ def test_half_step_validates(kwargs, error, message):
     other = arguments.pop("other_factors")
     with pytest.raises(error, match=message):
         explicit_half_step(rows, other, **arguments)
+
+
+def test_half_step_leaves_a_callers_matrix_with_duplicates_alone():
+    """Regression: sum_duplicates on a matrix that shared the caller's arrays rewrote them."""
+    indptr, indices, values = np.array([0, 3, 5]), np.array([2, 0, 2, 1, 1]), np.arange(1.0, 6.0)
+    rows = sp.csr_matrix((values.copy(), indices.copy(), indptr.copy()), shape=(2, 3))
+    other = np.random.default_rng(0).standard_normal((3, 2))
+    got, _, _ = explicit_half_step(rows, other, regularization=0.1)
+    assert_array_equal(rows.indptr, indptr)
+    assert_array_equal(rows.indices, indices)
+    assert_array_equal(rows.data, values)
+    summed = sp.csr_matrix(rows.toarray())
+    assert_allclose(got, explicit_half_step(summed, other, regularization=0.1)[0], rtol=1e-12)
+
+
+def test_half_step_takes_a_matrix_whose_arrays_run_past_its_entries():
+    """scipy lets indices/data be longer than indptr[-1] (spare capacity)."""
+    rows = sp.csr_matrix((np.array([1.0, 2.0, 3.0, 9.0]), np.array([0, 2, 1, 0]),
+                          np.array([0, 2, 3])), shape=(2, 3))
+    other = np.random.default_rng(0).standard_normal((3, 2))
+    trimmed = sp.csr_matrix((rows.data[:3], rows.indices[:3], rows.indptr), shape=(2, 3))
+    assert_allclose(explicit_half_step(rows, other, regularization=0.1)[0],
+                    explicit_half_step(trimmed, other, regularization=0.1)[0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("biases", [False, True])

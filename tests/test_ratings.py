@@ -83,6 +83,14 @@ def test_from_sparse_any_format(fmt):
     assert r2.nnz == m.nnz
 
 
+def _edited(matrix, **arrays):
+    """``matrix`` with index arrays overwritten in place: scipy converts such a matrix
+    without complaint, moving entries between rows."""
+    for name, values in arrays.items():
+        getattr(matrix, name)[:] = values
+    return matrix
+
+
 @pytest.mark.parametrize("call, error, message", [
     (lambda: Ratings.from_coo([0, -1], [0, 1], [1, 2]), ValueError, r"users contains negative ids \(first at position 1"),
     (lambda: Ratings.from_coo([0, 1], [0, 5], [1, 2], shape=(2, 3)), ValueError, r"items contains id 5 at position 1, out of range for 3 items"),
@@ -110,6 +118,9 @@ def test_from_sparse_any_format(fmt):
     (lambda: Ratings.from_sparse(np.eye(2)), TypeError, r"matrix must be a scipy.sparse matrix; got ndarray"),
     (lambda: Ratings.from_sparse(sp.csr_matrix((3, 3))), ValueError, r"has no stored entries"),
     (lambda: Ratings.from_sparse(sp.csr_matrix(np.array([[np.nan, 1.0]]))), ValueError, r"values contains 1 NaN"),
+    (lambda: Ratings.from_sparse(_edited(sp.csr_matrix(np.ones((3, 2))), indptr=[0, 4, 2, 6])), ValueError, r"the sparse matrix.indptr decreases from 4 to 2 at position 2"),
+    (lambda: Ratings.from_sparse(_edited(sp.csc_matrix(np.ones((3, 2))), indices=[0, 1, 2, 0, 3, 2])), ValueError, r"the sparse matrix.indices contains id 3 at position 4, out of range for 3 users"),
+    (lambda: Ratings.from_sparse(_edited(sp.csr_matrix(np.ones((3, 2))), indices=[0, 1, 0, -1, 0, 1])), ValueError, r"the sparse matrix.indices contains negative ids"),
     (lambda: Ratings.from_dataframe({"u": [1]}), TypeError, r"df must be a pandas DataFrame; got dict"),
     (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1], "i": [2]}), user="u", item="i", rating="r"), ValueError, r"rating column 'r' is not in the DataFrame; its columns are \['u', 'i'\]"),
     (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1.0, None], "i": [2, 3], "r": [1, 2]}), user="u", item="i", rating="r"), ValueError, r"user column 'u' has missing ids \(first at row 1\)"),
@@ -118,6 +129,15 @@ def test_from_sparse_any_format(fmt):
 def test_every_bad_input_is_named(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_from_dense_reads_a_masked_arrays_mask_as_unobserved():
+    array = np.ma.masked_array([[1, 2], [3, 4]], mask=[[True, False], [False, True]])
+    r = Ratings.from_dense(array)
+    np.testing.assert_array_equal(r.csr.toarray(), [[0, 2], [3, 0]])
+    assert r.nnz == 2
+    with pytest.raises(TypeError, match="must hold real numbers"):
+        Ratings.from_dense(np.ma.masked_array([["a"]], mask=[[False]]))
 
 
 def test_non_contiguous_and_big_endian_inputs_are_accepted():
