@@ -418,7 +418,8 @@ class ImplicitALS(ALSBase):
             weights = (np.diff(rows.indptr) + alpha0 * n_other) ** float(self.reg_exponent)
             norms = np.einsum("ij,ij->i", factors, factors, dtype=np.float64)
             penalty += reg * float(weights @ norms)
-        return alpha0 * everywhere + observed + penalty
+        # the data part is a sum of squares: below zero only by rounding (a perfect fit)
+        return max(alpha0 * everywhere + observed, 0.0) + penalty
 
     def fold_in(self, items, values):
         """Factors for a new user from their interactions, with the item factors held fixed.

@@ -369,6 +369,21 @@ def test_float32_loss_matches_the_float64_reference_of_its_factors(solver):
     assert model.loss_history_[-1] == pytest.approx(want, rel=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_a_constant_matrix_without_regularization_is_fitted_exactly(dtype, solver):
+    """Regression (found by test_fuzz): every user alike makes the item systems rank one
+    with λ = 0; the Cholesky took rounding for pivots, the factors reached 1e19 and the
+    next iteration's eigendecomposition of G failed."""
+    ratings = np.full((6, 5), 252, dtype=np.uint8)
+    model = sa.ImplicitALS(factors=5, regularization=0.0, alpha=50.0, solver=solver,
+                           iterations=4, dtype=dtype, random_state=0).fit(ratings)
+    assert np.isfinite(model.user_factors_).all() and np.isfinite(model.item_factors_).all()
+    np.testing.assert_allclose(model.predict(np.repeat(np.arange(6), 5), np.tile(np.arange(5), 6)),
+                               1.0, atol=1e-3)
+    assert min(model.loss_history_) >= 0.0
+
+
 def test_three_cg_steps_decrease_the_loss_on_random_data():
     rng = np.random.default_rng(7)
     X = sp.random(300, 200, density=0.05, format="csr", random_state=rng,

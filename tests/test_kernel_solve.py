@@ -79,6 +79,27 @@ def test_singular_system_is_refused_then_ridged(n):
     np.testing.assert_allclose(a @ x, rhs, atol=1e-8)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [5, 64])
+def test_rounding_pivots_of_a_singular_matrix_are_refused(dtype, n):
+    """Regression: a rank-one system in G's eigenbasis (λ = 0) has diagonal entries of
+    rounding size, ±eps × its scale, off the one real direction. Their pivots are
+    positive, and dividing the right-hand side's rounding by them gave factors of
+    1e9–1e19, then NaN in the next iteration."""
+    rng = np.random.default_rng(n)
+    scale = 1e4
+    a = np.diag(np.abs(rng.standard_normal(n)) * np.finfo(dtype).eps * scale)
+    a[0, 0] = scale
+    rhs = np.full(n, np.finfo(dtype).eps * scale)  # rounding off the real direction
+    rhs[0] = scale
+    a, rhs = a.astype(dtype), rhs.astype(dtype)
+    work = np.empty((n, n), dtype=dtype)
+    assert not _cholesky(a.copy(), n)
+    x = rhs.copy()
+    assert _spd_solve(a, n, x, work) == JITTERED
+    assert abs(x[0] - 1.0) < 1e-2 and np.abs(x[1:]).max() < 1.0
+
+
 def reference_nnls(a, b, n_bounded):
     """argmin ½ xᵀAx − bᵀx, x[:n_bounded] ≥ 0, as the bounded least-squares problem
     ‖Lᵀx − L⁻¹b‖² (A = LLᵀ) solved by scipy's BVLS."""
