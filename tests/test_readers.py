@@ -45,6 +45,26 @@ def test_separator_is_guessed(tmp_path, sep):
     assert dense_of(r) == expected()
 
 
+@pytest.mark.parametrize("bad_line, message", [
+    ("1:2::3", r"line 3 has a ':' inside a field"),
+    ("1::2:5::3", r"line 3 has more fields than the first line, or a ':' inside a field"),
+    ("4::5::6:", r"line 3 has more fields than the first line"),
+])
+def test_double_colon_files_reject_a_colon_inside_a_field(tmp_path, bad_line, message):
+    """'::' is read by splitting at ':' (pandas' fast parser), which must not shift fields."""
+    path = tmp_path / "ratings.dat"
+    path.write_text(f"u::i::r\n1::2::3\n{bad_line}\n7::8::9\n")
+    with pytest.raises(ValueError, match=r"could not read .* with sep='::': " + message):
+        read_ratings(path, "u", "i", "r", chunksize=1)
+
+
+def test_double_colon_with_colons_in_the_first_line_takes_the_python_parser(tmp_path):
+    path = tmp_path / "ratings.dat"
+    path.write_text("a:b::10::4\nc::20::5\n")
+    r = read_ratings(path, user=0, item=1, rating=2, sep="::")
+    assert dense_of(r) == {("a:b", 10): 4.0, ("c", 20): 5.0}
+
+
 def test_chunked_equals_whole_and_timestamps_align(tmp_path):
     rng = np.random.default_rng(0)
     keys = rng.choice(200 * 50, size=1500, replace=False)
@@ -66,6 +86,25 @@ def test_chunked_equals_whole_and_timestamps_align(tmp_path):
     users = np.repeat(np.arange(whole.shape[0]), np.diff(whole.by_user.indptr))
     for u, i, t in zip(users, whole.by_user.indices, ts_whole):
         assert stamp[(whole.user_ids[u], int(whole.item_ids[i]))] == t
+
+
+@pytest.mark.parametrize("late_ids", [(), (10**9, -5)])
+def test_integer_ids_by_lookup_table_and_by_sorting_agree(tmp_path, late_ids):
+    """Small non-negative ids are encoded through a table indexed by the id; a later chunk
+    with a huge or a negative id moves the encoder to sorted arrays mid-file."""
+    rng = np.random.default_rng(1)
+    keys = rng.choice(40 * 30, size=300, replace=False)
+    users, items = (keys // 30).tolist(), (keys % 30 * 3).tolist()
+    for position, late in zip((220, 260), late_ids):
+        users[position] = late
+        items[position + 5] = late
+    rows = [(u, i, float(rng.integers(1, 6)), 0) for u, i in zip(users, items)]
+    path = write_csv(tmp_path / "r.csv", rows=rows)
+    for chunksize in (1, 50, 1000):
+        r = read_ratings(path, "user", "item", "rating", chunksize=chunksize)
+        assert dense_of(r) == expected(rows)
+        assert r.user_ids.tolist() == sorted(set(users))
+        assert r.item_ids.tolist() == sorted(set(items))
 
 
 def test_gzip_and_no_rating_column(tmp_path):
