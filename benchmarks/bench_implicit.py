@@ -7,7 +7,7 @@ import numpy as np
 
 import sparseals as sa
 from sparseals.datasets import synthetic
-from sparseals.metrics import ndcg_at_k
+from sparseals.metrics import auc, ndcg_at_k
 from sparseals.model_selection import leave_k_out
 from sparseals.solvers import implicit_half_step
 
@@ -62,6 +62,23 @@ class TopN:
 
     def time_recommend_all_users(self, n):
         self.model.recommend(self.users, n=n)
+
+
+class Evaluation:
+    """Held-out metrics of a fitted model: one held-out item per user, as in the peers'
+    leave-one-out evaluations (AUC ranks it against every unseen item)."""
+
+    def setup(self):
+        train, self.test = leave_k_out(_data(), k=1, min_ratings=5, random_state=1)
+        self.model = sa.ImplicitALS(factors=64, iterations=3, random_state=0).fit(train)
+        auc(self.model, self.test)
+        ndcg_at_k(self.model, self.test, k=10)
+
+    def time_auc(self):
+        auc(self.model, self.test)
+
+    def time_ndcg_at_10(self):
+        ndcg_at_k(self.model, self.test, k=10)
 
 
 class Quality:

@@ -12,7 +12,6 @@ from . import _validation as v
 from ._threads import kernel_threads
 from .ratings import Compressed, Ratings
 
-_SCORE_BLOCK = 1 << 22  # scores computed per batch: users × candidates ≤ 4M entries
 _TOP_N_BLOCK = (256, 256)  # users × candidates scored at a time per thread (256 KiB in float32)
 _PRUNE_MIN_QUERIES = 512
 """Top-n for at least this many rows sorts the candidates by norm and stops early (exact):

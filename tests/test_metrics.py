@@ -1,5 +1,6 @@
 """Metrics against slow references (tests/naive.py), and their validation errors."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -76,11 +77,11 @@ def test_auc_matches_reference(fitted, exclude_seen):
     seen = rows_of(train) if exclude_seen else {}
     reference = naive.auc(dense_scores(model), seen, rows_of(test))
     np.testing.assert_allclose(metrics.auc(model, test, exclude_seen=exclude_seen),
-                               np.mean(reference), rtol=1e-5)
+                               np.mean(reference), rtol=1e-12)
 
 
 def test_kernels_on_a_hand_made_case():
-    from sparseals._kernels.ranking import auc_rows, topk_rows
+    from sparseals._kernels.ranking import auc_rows, auc_scratch, topk_rows
 
     top = np.array([[3, 1, 2], [0, -1, -1]], dtype=np.int32)
     rel = np.array([1, 2, 5, 0], dtype=np.int32)
@@ -93,9 +94,47 @@ def test_kernels_on_a_hand_made_case():
     # ties count one half: relevant item 0 ties with one of two irrelevant items
     scores = np.array([[0.5, 0.5, 0.1, 9.0]])
     result = np.empty(1)
-    auc_rows(scores, np.array([0]), np.array([1]), np.array([3], dtype=np.int32),
-             np.array([0]), np.array([1]), np.array([0], dtype=np.int32), result)
+    query, factors = np.ones((1, 1)), scores.T.copy()  # query @ factors.T == scores
+    scratch = auc_scratch(numba.config.NUMBA_NUM_THREADS, 4, 1, 2, scores.dtype, 1)
+    auc_rows(query, np.array([0]), factors, np.array([0]), np.array([1]),
+             np.array([3], dtype=np.int32), np.array([0]), np.array([1]),
+             np.array([0], dtype=np.int32), result, scratch)
     assert result[0] == 0.75
+    # two relevant items (0 and 2) against one irrelevant (1); item 3 excluded
+    auc_rows(query, np.array([0]), factors, np.array([0]), np.array([1]),
+             np.array([3], dtype=np.int32), np.array([0]), np.array([2]),
+             np.array([0, 2], dtype=np.int32), result, scratch)
+    assert result[0] == (0.5 + 0.0) / 2
+    assert not scratch[0].any()  # the flags are left zeroed for the next row
+
+
+def test_auc_kernel_with_many_ties_matches_reference():
+    """Scores of a few distinct values, so most pairs tie. Rows with up to 13 relevant items
+    take the passes (four relevant items a pass, and the rest one by one); rows with more
+    than PASSES_UP_TO take the binary search."""
+    from sparseals._kernels.ranking import PASSES_UP_TO, auc_rows, auc_scratch
+
+    rng = np.random.default_rng(5)
+    n_rows, n_cols = 40, PASSES_UP_TO + 300
+    scores = rng.integers(0, 4, (n_rows, n_cols)).astype(np.float32)
+    seen, relevant = {}, {}
+    for r in range(n_rows):
+        chosen = rng.permutation(n_cols)
+        many = r % 10 == 0
+        count = rng.integers(PASSES_UP_TO + 1, n_cols - 100) if many else rng.integers(1, 14)
+        relevant[r] = np.sort(chosen[:count])
+        # some excluded items are also relevant: relevant wins
+        seen[r] = np.sort(np.concatenate([chosen[-50:-50 + rng.integers(0, 8)],
+                                          relevant[r][:1]]))
+    def csr(rows):
+        indptr = np.cumsum([0] + [len(rows[r]) for r in range(n_rows)])
+        return indptr[:-1], indptr[1:], np.concatenate([rows[r] for r in range(n_rows)]).astype(np.int32)
+    out = np.empty(n_rows)
+    # identity queries: the kernel's products reproduce the scores exactly, in blocks of 3
+    query, factors = np.eye(n_rows, dtype=np.float32), scores.T.copy()
+    auc_rows(query, np.arange(n_rows), factors, *csr(seen), *csr(relevant), out,
+             auc_scratch(numba.config.NUMBA_NUM_THREADS, n_cols, n_rows, n_cols, scores.dtype, 3))
+    np.testing.assert_allclose(out, naive.auc(scores, seen, relevant), rtol=1e-12)
 
 
 def test_perfect_and_reversed_rankings():
