@@ -58,6 +58,29 @@ def test_leave_k_out_random_and_latest(ratings):
         assert sorted(latest.tolist()) == got.tolist()
 
 
+@pytest.mark.parametrize("kind", ["int64", "uint32", "float", "wide int64", "huge uint64"])
+def test_leave_k_out_holds_out_the_latest_with_ties_by_position(ratings, kind):
+    """Every timestamp type takes the packed sort or np.lexsort with one answer: the latest
+    k of each user, ties resolved towards the later stored rating."""
+    rng = np.random.default_rng(7)
+    stamps = rng.integers(0, 30, ratings.nnz)  # few distinct values: many ties
+    stamps = {"int64": stamps, "uint32": stamps.astype(np.uint32),
+              "float": stamps + 0.5, "wide int64": stamps * (1 << 56) - (1 << 61),
+              "huge uint64": stamps.astype(np.uint64) * np.uint64(1 << 58)}[kind]
+    train, test = leave_k_out(ratings, k=3, min_ratings=4, timestamps=stamps)
+    assert_partition(ratings, [train, test])
+    indptr = ratings.by_user.indptr
+    for u in range(ratings.shape[0]):
+        sl = slice(indptr[u], indptr[u + 1])
+        if indptr[u + 1] - indptr[u] < 4:
+            expected = []
+        else:
+            latest = np.lexsort((stamps[sl],))[-3:]  # stable: ties keep their stored order
+            expected = sorted(ratings.by_user.indices[sl][latest].tolist())
+        got = test.by_user.indices[test.by_user.indptr[u]:test.by_user.indptr[u + 1]]
+        assert got.tolist() == expected
+
+
 def test_split_by_time(ratings):
     stamps = np.random.default_rng(3).integers(0, 1000, ratings.nnz)
     train, test = split_by_time(ratings, stamps, test_size=0.2)
