@@ -5,6 +5,7 @@ import numpy as np
 from . import _validation as v
 from ._base import ALSBase
 from ._threads import kernel_threads
+from .ratings import Compressed
 from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
                       _confidence_terms, _dense_explicit_step, _explicit_step, _implicit_step,
                       _plan_long_rows)
@@ -349,11 +350,13 @@ class ImplicitALS(ALSBase):
     def _check_values(self, data, name):
         _check_confidence_values(data, self.confidence, name)
 
-    def _step(self, rows, other, target, reg, use_cg, row_losses=None, long_rows=None):
+    def _step(self, rows, other, target, reg, use_cg, row_losses=None, long_rows=None,
+              other_gram=None, n_other=-1):
         return _implicit_step(rows, other, target, reg, float(self.reg_exponent),
                               float(self.alpha), float(self.unobserved_weight), self.confidence,
                               use_cg, int(self.cg_steps), self.num_threads,
-                              row_losses=row_losses, long_rows=long_rows)
+                              other_gram=other_gram, n_other=n_other, row_losses=row_losses,
+                              long_rows=long_rows)
 
     def _listed_ratings(self, ratings, dtype):
         """The ratings of the rows the CG cannot gather, planned once per fit."""
@@ -392,9 +395,19 @@ class ImplicitALS(ALSBase):
 
     def _solve_rows(self, side, rows, target, target_bias=None):
         """Solve the given rows of one side exactly, the other side fixed (fold-in, partial fit)."""
-        if side == "user":
-            return self._step(rows, self.item_factors_, target, self._reg_users, False)
-        return self._step(rows, self.user_factors_, target, self._reg_items, False)
+        other, reg = ((self.item_factors_, self._reg_users) if side == "user"
+                      else (self.user_factors_, self._reg_items))
+        referenced = np.unique(rows.indices)
+        if 4 * len(referenced) > len(other):
+            return self._step(rows, other, target, reg, False)
+        # few rows of the other side (a fold-in): the half-step rotates only those into
+        # G's eigenbasis, not the whole side (ml20m@0.1, K = 64: 6.8–8.1 → 2.7 ms per fold-in)
+        with kernel_threads(self.num_threads):
+            gram = other.T @ other
+        local = Compressed(rows.indptr, np.searchsorted(referenced, rows.indices).astype(np.int32),
+                           rows.data)
+        return self._step(local, other[referenced], target, reg, False, other_gram=gram,
+                          n_other=len(other))
 
     def _loss(self, ratings, observed=None):
         """The full loss of the current factors (``observed``: the observed cells' part,

@@ -448,6 +448,12 @@ def test_fold_in_equals_the_full_half_step_row():
         items = np.flatnonzero(~np.isnan(dense[7]))[::-1]  # any order
         got = model.fold_in(items, dense[7, items])
         np.testing.assert_allclose(got, want[7], atol=1e-12)
+        # a few items: the solve rotates only their factors, with the whole side's Gram
+        few = items[:3]
+        row = sp.csr_matrix((dense[7, few], (np.zeros(3, dtype=int), few)), shape=(1, 40))
+        want_few, _ = implicit_half_step(row, model.item_factors_, regularization=0.2,
+                                         alpha=3.0, unobserved_weight=0.6, reg_exponent=0.4)
+        np.testing.assert_allclose(model.fold_in(few, dense[7, few]), want_few[0], atol=1e-12)
     with pytest.raises(ValueError, match="negative values"):
         model.fold_in([0, 1], [1.0, -1.0])
     with pytest.raises(ValueError, match="repeated item indices"):
