@@ -196,6 +196,8 @@ def _json_params(model):
 def check_target(path):
     """Fail before any work when ``path`` cannot take the file (the atomic write would
     otherwise report its temporary file's name)."""
+    if not path:
+        raise ValueError("cannot save the model to an empty path; give a file name")
     if os.path.isdir(path) or path.endswith(("/", os.sep)):
         raise IsADirectoryError(f"cannot save the model to {path!r}: it is a directory; give a "
                                 f"file name, e.g. {os.path.join(path, 'model.npz')!r}")

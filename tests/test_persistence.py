@@ -91,6 +91,8 @@ def test_save_to_a_directory_or_a_missing_directory(model, tmp_path):
         model.save(str(tmp_path / "new") + os.sep)
     with pytest.raises(FileNotFoundError, match="the directory .*missing.* does not exist"):
         model.save(tmp_path / "missing" / "m.npz")
+    with pytest.raises(ValueError, match="an empty path"):
+        model.save("")
     assert os.listdir(tmp_path) == []  # no temporary file left behind
 
 

@@ -50,12 +50,21 @@ def test_separator_is_guessed(tmp_path, sep):
     ("1::2:5::3", r"line 3 has more fields than the first line, or a ':' inside a field"),
     ("4::5::6:", r"line 3 has more fields than the first line"),
 ])
-def test_double_colon_files_reject_a_colon_inside_a_field(tmp_path, bad_line, message):
-    """'::' is read by splitting at ':' (pandas' fast parser), which must not shift fields."""
+@pytest.mark.parametrize("first_data_line", ["1::2::3", "1::2"])
+def test_double_colon_files_reject_a_colon_inside_a_field(tmp_path, bad_line, message,
+                                                         first_data_line):
+    """'::' is read by splitting at ':' (pandas' fast parser), which must not shift fields;
+    pandas counts the fields of the first data line, which may be short."""
     path = tmp_path / "ratings.dat"
-    path.write_text(f"u::i::r\n1::2::3\n{bad_line}\n7::8::9\n")
+    path.write_text(f"u::i::r\n{first_data_line}\n{bad_line}\n7::8::9\n")
+    if first_data_line == "1::2":
+        message = r"(line 3 has more fields than the first line|the first data line has fewer)"
     with pytest.raises(ValueError, match=r"could not read .* with sep='::': " + message):
         read_ratings(path, "u", "i", "r", chunksize=1)
+    if first_data_line == "1::2":
+        path.write_text("u::i::r\n1::2\n3::4\n")  # every data line short
+        with pytest.raises(ValueError, match=r"the first data line has fewer than the 3 fields"):
+            read_ratings(path, "u", "i", "r")
 
 
 def test_double_colon_with_colons_in_the_first_line_takes_the_python_parser(tmp_path):

@@ -353,7 +353,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
             parse_sep, stride = sep[0], len(sep)
             wanted = {role: pos * stride for role, pos in wanted.items()}
             usecols = None
-            gaps = [c for c in range(stride * (len(fields) - 1) + 1) if c % stride]
+            width = stride * (len(fields) - 1) + 1
+            gaps = [c for c in range(width) if c % stride]
         else:
             engine = "python"
     try:
@@ -363,6 +364,9 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
         with reader:
             for frame in reader:
                 if gaps is not None:
+                    if frame.shape[1] < width:  # pandas counts the fields of the first row
+                        raise ValueError(f"the first data line has fewer than the {len(fields)} "
+                                         "fields of the first line")
                     filled = frame[gaps].notna().to_numpy().any(axis=1)
                     if filled.any():
                         row = frame.index[int(np.argmax(filled))]
