@@ -127,6 +127,12 @@ def test_fit_on_any_dense_input_gives_finite_factors_or_a_clear_error(
 @given(dense_inputs(), st.integers(1, 10), st.sampled_from([0.0, 1e-3, 1.0]),
        st.sampled_from(["cg", "cholesky"]), st.sampled_from(["linear", "raw"]),
        st.sampled_from([0.0, 1.0, 50.0]), st.sampled_from(["float32", "float64"]))
+# found by this test: with λ = 0 and a rank-one G, a CG step divided by the rounding left
+# along G's null space (factors of 1e20, then a NaN loss)
+@example(np.ones((4, 1), dtype=np.float32), 2, 0.0, "cg", "linear", 0.0, "float32")
+@example(np.ones((1, 4), dtype=np.float32), 2, 0.0, "cg", "linear", 0.0, "float32")
+# a constant matrix, λ = 0: rank-one systems whose Cholesky took rounding for pivots
+@example(np.full((6, 5), 252, dtype=np.uint8), 5, 0.0, "cholesky", "linear", 50.0, "float32")
 def test_implicit_fit_on_any_dense_input_gives_finite_factors_or_a_clear_error(
         array, factors, regularization, solver, confidence, alpha, dtype):
     model = sa.ImplicitALS(factors=factors, regularization=regularization, solver=solver,

@@ -5,8 +5,8 @@ import pytest
 from numba import njit
 from scipy.optimize import lsq_linear
 
-from sparseals._kernels.solve import (JITTERED, OK, _append_variable, _remove_variable, cholesky,
-                                      nnls, spd_solve)
+from sparseals._kernels.solve import (JITTERED, OK, _append_variable, _remove_variable,
+                                      cg_step_length, cholesky, nnls, spd_solve)
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
 
@@ -98,6 +98,21 @@ def test_rounding_pivots_of_a_singular_matrix_are_refused(dtype, n):
     x = rhs.copy()
     assert _spd_solve(a, n, x, work) == JITTERED
     assert abs(x[0] - 1.0) < 1e-2 and np.abs(x[1:]).max() < 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cg_step_length_stops_in_the_numerical_null_space(dtype):
+    eps = np.finfo(dtype).eps
+    k, scale = 4, 1e3
+    a = np.diag([scale, 2.0, 1.0, eps * scale]).astype(dtype)  # the last: rounding of 0
+    for p, stops in (([1, 1, 0, 0], False), ([0, 0, 0, 1], True), ([0, 0, 1, 0], False)):
+        p = np.array(p, dtype=dtype)
+        step = cg_step_length(dtype(3.0), p, a @ p, k, scale)
+        assert (step == 0.0) == stops
+        if not stops:
+            assert step == pytest.approx(3.0 / (p @ a @ p), rel=1e-6)
+    nan = np.array([np.nan, 0, 0, 0], dtype=dtype)
+    assert cg_step_length(dtype(3.0), nan, nan, k, scale) == 0.0
 
 
 def reference_nnls(a, b, n_bounded):

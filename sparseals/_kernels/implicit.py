@@ -29,7 +29,7 @@ from ._options import INNER, OUTER
 from .blas import add_lower_product, product_rows, set_row_products
 from .loss import _dot, implicit_score_loss, observed_implicit_loss
 from .prefetch import prefetch_factor_row, worth_prefetching
-from .solve import spd_solve
+from .solve import cg_step_length, spd_solve
 
 GATHER_BYTES = 4 << 20
 """Per-thread budget of gathered factor rows (4 MiB: 16,384 rows at K = 64 in float32).
@@ -318,6 +318,7 @@ def cg_half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_e
     rows_s, weights_s, vecs_s = scratch
     gather = rows_s.shape[1]
     eps = np.finfo(target.dtype).eps
+    largest_gram = gram_diagonal.max()
     for row in prange(target.shape[0]):
         tid = numba.get_thread_id()
         start = np.int64(indptr[row])
@@ -354,10 +355,9 @@ def cg_half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_e
                 _system_product(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal,
                                 lam, rows, weights, targets, n <= gather, False, p, ap,
                                 scores[1])
-                pap = _dot(p, ap, k)
-                if not pap > 0.0:
+                step_size = cg_step_length(rs, p, ap, k, largest_gram + lam)
+                if step_size == 0.0:
                     break
-                step_size = rs / pap
                 for a in range(k):
                     x[a] += step_size * p[a]
                     r[a] -= step_size * ap[a]

@@ -26,6 +26,7 @@ from numba import njit, prange
 
 from ._options import OUTER
 from .loss import _dot, implicit_cell_loss
+from .solve import cg_step_length
 
 CHUNKS = 16
 """Ranges a pass is split into (the parallelism available to it)."""
@@ -164,16 +165,16 @@ def _residuals(gram_diagonal, lam, x, ap, r, p, rs, tol):
 def _cg_update(gram_diagonal, lam, active, x, r, p, ap, rs):
     """Finish ``ap = A p`` and take the CG step of every active row."""
     k = x.shape[1]
+    largest_gram = gram_diagonal.max()
     for s in prange(x.shape[0]):
         if not active[s]:
             continue
         for a in range(k):
             ap[s, a] += (gram_diagonal[a] + lam[s]) * p[s, a]
-        pap = _dot(p[s], ap[s], k)
-        if not pap > 0.0:
+        step_size = cg_step_length(rs[s], p[s], ap[s], k, largest_gram + lam[s])
+        if step_size == 0.0:
             active[s] = False
             continue
-        step_size = rs[s] / pap
         for a in range(k):
             x[s, a] += step_size * p[s, a]
             r[s, a] -= step_size * ap[s, a]

@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit
 
 from ._options import INNER
+from .loss import _dot
 
 OK = 0
 JITTERED = 1
@@ -136,6 +137,21 @@ def spd_solve(a, n, x, work):
     for i in range(n):
         x[i] = 0.0
     return JITTERED
+
+
+@njit(**INNER)
+def cg_step_length(rs, p, ap, k, scale):
+    """The conjugate-gradient step ``rs / pᵀAp`` along ``p`` (``ap = A p``), or 0: stop.
+
+    It stops when ``pᵀAp`` is NaN or at most ``k · eps · scale · pᵀp``, with ``scale``
+    the largest diagonal entry of ``A``'s dense part (G + λ I): ``p`` then lies in the
+    numerical null space of a singular system (λ = 0 and a rank-deficient G), and the
+    step divided by rounding sent the factors to 1e20 (found by test_fuzz).
+    """
+    pap = _dot(p, ap, k)
+    if not pap > k * np.finfo(p.dtype).eps * scale * _dot(p, p, k):
+        return 0.0
+    return rs / pap
 
 
 @njit(**INNER)
