@@ -117,9 +117,14 @@ def compressed_structure(indptr, indices, n_rows, n_cols, name, what):
 
 
 def sparse_structure(matrix, name, row_what, column_what):
-    """:func:`compressed_structure` of a scipy CSR or CSC matrix's index arrays (other
-    formats are checked by scipy when they are built)."""
-    if matrix.format == "csr":
+    """Raise unless a scipy CSR, CSC or COO matrix's index arrays fit its shape
+    (:func:`compressed_structure` for the compressed ones): scipy converts one edited in
+    place without a check, writing past its arrays. Other formats are checked by scipy
+    when they are built."""
+    if matrix.format == "coo":
+        ids_in_range(np.asarray(matrix.row), f"{name}.row", matrix.shape[0], row_what)
+        ids_in_range(np.asarray(matrix.col), f"{name}.col", matrix.shape[1], column_what)
+    elif matrix.format == "csr":
         compressed_structure(matrix.indptr, matrix.indices, matrix.shape[0], matrix.shape[1],
                              name, column_what)
     elif matrix.format == "csc":

@@ -348,12 +348,13 @@ def _by_row_then_key(rows, n_rows, key):
     Both packed into one int64 when they fit: one stable sort of almost sorted values
     (0.8 s for 20M ratings, against 7.3 s for ``np.lexsort``).
     """
-    if key.dtype.kind in "iu" and int(key.max()) < 1 << 62:
+    high = int(key.max()) if key.dtype.kind in "iu" else None
+    if high is not None and high < 1 << 62:
         key = key.astype(np.int64, copy=False)
         low = int(key.min())
-        span = int(key.max()) - low + 1
+        span = high - low + 1
         if n_rows * span < 1 << 62:
-            packed = rows.astype(np.int64) * span
+            packed = rows.astype(np.int64, copy=False) * span  # the only nnz-sized copy
             packed += key
             packed -= low
             return np.argsort(packed, kind="stable")

@@ -271,6 +271,7 @@ def _edited(matrix, **arrays):
     (dict(rows=Compressed(np.array([], dtype=np.int32), np.array([1]), np.array([1.0]))), ValueError, r"rows.indptr is empty"),
     (dict(rows=_edited(sp.csr_matrix(np.ones((2, 3))), indptr=[0, 4, 3])), ValueError, r"rows.indptr decreases from 4 to 3"),
     (dict(rows=_edited(sp.csc_matrix(np.ones((2, 3))), indices=[0, 1, 0, 5, 0, 1])), ValueError, r"rows.indices contains id 5 at position 3, out of range for 2 rows"),
+    (dict(rows=_edited(sp.coo_matrix(np.ones((2, 3))), col=[0, 1, 2, 0, 1, 9])), ValueError, r"rows.col contains id 9 at position 5, out of range for 3 rows of other_factors"),
     (dict(rows=np.ones((2, 3))), TypeError, r"rows must be a scipy.sparse matrix or a Compressed"),
     (dict(regularization=-1.0), ValueError, r"regularization must be a non-negative finite number; got -1.0"),
     (dict(other_biases=np.ones(2)), ValueError, r"other_biases has length 2; expected 3"),

@@ -121,6 +121,7 @@ def _edited(matrix, **arrays):
     (lambda: Ratings.from_sparse(_edited(sp.csr_matrix(np.ones((3, 2))), indptr=[0, 4, 2, 6])), ValueError, r"the sparse matrix.indptr decreases from 4 to 2 at position 2"),
     (lambda: Ratings.from_sparse(_edited(sp.csc_matrix(np.ones((3, 2))), indices=[0, 1, 2, 0, 3, 2])), ValueError, r"the sparse matrix.indices contains id 3 at position 4, out of range for 3 users"),
     (lambda: Ratings.from_sparse(_edited(sp.csr_matrix(np.ones((3, 2))), indices=[0, 1, 0, -1, 0, 1])), ValueError, r"the sparse matrix.indices contains negative ids"),
+    (lambda: Ratings.from_sparse(_edited(sp.coo_matrix(np.ones((3, 2))), row=[7, 0, 1, 1, 2, 2])), ValueError, r"the sparse matrix.row contains id 7 at position 0, out of range for 3 users"),
     (lambda: Ratings.from_dataframe({"u": [1]}), TypeError, r"df must be a pandas DataFrame; got dict"),
     (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1], "i": [2]}), user="u", item="i", rating="r"), ValueError, r"rating column 'r' is not in the DataFrame; its columns are \['u', 'i'\]"),
     (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1.0, None], "i": [2, 3], "r": [1, 2]}), user="u", item="i", rating="r"), ValueError, r"user column 'u' has missing ids \(first at row 1\)"),
