@@ -132,13 +132,16 @@ def sparse_structure(matrix, name, row_what, column_what):
                              name, row_what)
 
 
-def value_array(values, name, dtype):
-    """``values`` as a 1-D finite array of ``dtype`` (real numbers only)."""
+def value_array(values, name, dtype, offset=0):
+    """``values`` as a 1-D finite array of ``dtype`` (real numbers only).
+
+    ``offset`` is added to the position an error reports (a chunk of a longer file).
+    """
     array = _as_1d(values, name)
-    return finite_real(array, name, dtype)
+    return finite_real(array, name, dtype, offset=offset)
 
 
-def finite_real(array, name, dtype, allow_nan=False):
+def finite_real(array, name, dtype, allow_nan=False, offset=0):
     """``array`` cast to ``dtype`` after checking it holds finite real numbers.
 
     With ``allow_nan`` NaN passes (dense input, where it marks a missing rating).
@@ -154,7 +157,7 @@ def finite_real(array, name, dtype, allow_nan=False):
         count = int(bad.sum())
         first = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(bad.ravel())[0]),
                                                         bad.shape))
-        where = first[0] if len(first) == 1 else first
+        where = first[0] + offset if len(first) == 1 else first
         original = array[first]
         detail = "infinite" if allow_nan else "NaN or infinite"
         hint = ""

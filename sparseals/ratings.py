@@ -10,6 +10,10 @@ from . import _validation as v
 _DUPLICATES = {"error", "sum", "last", "mean"}
 
 
+class DuplicatePairsError(ValueError):
+    """A (user, item) pair was given more than once and ``duplicates='error'``."""
+
+
 class Compressed(NamedTuple):
     """One side of the ratings: row ``r``'s entries are ``indices/data[indptr[r]:indptr[r+1]]``."""
 
@@ -62,7 +66,8 @@ class Ratings:
         dtype : {'float32', 'float64'}
             Storage type of the values.
         duplicates : {'error', 'sum', 'last', 'mean'}
-            What to do with a (user, item) pair given more than once.
+            What to do with a (user, item) pair given more than once:
+            ``'error'`` raises :class:`~sparseals.ratings.DuplicatePairsError` (a ValueError).
 
         Returns
         -------
@@ -196,7 +201,8 @@ class Ratings:
         del coo
         if csr.nnz < n:
             if duplicates == "error":
-                raise ValueError(_duplicate_message(users, items, shape, user_ids, item_ids))
+                raise DuplicatePairsError(
+                    _duplicate_message(users, items, shape, user_ids, item_ids))
             if duplicates == "mean":
                 counts = sp.coo_matrix((np.ones(n, dtype=values.dtype), (users, items)),
                                        shape=shape).tocsr()

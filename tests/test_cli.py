@@ -257,6 +257,16 @@ def test_user_mistakes_are_one_line_with_status_2(argv, message, small_csv, ml10
     assert message.format(**fill) in err
 
 
+def test_duplicate_pairs_hint_names_the_flag(tmp_path, capsys):
+    data = tmp_path / "twice.csv"
+    data.write_text("userId,movieId,rating\n1,2,3\n1,3,4\n1,2,5\n")
+    err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz")
+    assert "1 duplicated (user, item) pair(s): the first, (1, 2), is at positions 0 and 2" in err
+    assert err.endswith("pass --duplicates sum, last or mean to combine them")
+    assert main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--duplicates", "mean",
+                 "--factors", "2", "--iterations", "1"]) == 0
+
+
 @pytest.mark.parametrize("output, plot, message", [
     ("{tmp}/missing/m.npz", None, "the directory '{tmp}/missing' does not exist"),
     ("{tmp}", None, "cannot save the model to '{tmp}': it is a directory"),

@@ -203,6 +203,15 @@ def test_mixed_id_types_across_chunks(tmp_path):
         read_ratings(path, "user", "item", "rating", chunksize=2)
 
 
+def test_bad_rating_in_a_later_chunk_names_its_row_in_the_file(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating\n1,2,3\n2,2,3\n3,2,4\n4,2,nan\n5,2,1\n")
+    message = (r"contains 1 NaN or infinite value\(s\) \(first at position 3: nan\); drop or "
+               r"fill them \(counted in data rows 2 to 3, where reading stopped\)")
+    with pytest.raises(ValueError, match=message):
+        read_ratings(path, "user", "item", "rating", chunksize=2)
+
+
 def test_missing_file():
     with pytest.raises(FileNotFoundError, match="ratings file 'nowhere.csv' does not exist"):
         read_ratings("nowhere.csv")

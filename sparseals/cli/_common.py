@@ -110,6 +110,7 @@ def read_data(args):
     """The ratings named by ``args.data`` and the data options, as :class:`~sparseals.Ratings`."""
     from ..datasets import load_movielens, read_ratings
     from ..datasets.readers import _movielens_layout
+    from ..ratings import DuplicatePairsError
 
     path = args.data
     if not os.path.exists(path):
@@ -122,8 +123,14 @@ def read_data(args):
     if os.path.isdir(path):
         raise CLIError(f"{path!r} is a folder; give a ratings file")
     sep = None if args.sep is None else args.sep.replace("\\t", "\t")
-    return read_ratings(path, user=_column(args.user, "userId"), item=_column(args.item, "movieId"),
-                        rating=_column(args.rating, "rating"), sep=sep, duplicates=args.duplicates)
+    try:
+        return read_ratings(path, user=_column(args.user, "userId"),
+                            item=_column(args.item, "movieId"),
+                            rating=_column(args.rating, "rating"), sep=sep,
+                            duplicates=args.duplicates)
+    except DuplicatePairsError as error:  # the library's hint names the Python argument
+        found = str(error).split("; pass duplicates=")[0]
+        raise CLIError(f"{found}; pass --duplicates sum, last or mean to combine them") from None
 
 
 # ---------------------------------------------------------------------- ids and titles

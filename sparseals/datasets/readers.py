@@ -57,7 +57,8 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     dtype : {'float32', 'float64'}
         Storage type of the values.
     duplicates : {'error', 'sum', 'last', 'mean'}
-        What to do with a (user, item) pair given more than once.
+        What to do with a (user, item) pair given more than once:
+        ``'error'`` raises :class:`~sparseals.ratings.DuplicatePairsError` (a ValueError).
     encoding : str
         Text encoding (e.g. ``'latin-1'``).
     chunksize : int
@@ -535,9 +536,10 @@ def _values(raw, name, dtype, offset):
         raise ValueError(f"{name} is not numeric: row {offset + bad} holds {raw[bad]!r}; "
                          "check sep=, header= and the column names")
     try:
-        return v.value_array(raw, name, dtype)
-    except ValueError as error:  # re-point the chunk's position to the file's row
-        raise ValueError(f"{error} (rows counted from {offset} in this chunk)") from None
+        return v.value_array(raw, name, dtype, offset=offset)
+    except ValueError as error:  # reading stops at the first chunk with a bad value
+        raise ValueError(f"{error} (counted in data rows {offset} to {offset + len(raw) - 1}, "
+                         "where reading stopped)") from None
 
 
 def _is_number(x):
