@@ -184,7 +184,7 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
     """Half-step for a fully observed matrix: one shared K × K system, many right-hand sides.
 
     ``values`` is the dense (n_rows, n_cols) rating matrix. Returns the number of
-    singular systems solved by least squares (0 or 1).
+    singular systems, solved with a ridge (0 or 1).
     """
     use_bias = target_bias is not None
     with kernel_threads(num_threads, blas=True):
@@ -198,17 +198,39 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
         gram = design.T @ design
         gram[np.diag_indices_from(gram)] += reg * other.shape[0] ** reg_exponent
         rhs = targets @ design
-        try:
-            solution = scipy.linalg.cho_solve(scipy.linalg.cho_factor(gram, lower=True), rhs.T).T
-            singular = 0
-        except np.linalg.LinAlgError:  # λ = 0 and rank-deficient: minimum-norm solution
-            solution = np.linalg.lstsq(gram, rhs.T, rcond=None)[0].T
-            singular = 1
+        factor, singular = _factor_with_ridge(gram)
+        solution = scipy.linalg.cho_solve(factor, rhs.T).T
     k = other.shape[1]
     target[:] = solution[:, :k]
     if use_bias:
         target_bias[:] = solution[:, k]
     return singular
+
+
+def _factor_with_ridge(gram):
+    """(Cholesky factor for ``scipy.linalg.cho_solve``, whether a ridge was needed) of
+    ``gram``, singular or not, by the rule of the kernels' ``solve.spd_solve``.
+
+    A pivot at or below ``n · eps · max(diagonal)`` counts as singular: in float32 a
+    rank-deficient Gram often factors with rounding for pivots, and the factors then
+    grew every iteration until they overflowed (λ = 0 on a fully observed matrix).
+    """
+    n = len(gram)
+    eps = np.finfo(gram.dtype).eps
+    ridge = 0.0
+    start = max(np.abs(np.diagonal(gram)).mean(), 1.0) * eps * 1e3
+    for attempt in range(13):
+        work = gram + ridge * np.eye(n, dtype=gram.dtype) if ridge else gram
+        try:
+            factor = scipy.linalg.cho_factor(work, lower=True)
+        except np.linalg.LinAlgError:
+            factor = None
+        tolerance = n * eps * np.diagonal(work).max()
+        if factor is not None and np.diagonal(factor[0]).min() ** 2 > tolerance:
+            return factor, int(ridge > 0)
+        ridge = start if attempt == 0 else ridge * 100.0
+    raise np.linalg.LinAlgError("the Gram matrix stayed singular with a ridge of "
+                                f"{ridge / 100:.3g}; it holds non-finite or huge values")
 
 
 def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobserved_weight=1.0,

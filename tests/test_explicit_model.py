@@ -97,6 +97,19 @@ def test_fully_observed_converges_to_the_rank_k_svd_error():
     assert model.loss_history_[-1] == pytest.approx(eckart_young, rel=1e-6)
 
 
+@pytest.mark.parametrize("dense", [np.ones((6, 5)), np.random.default_rng(2).random((50, 40))])
+@pytest.mark.parametrize("biases", [False, True])
+def test_more_factors_than_columns_with_no_regularisation_stays_bounded_in_float32(dense,
+                                                                                    biases):
+    # both sides' Gram matrices are singular; float32 rounding once passed for pivots,
+    # and the item factors grew to 1e10 (loss 21 instead of 0) or overflowed to NaN
+    model = sa.ExplicitALS(factors=64, regularization=0.0, iterations=40, dtype="float32",
+                           biases=biases, random_state=0).fit(dense)
+    assert model.n_singular_ == 2
+    assert np.abs(model.user_factors_).max() < 100 and np.abs(model.item_factors_).max() < 100
+    assert model.loss_history_[-1] < 1e-6 * (dense ** 2).sum()
+
+
 def test_planted_low_rank_matrix_is_recovered_from_a_sample():
     rng = np.random.default_rng(42)
     truth = rng.standard_normal((300, 5)) @ rng.standard_normal((5, 400))
