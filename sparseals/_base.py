@@ -2,7 +2,6 @@
 
 import inspect
 import types
-import numbers
 
 import numpy as np
 import scipy.sparse as sp
@@ -99,10 +98,7 @@ class ALSBase:
         if self.callback is not None and not callable(self.callback):
             raise ValueError(f"callback must be callable as callback(iteration, loss); got "
                              f"{self.callback!r}")
-        if not (self.random_state is None or isinstance(self.random_state, (numbers.Integral,
-                np.random.Generator, np.random.SeedSequence))) or isinstance(self.random_state, bool):
-            raise ValueError(f"random_state must be None, an int, a numpy Generator or "
-                             f"SeedSequence; got {self.random_state!r}")
+        v.random_generator(self.random_state)
         return v.float_dtype(self.dtype)
 
     @property
@@ -174,7 +170,7 @@ class ALSBase:
         if self.warm_start and hasattr(self, "item_factors_"):
             init = self._resumable_state(ratings, dtype)
             history = list(self.loss_history_)
-        rng = np.random.default_rng(self.random_state)
+        rng = v.random_generator(self.random_state)
         self._initialise(ratings, rng, dtype)
         if init is not None:
             self._warm_start(init)

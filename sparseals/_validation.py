@@ -51,6 +51,18 @@ def optional_int(value, name):
     return value
 
 
+def random_generator(seed, name="random_state"):
+    """``numpy.random.default_rng(seed)`` after checking ``seed`` is None, a non-negative
+    int, or a numpy Generator, SeedSequence or RandomState (numpy's own errors did not
+    name the argument)."""
+    kinds = (np.random.Generator, np.random.SeedSequence, np.random.RandomState)
+    integer = isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_))
+    if not (seed is None or isinstance(seed, kinds) or (integer and seed >= 0)):
+        raise ValueError(f"{name} must be None, a non-negative int, or a numpy Generator, "
+                         f"SeedSequence or RandomState; got {seed!r}")
+    return np.random.default_rng(seed)
+
+
 def _as_1d(values, name):
     array = np.asarray(values)
     if array.ndim != 1:
@@ -199,11 +211,18 @@ def arithmetic_range(values, name, dtype):
     """
     if values.size == 0:
         return
-    limit = np.sqrt(np.finfo(dtype).max) / 1e4
     largest = float(np.max(np.abs(values)))
-    if largest > limit:
-        raise ValueError(
-            f"{name} reach {largest:.3g}, too large for {np.dtype(dtype).name} arithmetic "
-            f"(squares overflow past ~{limit:.1g}); divide them by a constant"
-            + (" or use dtype='float64'" if np.dtype(dtype) == np.float32 else "")
-        )
+    if largest > arithmetic_limit(dtype):
+        raise ValueError(f"{name} reach {largest:.3g}, {too_large(dtype)}; divide them by a "
+                         "constant" + (" or use dtype='float64'" if np.dtype(dtype) == np.float32
+                                       else ""))
+
+
+def arithmetic_limit(dtype):
+    """The largest rating or weight the normal equations of ``dtype`` can hold."""
+    return np.sqrt(np.finfo(dtype).max) / 1e4
+
+
+def too_large(dtype):
+    return (f"too large for {np.dtype(dtype).name} arithmetic (squares overflow past "
+            f"~{arithmetic_limit(dtype):.1g})")

@@ -3,7 +3,8 @@
 Every split returns :class:`~sparseals.Ratings` with the *same* shape and id maps
 as its input, so a model fitted on the training part scores the test part by index
 (users or items absent from the training part get zero factors). Randomness goes
-through ``numpy.random.default_rng(random_state)``.
+through ``numpy.random.default_rng(random_state)``: ``random_state`` is None, a
+non-negative int, or a numpy Generator, SeedSequence or RandomState.
 """
 
 import itertools
@@ -28,7 +29,7 @@ def train_test_split(ratings, test_size=0.2, random_state=None):
     ratings : Ratings
     test_size : float
         Fraction of the ratings held out, in (0, 1); the count is rounded.
-    random_state : int, Generator or None
+    random_state : None, int, Generator, SeedSequence or RandomState
 
     Returns
     -------
@@ -44,7 +45,7 @@ def train_test_split(ratings, test_size=0.2, random_state=None):
     """
     _check_ratings(ratings)
     n_test = _test_count(test_size, ratings.nnz)
-    rng = np.random.default_rng(random_state)
+    rng = v.random_generator(random_state)
     mask = np.zeros(ratings.nnz, dtype=bool)
     mask[rng.choice(ratings.nnz, size=n_test, replace=False)] = True
     return _split(ratings, mask)
@@ -64,7 +65,7 @@ def leave_k_out(ratings, k=1, min_ratings=None, timestamps=None, random_state=No
     timestamps : array_like of int, optional
         One per rating, aligned with ``ratings.by_user`` (as the readers return them);
         when given, each user's *latest* ``k`` ratings are held out, else random ones.
-    random_state : int, Generator or None
+    random_state : None, int, Generator, SeedSequence or RandomState
 
     Returns
     -------
@@ -80,7 +81,7 @@ def leave_k_out(ratings, k=1, min_ratings=None, timestamps=None, random_state=No
     counts = np.diff(indptr)
     rows = np.repeat(np.arange(ratings.shape[0]), counts)
     if timestamps is None:
-        key = np.random.default_rng(random_state).integers(0, 1 << 32, ratings.nnz)
+        key = v.random_generator(random_state).integers(0, 1 << 32, ratings.nnz)
     else:
         key = _timestamps(timestamps, ratings)
     order = _by_row_then_key(rows, ratings.shape[0], key)
@@ -138,7 +139,7 @@ class KFold:
         Number of folds, at least 2.
     shuffle : bool
         Assign ratings to folds at random (else by their row-major position).
-    random_state : int, Generator or None
+    random_state : None, int, Generator, SeedSequence or RandomState
         Used when ``shuffle``.
 
     Examples
@@ -161,7 +162,7 @@ class KFold:
                              f"({ratings.nnz}); got {n_splits}")
         position = np.arange(ratings.nnz)
         if self.shuffle:
-            position = np.random.default_rng(self.random_state).permutation(ratings.nnz)
+            position = v.random_generator(self.random_state).permutation(ratings.nnz)
         fold = np.empty(ratings.nnz, dtype=np.int64)
         fold[position] = np.arange(ratings.nnz) % n_splits  # sizes differ by at most one
         for f in range(n_splits):
@@ -188,7 +189,7 @@ def cross_validate(model, ratings, cv=5, metrics=("rmse", "mae"), k=10, clip=Non
         Names accepted by :func:`sparseals.metrics.evaluate`.
     k, clip
         Passed to :func:`sparseals.metrics.evaluate`.
-    random_state : int, Generator or None
+    random_state : None, int, Generator, SeedSequence or RandomState
         Seeds the folds when ``cv`` is an int.
 
     Returns
@@ -265,7 +266,7 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
         both have the same ``factors``, ``biases`` and ``dtype`` (the grid is walked
         so that such settings are neighbours). This saves iterations when the grid
         varies regularisation; the optimum found can differ slightly from a cold start.
-    random_state : int, Generator or None
+    random_state : None, int, Generator, SeedSequence or RandomState
         Seeds the folds when ``cv`` is an int.
     verbose : bool
         Print one line per setting.

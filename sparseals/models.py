@@ -40,11 +40,11 @@ class ExplicitALS(ALSBase):
         Full alternations (user step + item step).
     dtype : {'float32', 'float64'}
         Precision of factors and computation.
-    random_state : int, Generator or None
+    random_state : None, int, Generator, SeedSequence or RandomState
         Seed of the initial item factors.
     num_threads : int, optional
-        Threads for the parallel loops (default: all numba may use; −1 all, −2 all
-        but one). Results do not depend on it.
+        Threads for the parallel loops (default or 0: all numba may use, and more is
+        capped to that; −1 all, −2 all but one). Results do not depend on it.
     show_progress : bool
         Show a tqdm progress bar with the loss.
     callback : callable, optional
@@ -268,11 +268,11 @@ class ImplicitALS(ALSBase):
         Full alternations (user step + item step).
     dtype : {'float32', 'float64'}
         Precision of factors and computation.
-    random_state : int, Generator or None
+    random_state : None, int, Generator, SeedSequence or RandomState
         Seed of the initial item factors (user factors start at zero).
     num_threads : int, optional
-        Threads for the parallel loops (default: all numba may use; −1 all, −2 all
-        but one). Results do not depend on it.
+        Threads for the parallel loops (default or 0: all numba may use, and more is
+        capped to that; −1 all, −2 all but one). Results do not depend on it.
     show_progress : bool
         Show a tqdm progress bar with the loss.
     callback : callable, optional
@@ -348,7 +348,8 @@ class ImplicitALS(ALSBase):
         self.user_factors_[:] = 0
 
     def _check_values(self, data, name):
-        _check_confidence_values(data, self.confidence, name)
+        _check_confidence_values(data, name, self.confidence, float(self.alpha),
+                                 float(self.unobserved_weight), data.dtype)
 
     def _step(self, rows, other, target, reg, use_cg, row_losses=None, long_rows=None,
               other_gram=None, n_other=-1):

@@ -306,7 +306,7 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
     v.one_of(confidence, "confidence", _CONFIDENCES)
     v.one_of(solver, "solver", _IMPLICIT_SOLVERS)
     steps = v.positive_int(cg_steps, "cg_steps")
-    _check_confidence_values(rows.data, confidence, "rows")
+    _check_confidence_values(rows.data, "rows", confidence, alpha, alpha0, dtype)
     k = other_factors.shape[1]
     factors = _starting_factors(initial, n_rows, k, dtype)
     if other_gram is not None:
@@ -328,13 +328,22 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
     return factors, n_singular
 
 
-def _check_confidence_values(data, confidence, name):
-    """With linear confidence 1 + α r, a negative value would give a negative weight."""
+def _check_confidence_values(data, name, confidence, alpha, unobserved_weight, dtype):
+    """With linear confidence 1 + α r, a negative value would give a negative weight; and
+    every weight must leave the normal equations of ``dtype`` finite."""
     if confidence == "linear" and data.size and data.min() < 0:
         first = int(np.flatnonzero(data < 0)[0])
         raise ValueError(f"{name} holds negative values (first at stored position {first}: "
                          f"{data[first]}), which confidence='linear' (c = 1 + alpha * r) cannot "
                          "weight; use non-negative counts or confidence='raw'")
+    limit = v.arithmetic_limit(dtype)
+    if unobserved_weight > limit:
+        raise ValueError(f"unobserved_weight={unobserved_weight:.3g} is {v.too_large(dtype)}")
+    c0, c1 = _confidence_terms(confidence, alpha)
+    largest = c0 + c1 * float(np.max(np.abs(data))) if data.size else c0
+    if largest > limit:
+        raise ValueError(f"the confidences reach {largest:.3g} (alpha={alpha:.3g}), "
+                         f"{v.too_large(dtype)}; lower alpha or scale {name} down")
 
 
 _ROTATION_ROWS = 2048

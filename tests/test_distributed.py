@@ -211,6 +211,13 @@ def test_dask_dataframe_duplicates_and_missing_columns(client):
         sd.fit(sa.ExplicitALS(), dd.from_pandas(frame, npartitions=2), client, user="user")
 
 
+def test_dask_dataframe_confidences_are_checked_in_the_blocks(client):
+    frame = dd.from_pandas(_frame(seed=5), npartitions=2)
+    with pytest.raises(ValueError, match=r"the confidences reach .* too large for float32"):
+        sd.fit(sa.ImplicitALS(factors=2, alpha=1e30), frame, client, user="user", item="item",
+               rating="stars", timeout=TIMEOUT)
+
+
 def test_parameters_are_validated(client):
     X = _matrix()
     with pytest.raises(ValueError, match="routing must be one of"):

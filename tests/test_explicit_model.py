@@ -255,7 +255,8 @@ def test_callback_progress_and_params():
     (dict(biases="yes"), r"biases must be True or False; got 'yes'"),
     (dict(num_threads=1.5), r"num_threads must be an integer or None"),
     (dict(callback=3), r"callback must be callable"),
-    (dict(random_state="seed"), r"random_state must be None, an int"),
+    (dict(random_state="seed"), r"random_state must be None, a non-negative int"),
+    (dict(random_state=-1), r"random_state must be None, a non-negative int, .* got -1"),
 ])
 def test_bad_parameters_are_named_at_fit(params, message):
     model = sa.ExplicitALS(**params)  # the constructor only stores

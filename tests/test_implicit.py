@@ -436,6 +436,28 @@ def test_model_rejects_negative_counts_with_linear_confidence():
     sa.ImplicitALS(factors=2, confidence="raw", iterations=2).fit(X)
 
 
+@pytest.mark.parametrize("params, message", [
+    (dict(alpha=1e30), r"the confidences reach 2e\+30 \(alpha=1e\+30\), too large for float32"),
+    (dict(alpha=1e300, dtype="float64"), r"confidences reach 2e\+300 .* too large for float64"),
+    (dict(confidence="raw", alpha=1e20), r"the confidences reach 2e\+20"),
+    (dict(unobserved_weight=1e20), r"unobserved_weight=1e\+20 is too large for float32"),
+])
+def test_weights_that_would_overflow_are_named(params, message):
+    # alpha=1e300 gave an overflow warning and a loss of inf, not an error
+    X = sp.csr_matrix(np.array([[1.0, 0.0], [2.0, 1.0]]))
+    with pytest.raises(ValueError, match=message):
+        sa.ImplicitALS(factors=2, **params).fit(X)
+    dtype = np.float64 if params.get("dtype") == "float64" else np.float32
+    with pytest.raises(ValueError, match=message):
+        implicit_half_step(X, np.ones((2, 2), dtype=dtype), regularization=0.1,
+                           **{k: p for k, p in params.items() if k != "dtype"})
+    model = sa.ImplicitALS(factors=2, iterations=1, **params, random_state=0)
+    model.set_params(alpha=1.0, unobserved_weight=1.0).fit(X)
+    model.set_params(**{k: p for k, p in params.items() if k != "confidence"})
+    with pytest.raises(ValueError, match=message):
+        model.fold_in([0, 1], [2.0, 1.0])
+
+
 def test_fold_in_equals_the_full_half_step_row():
     rng = np.random.default_rng(9)
     dense = random_counts(rng, 50, 40)

@@ -183,5 +183,26 @@ def test_validation_errors(ratings):
         grid_search(sa.ExplicitALS(), ratings, {"factors": []})
     with pytest.raises(ValueError, match=r"param_grid must be a non-empty dict"):
         grid_search(sa.ExplicitALS(), ratings, {})
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "a", True])
+def test_bad_random_state_is_named(ratings, seed):
+    message = r"random_state must be None, a non-negative int, or a numpy Generator"
+    for split in (lambda: train_test_split(ratings, random_state=seed),
+                  lambda: leave_k_out(ratings, random_state=seed),
+                  lambda: list(KFold(3, random_state=seed).split(ratings))):
+        with pytest.raises(ValueError, match=message):
+            split()
+    with pytest.raises(ValueError, match=r"seed must be None, a non-negative int"):
+        synthetic(30, 20, 100, seed=seed)
+
+
+def test_legacy_random_state_and_seed_sequence_are_accepted(ratings):
+    legacy = train_test_split(ratings, random_state=np.random.RandomState(0))[1]
+    again = train_test_split(ratings, random_state=np.random.RandomState(0))[1]
+    np.testing.assert_array_equal(legacy.by_user.indices, again.by_user.indices)
+    sequence = np.random.SeedSequence(7)
+    model = sa.ExplicitALS(factors=2, iterations=1, random_state=sequence).fit(ratings)
+    assert model.loss_history_[0] > 0
     with pytest.raises(ValueError, match=r"unknown metric 'r2'"):
         grid_search(sa.ExplicitALS(), ratings, {"factors": [2]}, metric="r2")

@@ -28,7 +28,7 @@ def seed_example(seed=0):
     -------
     ndarray of shape (50, 200), float64
     """
-    rng = np.random.default_rng(seed)
+    rng = v.random_generator(seed, "seed")
     return rng.integers(1, 6, size=(50, 200)).astype(np.float64)
 
 
@@ -76,7 +76,7 @@ def synthetic(n_users, n_items, nnz, rank=10, seed=0, implicit=False, noise=0.3,
     if nnz > n_users * n_items // 2:
         raise ValueError(f"nnz={nnz} is more than half of the {n_users} × {n_items} cells; "
                          "a sparse generator cannot place that many unique pairs")
-    rng = np.random.default_rng(seed)
+    rng = v.random_generator(seed, "seed")
     users, items = _unique_pairs(rng, n_users, n_items, nnz, popularity_exponent)
     user_factors = rng.standard_normal((n_users, rank)) * (0.8 / np.sqrt(rank))
     item_factors = rng.standard_normal((n_items, rank))

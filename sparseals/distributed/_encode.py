@@ -145,8 +145,8 @@ def user_ratings(pieces, n_users, n_items, dtype, confidence, duplicates):
     ratings = Ratings.from_coo(users, items, values, shape=(n_users, n_items), dtype=dtype,
                                duplicates=duplicates)
     v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
-    if confidence is not None:
-        _check_confidence_values(ratings.by_user.data, confidence, "data")
+    if confidence is not None:  # (confidence, alpha, unobserved_weight) of an ImplicitALS
+        _check_confidence_values(ratings.by_user.data, "data", *confidence, dtype)
     return ratings
 
 

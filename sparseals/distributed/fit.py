@@ -104,7 +104,7 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         raise ValueError(f"gather must be True or False; got {gather!r}")
     n_blocks = _block_counts(blocks, client)
     dtype = model._validate_params()
-    rng = np.random.default_rng(model.random_state)
+    rng = v.random_generator(model.random_state)
     routed = routing == "routed"
     if _is_dask_dataframe(data):
         from ._encode import layout_from_dataframe
@@ -141,7 +141,10 @@ def _is_dask_dataframe(data):
 
 
 def _confidence(model):
-    return model.confidence if isinstance(model, ImplicitALS) else None
+    """What the blocks check an ImplicitALS's values with (None: not implicit)."""
+    if not isinstance(model, ImplicitALS):
+        return None
+    return model.confidence, float(model.alpha), float(model.unobserved_weight)
 
 
 def _layout_from_ratings(client, ratings, n_blocks, routed):
