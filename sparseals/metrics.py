@@ -239,8 +239,10 @@ def _errors(model, ratings, clip):
     predictions = model.predict(users, rows.indices).astype(np.float64)
     if clip is not None:
         if (not isinstance(clip, (tuple, list)) or len(clip) != 2
-                or not all(isinstance(c, numbers.Real) for c in clip) or clip[0] > clip[1]):
-            raise ValueError(f"clip must be a pair (low, high) with low <= high; got {clip!r}")
+                or not all(isinstance(c, numbers.Real) and not isinstance(c, bool)
+                           and not np.isnan(c) for c in clip) or clip[0] > clip[1]):
+            raise ValueError(f"clip must be a pair of numbers (low, high) with low <= high; "
+                             f"got {clip!r}")
         np.clip(predictions, clip[0], clip[1], out=predictions)
     return predictions - rows.data
 
@@ -273,11 +275,13 @@ def _topk_table(model, ratings, k, exclude_seen, threshold):
     _check_bool(exclude_seen, "exclude_seen")
     users, starts, ends, indices = _relevant(ratings, threshold)
     top, _ = model.recommend(users, n=k, exclude_seen=exclude_seen)
-    if top.shape[1] < k:  # fewer candidate items than k: pad as recommend pads
-        top = np.hstack([top, np.full((len(top), k - top.shape[1]), -1, dtype=top.dtype)])
     out = np.empty((len(users), N_TOPK_METRICS), dtype=np.float64)
     with kernel_threads(model.num_threads):
         topk_rows(top, starts, ends, indices, out)
+    # recommend stops at the item count: the other metrics read min(k, relevant items),
+    # the same for any k past it; precision divides by k itself (no padding to k, which
+    # took k × users of memory)
+    out[:, _TOPK["precision"]] *= top.shape[1] / k
     return out
 
 

@@ -56,7 +56,7 @@ def test_rmse_and_mae_match_reference(fitted):
                                np.sqrt(np.mean((clipped - truth) ** 2)), **tol)
 
 
-@pytest.mark.parametrize("k", [1, 5, 70])  # 70 > the number of items: short lists are padded
+@pytest.mark.parametrize("k", [1, 5, 70])  # 70 > the number of items: short lists
 @pytest.mark.parametrize("exclude_seen", [True, False])
 @pytest.mark.parametrize("threshold", [None, 4.0])
 def test_topk_metrics_match_reference(fitted, k, exclude_seen, threshold):
@@ -69,6 +69,16 @@ def test_topk_metrics_match_reference(fitted, k, exclude_seen, threshold):
         value = function(model, test, k=k, exclude_seen=exclude_seen, threshold=threshold)
         np.testing.assert_allclose(value, np.mean(reference[name]), rtol=1e-12, err_msg=name)
         assert together[name] == value
+
+
+def test_k_far_past_the_item_count_needs_no_memory_for_it(fitted):
+    # the top-k lists were padded to k columns: k = 1e9 asked for 160 GiB
+    model, _, test = fitted
+    huge = metrics.evaluate(model, test, list(TOPK), k=10**9)
+    past = metrics.evaluate(model, test, list(TOPK), k=70)
+    for name in TOPK:
+        scale = 70 / 10**9 if name == "precision" else 1.0
+        np.testing.assert_allclose(huge[name], past[name] * scale, rtol=1e-12, err_msg=name)
 
 
 @pytest.mark.parametrize("exclude_seen", [True, False])
@@ -166,8 +176,11 @@ def test_validation_errors(fitted):
         metrics.ndcg_at_k(model, renamed)
     with pytest.raises(ValueError, match=r"k must be a positive integer; got 0"):
         metrics.precision_at_k(model, test, k=0)
-    with pytest.raises(ValueError, match=r"clip must be a pair \(low, high\).*got \(5, 1\)"):
+    with pytest.raises(ValueError, match=r"clip must be a pair of numbers \(low, high\).*got "
+                                         r"\(5, 1\)"):
         metrics.rmse(model, test, clip=(5, 1))
+    with pytest.raises(ValueError, match=r"clip must be a pair of numbers .*got \(nan, 5\)"):
+        metrics.rmse(model, test, clip=(np.nan, 5))  # was a silent NaN
     with pytest.raises(ValueError, match=r"no held-out rating is relevant \(threshold=99\)"):
         metrics.recall_at_k(model, test, threshold=99)
     with pytest.raises(ValueError, match=r"threshold must be a number or None; got 'x'"):
