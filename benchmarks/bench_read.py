@@ -1,4 +1,5 @@
-"""asv benchmark of reading a ratings file with ``read_ratings``.
+"""asv benchmarks of reading ratings: a file with ``read_ratings``, a DataFrame with
+``Ratings.from_dataframe``.
 
 Two layouts of the same 1M generated ratings: a MovieLens 20M-style CSV with a header,
 and MovieLens 1M / 10M's ``user::item::rating::timestamp``. pandas' fast parser takes
@@ -12,6 +13,7 @@ import tempfile
 
 import numpy as np
 
+from sparseals import Ratings
 from sparseals.datasets import read_ratings
 
 ROWS = 1_000_000
@@ -21,11 +23,16 @@ LAYOUTS = {
 }
 
 
-def _write(path, sep, header):
+def _pairs():
+    """ROWS distinct (user, item) pairs of 1-based MovieLens-like ids, shuffled."""
     rng = np.random.default_rng(0)
     keys = np.unique(rng.integers(0, 70_000 * 10_000, int(ROWS * 1.01)))[:ROWS]
     keys = keys[rng.permutation(len(keys))]
-    users, items = keys // 10_000 + 1, keys % 10_000 + 1
+    return rng, keys // 10_000 + 1, keys % 10_000 + 1
+
+
+def _write(path, sep, header):
+    rng, users, items = _pairs()
     ratings = rng.integers(1, 11, len(keys)) / 2
     stamps = rng.integers(900_000_000, 1_500_000_000, len(keys))
     temporary = path + ".part"
@@ -52,3 +59,21 @@ class ReadRatings:
 
     def peakmem_read(self, layout):
         read_ratings(self.path, **self.columns)
+
+
+class FromDataFrame:
+    """Integer ids (coded through a table) and the same ids as text (``pd.factorize``)."""
+    params = ["integer", "text"]
+    param_names = ["ids"]
+
+    def setup(self, ids):
+        import pandas as pd
+
+        rng, users, items = _pairs()
+        if ids == "text":
+            users = np.char.add("u", users.astype(str)).astype(object)
+        self.frame = pd.DataFrame({"userId": users, "movieId": items,
+                                   "rating": rng.integers(1, 11, len(items)) / 2})
+
+    def time_from_dataframe(self, ids):
+        Ratings.from_dataframe(self.frame)

@@ -60,6 +60,26 @@ def test_from_dataframe_encodes_arbitrary_ids():
     assert Ratings.from_dataframe(df, user="u", item="i", rating=None).by_user.data.tolist() == [1, 1, 1]
 
 
+@pytest.mark.parametrize("ids", [
+    np.array([7, 3, 7, 0, 3, 12]), np.array([7, 3, 7, 0], dtype=np.uint8),
+    np.array([2**63 + 5, 3, 2**63 + 5], dtype=np.uint64),  # past the table: sorted instead
+    np.array([-4, 9, -4]), pd.array([30, 10, 30], dtype="Int64"),
+    np.array([1.5, 0.5, 1.5]), np.array(["b", "a", "b"], dtype=object),
+    pd.Categorical(["b", "a", "b"]),
+])
+def test_from_dataframe_codes_ids_in_sorted_order_like_factorize(ids):
+    # the reference: pandas' own sorted factorisation (integer ids now go through a table)
+    codes, uniques = pd.factorize(pd.Series(ids), sort=True)
+    n = len(uniques)
+    df = pd.DataFrame({"u": ids, "i": np.arange(len(ids)), "r": np.arange(1.0, len(ids) + 1)})
+    r = Ratings.from_dataframe(df, user="u", item="i", rating="r", duplicates="sum")
+    np.testing.assert_array_equal(r.user_ids, np.asarray(uniques))
+    assert r.user_ids.dtype == np.asarray(uniques).dtype and r.shape == (n, len(ids))
+    expected = np.full((n, len(ids)), np.nan)
+    expected[codes, np.arange(len(ids))] = df["r"]
+    np.testing.assert_array_equal(r.to_dense(), expected)
+
+
 def test_from_dataframe_reports_duplicates_with_original_ids():
     df = pd.DataFrame({"u": ["x", "x"], "i": ["a", "a"], "r": [1.0, 2.0]})
     with pytest.raises(ValueError, match=r"\(x, a\)"):
