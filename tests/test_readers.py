@@ -1,6 +1,8 @@
 """File readers: read_ratings (text, Parquet, chunks), MovieLens loaders, titles."""
 
+import bz2
 import gzip
+import lzma
 
 import numpy as np
 import pytest
@@ -122,6 +124,50 @@ def test_gzip_and_no_rating_column(tmp_path):
         f.write("user,item\n1,5\n2,5\n2,6\n")
     r = read_ratings(path, user="user", item="item", rating=None)
     assert r.nnz == 3 and np.all(r.by_user.data == 1)
+
+
+TEXT = "user,item,rating\n1,5,4\n2,5,3\n2,6,5\n"
+
+
+@pytest.mark.parametrize("name, content", [
+    ("bom.csv", b"\xef\xbb\xbf" + TEXT.encode()),  # Excel's UTF-8: the header was '\ufeffuser'
+    ("utf16.csv", TEXT.encode("utf-16")),
+    ("utf16be.csv", b"\xfe\xff" + TEXT.encode("utf-16-be")),
+    ("utf32.csv", TEXT.encode("utf-32")),
+    ("gzip_named.csv", gzip.compress(TEXT.encode())),  # compression by content, not name
+    ("bz2_named.txt", bz2.compress(TEXT.encode())),
+    ("plain_named.csv.gz", TEXT.encode()),
+    ("xz_bom.csv.xz", lzma.compress(b"\xef\xbb\xbf" + TEXT.encode())),
+])
+def test_encoding_and_compression_come_from_the_bytes(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    r = read_ratings(path, user="user", item="item", rating="rating")
+    assert r.user_ids.tolist() == [1, 2] and r.item_ids.tolist() == [5, 6]
+    np.testing.assert_array_equal(r.by_user.data, [4, 3, 5])
+
+
+@pytest.mark.parametrize("content, message", [
+    (bytes(range(256)) * 4, r"is not delimited text in utf-8: its first bytes hold NUL"),
+    (b"PK\x03\x04" + bytes(40), r"is not delimited text: it is a zip archive; unzip it first"),
+    (b"PAR1" + bytes(40), r"it is a Parquet file; pass format='parquet'"),
+    (gzip.compress(("user,item,rating\n" + "".join(f"{i},{i},4\n" for i in range(5000)))
+                   .encode())[:2000],
+     r"its gzip stream is truncated or corrupt"),  # was an EOFError
+], ids=["binary", "zip", "parquet", "truncated-gzip"])
+def test_files_that_are_not_text_are_named(tmp_path, content, message):
+    path = tmp_path / "r.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        read_ratings(path, user="user", item="item", rating="rating")
+
+
+def test_integral_float_ids_past_int64_stay_floats(tmp_path):
+    # 1e20 was cast to int64 with a RuntimeWarning and became -9223372036854775808
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating\n1e20,5,4\n3,5,2\n")
+    r = read_ratings(path, user="user", item="item", rating="rating")
+    assert r.user_ids.tolist() == [3.0, 1e20]
 
 
 def test_duplicates_and_their_latest_timestamp(tmp_path):

@@ -22,7 +22,13 @@ from ..ratings import Compressed, Ratings, _indptr_dtype, _transpose
 
 __all__ = ["read_ratings", "load_movielens", "load_movielens_titles"]
 
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_COMPRESSIONS = {"gzip": (b"\x1f\x8b", gzip.open), "bz2": (b"BZh", bz2.open),
+                 "xz": (b"\xfd7zXZ\x00", lzma.open)}
+_NOT_TEXT = {b"PK\x03\x04": "a zip archive; unzip it first",
+             b"\x28\xb5\x2f\xfd": "zstd-compressed; decompress it first",
+             b"PAR1": "a Parquet file; pass format='parquet' or give it a .parquet name"}
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+         (b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 _SNIFFED = ("::", "\t", ",", ";", "|", " ")
 _PARQUET = (".parquet", ".pq")
 
@@ -40,7 +46,8 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     ----------
     path : str or os.PathLike
         The file. ``.parquet`` / ``.pq`` is Parquet (needs ``pyarrow``); anything
-        else is delimited text, optionally ``.gz`` / ``.bz2`` / ``.xz`` compressed.
+        else is delimited text, optionally gzip, bz2 or xz compressed (recognised by
+        the file's first bytes, whatever its name).
     user, item, rating : str or int
         Column names (read from the header row) or 0-based column positions.
         ``rating=None`` gives every pair the value 1 (implicit feedback without counts).
@@ -60,7 +67,8 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
         What to do with a (user, item) pair given more than once:
         ``'error'`` raises :class:`~sparseals.ratings.DuplicatePairsError` (a ValueError).
     encoding : str
-        Text encoding (e.g. ``'latin-1'``).
+        Text encoding (e.g. ``'latin-1'``). With UTF-8, a byte-order mark (as Excel
+        writes) is skipped, and one of UTF-16 or UTF-32 switches to that encoding.
     chunksize : int
         Rows read at a time.
 
@@ -286,15 +294,41 @@ def _movielens_file(path):
 
 
 # ---------------------------------------------------------------------- text and Parquet
-def _open_text(path, encoding):
-    opener = _OPENERS.get(os.path.splitext(path)[1].lower(), open)
-    return opener(path, "rt", encoding=encoding, errors="replace", newline="")
+def _text_format(path, encoding):
+    """(compression for pandas or None, encoding) of a delimited text file, from its bytes.
+
+    Compression is recognised by its magic number whatever the file's name; a byte-order
+    mark (Excel writes one) replaces a UTF-8 ``encoding``. Bytes that are not text (an
+    archive, Parquet, NUL bytes) are a clear error here rather than garbled column names
+    later.
+    """
+    compression = next((name for name, (magic, _) in _COMPRESSIONS.items()
+                        if _starts_with(path, magic, open)), None)
+    opener = _COMPRESSIONS[compression][1] if compression else open
+    with opener(path, "rb") as f:
+        head = f.read(4096)
+    for magic, what in _NOT_TEXT.items():
+        if head.startswith(magic):
+            raise ValueError(f"{path} is not delimited text: it is {what}")
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = next((name for bom, name in _BOMS if head.startswith(bom)), encoding)
+    if b"\x00" in head and not encoding.lower().startswith(("utf-16", "utf-32")):
+        raise ValueError(f"{path} is not delimited text in {encoding}: its first bytes hold NUL "
+                         "characters (a binary file, or pass the right encoding=)")
+    return compression, encoding
+
+
+def _starts_with(path, magic, opener):
+    with opener(path, "rb") as f:
+        return f.read(len(magic)) == magic
 
 
 def _first_lines(path, count, encoding):
     """The first ``count`` non-empty lines (None past the end), without line endings."""
+    compression, encoding = _text_format(path, encoding)
+    opener = _COMPRESSIONS[compression][1] if compression else open
     lines = []
-    with _open_text(path, encoding) as f:
+    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as f:
         for raw in f:
             raw = raw.rstrip("\r\n")
             if raw.strip():
@@ -318,6 +352,7 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
         raise ImportError("reading delimited text files needs pandas: pip install pandas "
                           "(or pip install sparseals[pandas])") from None
     first = _first_lines(path, 1, encoding)[0]
+    compression, encoding = _text_format(path, encoding)
     if sep is None:
         sep = next((s for s in _SNIFFED if s in first), None)
         if sep is None:
@@ -361,7 +396,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
     try:
         reader = pd.read_csv(path, sep=parse_sep, header=None, skiprows=1 if header else 0,
                              usecols=usecols, chunksize=chunksize, encoding=encoding,
-                             engine=engine, skip_blank_lines=True)
+                             engine=engine, skip_blank_lines=True,
+                             compression=compression)
         with reader:
             for frame in reader:
                 if gaps is not None:
@@ -376,6 +412,11 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
                 yield {role: frame[pos].to_numpy() for role, pos in wanted.items()}
     except pd.errors.EmptyDataError:  # a header and nothing else
         return
+    except (EOFError, OSError, lzma.LZMAError) as error:  # gzip, bz2 and xz streams
+        if compression is None:
+            raise
+        raise ValueError(f"could not read {path}: its {compression} stream is truncated or "
+                         f"corrupt ({error})") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         reason = str(error).strip()
         line = re.search(r"Expected \d+ fields in line (\d+)", reason)
@@ -500,7 +541,7 @@ class _IdEncoder:
             if missing.any():
                 raise ValueError(f"{self.name} has missing ids (first at row "
                                  f"{offset + int(np.flatnonzero(missing)[0])})")
-            if np.all(ids == np.round(ids)):
+            if np.all(ids == np.round(ids)) and np.all(np.abs(ids) < 2.0 ** 63):
                 ids, kind = ids.astype(np.int64), "i"
         elif kind == "O":
             missing = np.array([x is None or x != x for x in ids], dtype=bool)
