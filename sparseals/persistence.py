@@ -164,14 +164,12 @@ def read_metadata(path):
 
 # ---------------------------------------------------------------------- writing
 def _storable(array, name):
-    if array.dtype.kind in "biuf":
-        return array
-    if array.dtype.kind == "U":
+    if array.dtype.kind in "biufUMm":  # numbers, text, datetime64 and timedelta64
         return array
     if array.dtype.kind == "O" and all(isinstance(x, str) for x in array.ravel()):
         return array.astype(str)
     raise TypeError(f"{name} has dtype {array.dtype} with values that are not text or numbers; "
-                    "it cannot be saved without pickle (use integer or string ids)")
+                    "it cannot be saved without pickle (use integer, string or datetime ids)")
 
 
 def _json_params(model):

@@ -70,6 +70,25 @@ def test_text_ids_and_unstorable_params(tmp_path):
     assert loaded.callback is None and loaded.random_state is None
 
 
+def test_datetime_ids_round_trip_and_mixed_ids_are_named(tmp_path):
+    pd = pytest.importorskip("pandas")
+    days = pd.to_datetime(["2020-01-03", "2020-01-01", "2020-01-03"])
+    df = pd.DataFrame({"userId": days, "movieId": pd.to_timedelta([1, 2, 2], unit="h"),
+                       "rating": [4.0, 3.0, 5.0]})
+    model = sa.ExplicitALS(factors=1, iterations=1, random_state=0).fit(
+        sa.Ratings.from_dataframe(df))
+    model.save(tmp_path / "m.npz")  # was a TypeError: datetime64 needs no pickle
+    loaded = sa.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.user_ids_, model.user_ids_)
+    np.testing.assert_array_equal(loaded.item_ids_, model.item_ids_)
+    assert loaded.user_ids_.dtype.kind == "M" and loaded.item_ids_.dtype.kind == "m"
+    mixed = df.assign(userId=np.array([1, "b", 1], dtype=object))
+    model = sa.ExplicitALS(factors=1, iterations=1).fit(sa.Ratings.from_dataframe(mixed))
+    with pytest.raises(TypeError, match=r"user_ids_ has dtype object with values that are not "
+                                        r"text or numbers; .*\(use integer, string or datetime"):
+        model.save(tmp_path / "mixed.npz")
+
+
 def test_overwrite_is_atomic(model, saved, monkeypatch):
     before = saved.read_bytes()
     monkeypatch.setattr(np, "savez", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
