@@ -204,6 +204,7 @@ def cross_validate(model, ratings, cv=5, metrics=("rmse", "mae"), k=10, clip=Non
     """
     from .metrics import _metric_names
 
+    _check_model(model)
     metrics = _metric_names(metrics)
     results = {name: [] for name in metrics + ("fit_time",)}
     for train, test in _folds(cv, ratings, random_state):
@@ -283,6 +284,7 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
     """
     from .metrics import METRICS, _metric_names
 
+    _check_model(model)
     _check_ratings(ratings)
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
@@ -311,6 +313,17 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
 
 
 # ---------------------------------------------------------------------- helpers
+def _check_model(model):
+    from ._base import ALSBase
+
+    if isinstance(model, type) and issubclass(model, ALSBase):
+        raise TypeError(f"model must be a model instance; got the class {model.__name__} "
+                        f"(call it: {model.__name__}(...))")
+    if not isinstance(model, ALSBase):
+        raise TypeError(f"model must be an ExplicitALS or ImplicitALS; got "
+                        f"{type(model).__name__}")
+
+
 def _check_ratings(ratings):
     if not isinstance(ratings, Ratings):
         raise TypeError(f"ratings must be a sparseals Ratings; got {type(ratings).__name__} "

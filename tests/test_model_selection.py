@@ -185,6 +185,16 @@ def test_validation_errors(ratings):
         grid_search(sa.ExplicitALS(), ratings, {})
 
 
+def test_a_model_class_or_other_object_is_named(ratings):
+    # the class itself failed inside get_params with "missing 1 required positional argument"
+    with pytest.raises(TypeError, match=r"got the class ExplicitALS \(call it: ExplicitALS"):
+        cross_validate(sa.ExplicitALS, ratings, cv=2)
+    with pytest.raises(TypeError, match=r"got the class ImplicitALS"):
+        grid_search(sa.ImplicitALS, ratings, {"factors": [2]}, cv=2)
+    with pytest.raises(TypeError, match=r"model must be an ExplicitALS or ImplicitALS; got str"):
+        cross_validate("als", ratings, cv=2)
+
+
 @pytest.mark.parametrize("seed", [-1, 1.5, "a", True])
 def test_bad_random_state_is_named(ratings, seed):
     message = r"random_state must be None, a non-negative int, or a numpy Generator"
