@@ -29,6 +29,11 @@ def test_command_line_entry_points():
     assert "test RMSE" in done.stdout
 
 
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"sparseals {sa.__version__}"
+
+
 def test_user_error_is_one_line(capsys):
     assert main(["demo", "--ratings", "0"]) == 2
     err = capsys.readouterr().err.strip()

@@ -23,6 +23,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser():
     parser = _Parser(
         prog="sparseals", description="Alternating least squares for sparse rating matrices.")
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"sparseals {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo", help="fit the textbook example and a generated MovieLens-sized data set",
