@@ -240,10 +240,10 @@ def _errors(model, ratings, clip):
     if clip is not None:
         if (not isinstance(clip, (tuple, list)) or len(clip) != 2
                 or not all(isinstance(c, numbers.Real) and not isinstance(c, bool)
-                           and not np.isnan(c) for c in clip) or clip[0] > clip[1]):
+                           and c == c for c in clip) or clip[0] > clip[1]):  # c == c: not NaN
             raise ValueError(f"clip must be a pair of numbers (low, high) with low <= high; "
                              f"got {clip!r}")
-        np.clip(predictions, clip[0], clip[1], out=predictions)
+        np.clip(predictions, float(clip[0]), float(clip[1]), out=predictions)
     return predictions - rows.data
 
 

@@ -302,8 +302,10 @@ def _text_format(path, encoding):
     archive, Parquet, NUL bytes) are a clear error here rather than garbled column names
     later.
     """
-    compression = next((name for name, (magic, _) in _COMPRESSIONS.items()
-                        if _starts_with(path, magic, open)), None)
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    compression = next((name for name, (start, _) in _COMPRESSIONS.items()
+                        if magic.startswith(start)), None)
     opener = _COMPRESSIONS[compression][1] if compression else open
     with opener(path, "rb") as f:
         head = f.read(4096)
@@ -316,11 +318,6 @@ def _text_format(path, encoding):
         raise ValueError(f"{path} is not delimited text in {encoding}: its first bytes hold NUL "
                          "characters (a binary file, or pass the right encoding=)")
     return compression, encoding
-
-
-def _starts_with(path, magic, opener):
-    with opener(path, "rb") as f:
-        return f.read(len(magic)) == magic
 
 
 def _first_lines(path, count, encoding):
