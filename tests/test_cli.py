@@ -262,6 +262,20 @@ def test_user_mistakes_are_one_line_with_status_2(argv, message, small_csv, ml10
     assert message.format(**fill) in err
 
 
+def test_fit_reads_a_parquet_file(tmp_path, capsys):
+    # the MovieLens-layout check read the first lines as text and, once text checks its
+    # bytes, refused the Parquet file before read_ratings could take it
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"userId": [1, 2, 2, 3], "movieId": [10, 10, 11, 12],
+                             "rating": [4.0, 3.0, 5.0, 1.0]}), tmp_path / "r.parquet")
+    status, out, err = run(capsys, "fit", tmp_path / "r.parquet", "-o", tmp_path / "m.npz",
+                           "--factors", "2", "--iterations", "1")
+    assert status == 0, err
+    assert "read 4 ratings of 3 users × 3 items" in out
+
+
 def test_duplicate_pairs_hint_names_the_flag(tmp_path, capsys):
     data = tmp_path / "twice.csv"
     data.write_text("userId,movieId,rating\n1,2,3\n1,3,4\n1,2,5\n")

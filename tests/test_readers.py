@@ -181,7 +181,7 @@ def test_duplicates_and_their_latest_timestamp(tmp_path):
 
 
 def test_parquet_reads_like_csv(tmp_path):
-    pa = pytest.importorskip("pyarrow")
+    import pyarrow as pa  # in the test extras
     import pyarrow.parquet as pq
 
     table = pa.table({"user": [r[0] for r in ROWS], "item": [r[1] for r in ROWS],

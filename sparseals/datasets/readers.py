@@ -197,7 +197,10 @@ def load_movielens(path, return_timestamps=False, dtype="float32", download=Fals
 def _movielens_layout(path):
     """``(layout, None)`` for a MovieLens ratings file, else ``(None, why it is not one)``."""
     name = os.path.basename(path).lower()
-    first, second = _first_lines(path, 2, "latin-1")
+    try:
+        first, second = _first_lines(path, 2, "latin-1")
+    except ValueError as error:  # empty, or not text (a Parquet file given to the CLI)
+        return None, str(error)
     if re.match(r"^u[a-z0-9]*\.(data|base|test)$", name):
         layout = "100k"
     elif name.endswith(".dat"):
