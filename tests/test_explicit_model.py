@@ -110,6 +110,18 @@ def test_more_factors_than_columns_with_no_regularisation_stays_bounded_in_float
     assert model.loss_history_[-1] < 1e-6 * (dense ** 2).sum()
 
 
+def test_non_negative_fit_with_biases_and_no_regularisation_does_not_raise_its_loss():
+    # found by test_fuzz: the NNLS solver extended its factor with a pivot of rounding
+    # (5 ratings per row, 6 unknowns) and the float32 loss went from 0.98 to 925,056
+    dense = np.full((7, 5), 255.0)
+    dense[0, 3:] = 0.0
+    dense[2, 2] = 254.0
+    model = sa.ExplicitALS(factors=5, regularization=0.0, biases=True, nonnegative=True,
+                           iterations=4, dtype="float32", random_state=0).fit(dense)
+    loss = np.array(model.loss_history_)
+    assert np.all(np.diff(loss) <= 1e-6 * (dense ** 2).sum()), loss
+
+
 def test_planted_low_rank_matrix_is_recovered_from_a_sample():
     rng = np.random.default_rng(42)
     truth = rng.standard_normal((300, 5)) @ rng.standard_normal((5, 400))

@@ -218,7 +218,9 @@ def test_nnls_singular_subproblem_is_ridged():
 
 @njit
 def _append(a, j, chol, idx, m):
-    return _append_variable(a, j, chol, idx, m)
+    # the tolerance nnls passes: cholesky's, n · eps · max(diagonal)
+    tolerance = a.shape[0] * np.finfo(a.dtype).eps * np.diag(a).max()
+    return _append_variable(a, j, chol, idx, m, tolerance)
 
 
 @njit
@@ -255,6 +257,17 @@ def test_nnls_factor_updates_match_a_new_factorisation(dtype):
 def test_nnls_factor_append_reports_a_singular_matrix():
     a = np.array([[1.0, 0.0], [1.0, 1.0]])  # lower triangle of [[1, 1], [1, 1]]
     chol = np.zeros((3, 3))
+    idx = np.zeros(2, np.int64)
+    assert _append(a, 0, chol, idx, 0) == 1
+    assert _append(a, 1, chol, idx, 1) == -1
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_nnls_factor_append_refuses_a_pivot_of_rounding(dtype):
+    # [[1, 1], [1, 1 + eps]]: singular but for rounding; its pivot eps passed a "> 0" test
+    eps = np.finfo(dtype).eps
+    a = np.array([[1.0, 0.0], [1.0, 1.0 + eps]], dtype=dtype)
+    chol = np.zeros((3, 3), dtype=dtype)
     idx = np.zeros(2, np.int64)
     assert _append(a, 0, chol, idx, 0) == 1
     assert _append(a, 1, chol, idx, 1) == -1

@@ -179,10 +179,12 @@ def _solve_passive_afresh(a, b, n, passive, z, sub, work, idx):
 
 
 @njit(**INNER)
-def _append_variable(a, j, chol, idx, m):
+def _append_variable(a, j, chol, idx, m, tolerance):
     """Extend ``chol[:m, :m]``, the Cholesky factor of ``a[idx[:m], idx[:m]]``, by
     variable ``j`` (O(m²): one forward substitution); returns the new size, or -1 if
-    the extended matrix is not positive definite."""
+    the extended matrix is not positive definite: its new pivot at or below
+    ``tolerance``, :func:`cholesky`'s rounding level (a pivot of rounding, accepted
+    when the test was ``> 0``, sent a λ = 0 float32 fit's loss from 1 to 9e5)."""
     row = chol[m]
     for p in range(m):
         i = idx[p]
@@ -191,7 +193,7 @@ def _append_variable(a, j, chol, idx, m):
     d = a[j, j]
     for p in range(m):
         d -= row[p] * row[p]
-    if not d > 0.0:  # also catches NaN
+    if not d > tolerance:  # also catches NaN
         return -1
     row[m] = np.sqrt(d)
     idx[m] = j
@@ -283,13 +285,14 @@ def nnls(a, b, n, n_bounded, x, passive, z, sub, work, idx):
         b_max = max(b_max, abs(b[i]))
         a_max = max(a_max, abs(a[i, i]))
     relative_tol = 10.0 * np.finfo(a.dtype).eps * n
+    pivot_tol = n * np.finfo(a.dtype).eps * a_max  # as in cholesky
     m = np.int64(0)  # passive variables in the factor (-1 once singular); not a literal 0
     for i in range(n):
         passive[i] = i >= n_bounded or x[i] > 0.0
         if not (i < n_bounded and x[i] > 0.0):
             x[i] = 0.0
         if passive[i] and m >= 0:
-            m = _append_variable(a, i, sub, idx, m)
+            m = _append_variable(a, i, sub, idx, m, pivot_tol)
     status = OK
     best = -1
     rejected = -1
@@ -301,7 +304,7 @@ def nnls(a, b, n, n_bounded, x, passive, z, sub, work, idx):
                 break
             passive[best] = True
             if m >= 0:
-                m = _append_variable(a, best, sub, idx, m)
+                m = _append_variable(a, best, sub, idx, m, pivot_tol)
         for inner in range(3 * n + 3):
             status |= _passive_solve(a, b, n, passive, z, sub, work, idx, m)
             if inner == 0 and best >= 0 and z[best] <= 0.0:
