@@ -162,6 +162,19 @@ def test_files_that_are_not_text_are_named(tmp_path, content, message):
         read_ratings(path, user="user", item="item", rating="rating")
 
 
+@pytest.mark.parametrize("content", [
+    "user,item,rating\n1,5,4,5\n2,5,3\n",  # a decimal comma: pandas read rating 4
+    "user,item,rating\n1,5,4\n2,5,3\n2,6,4,5\n",
+])
+def test_a_line_with_more_fields_than_the_first_is_an_error(tmp_path, content):
+    path = tmp_path / "r.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=r"line [24] has more fields than the first line.*; "
+                                         r"check sep= \(a decimal comma in a file separated "
+                                         r"by ','\?\)"):
+        read_ratings(path, user="user", item="item", rating="rating")
+
+
 def test_integral_float_ids_past_int64_stay_floats(tmp_path):
     # 1e20 was cast to int64 with a RuntimeWarning and became -9223372036854775808
     path = tmp_path / "r.csv"

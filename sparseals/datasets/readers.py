@@ -394,6 +394,9 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
         else:
             engine = "python"
     try:
+        if usecols is not None:
+            _check_field_counts(pd, path, parse_sep, header, encoding, engine, compression,
+                                len(fields))
         reader = pd.read_csv(path, sep=parse_sep, header=None, skiprows=1 if header else 0,
                              usecols=usecols, chunksize=chunksize, encoding=encoding,
                              engine=engine, skip_blank_lines=True,
@@ -423,8 +426,30 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
         if gaps is not None and line:  # pandas counted the fields split at one character
             reason = (f"line {line[1]} has more fields than the first line, or a {sep[0]!r} "
                       "inside a field")
+        elif line:
+            reason = (f"line {line[1]} has more fields than the first line; check sep= (a "
+                      f"decimal comma in a file separated by {sep!r}?)")
         raise ValueError(f"could not read {path} as delimited text with sep={sep!r}: "
                          f"{reason}") from None
+
+
+_CHECKED_LINES = 10_000
+
+
+def _check_field_counts(pd, path, sep, header, encoding, engine, compression, n_fields):
+    """Raise if one of the first data lines has more fields than the first line.
+
+    Reading only some columns, pandas drops a line's extra fields without a word: a
+    decimal comma in a comma-separated file (``1,10,4,5``) would read as rating 4. The
+    first lines are parsed whole to catch that; pandas raises for a longer later line.
+    """
+    head = pd.read_csv(path, sep=sep, header=None, skiprows=1 if header else 0,
+                       nrows=_CHECKED_LINES, encoding=encoding, engine=engine,
+                       skip_blank_lines=True, compression=compression)
+    if head.shape[1] > n_fields:
+        raise ValueError(f"line {2 if header else 1} has more fields than the first line "
+                         f"({head.shape[1]}, not {n_fields}); check sep= (a decimal comma in "
+                         f"a file separated by {sep!r}?)")
 
 
 def _parquet_chunks(path, columns, chunksize):
