@@ -175,6 +175,15 @@ def test_a_line_with_more_fields_than_the_first_is_an_error(tmp_path, content):
         read_ratings(path, user="user", item="item", rating="rating")
 
 
+def test_a_column_missing_from_the_data_lines_is_named(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating,ts\n1,5,4\n2,5,3\n")
+    assert read_ratings(path, user="user", item="item", rating="rating").nnz == 2
+    with pytest.raises(ValueError, match=r"the first data line has 3 fields, fewer than the 4 "
+                                         r"of the first line: no timestamp column"):
+        read_ratings(path, user="user", item="item", rating="rating", timestamp="ts")
+
+
 def test_integral_float_ids_past_int64_stay_floats(tmp_path):
     # 1e20 was cast to int64 with a RuntimeWarning and became -9223372036854775808
     path = tmp_path / "r.csv"

@@ -393,8 +393,10 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
             gaps = [c for c in range(width) if c % stride]
         else:
             engine = "python"
+    if usecols is not None and len(fields) <= _WHOLE_LINE_FIELDS:
+        usecols = None  # every field parsed: pandas raises for a line with more fields
     try:
-        if usecols is not None:
+        if usecols is not None:  # a wide file: its first lines are checked
             _check_field_counts(pd, path, parse_sep, header, encoding, engine, compression,
                                 len(fields))
         reader = pd.read_csv(path, sep=parse_sep, header=None, skiprows=1 if header else 0,
@@ -412,6 +414,13 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
                         row = frame.index[int(np.argmax(filled))]
                         raise ValueError(f"line {row + 1 + int(header)} has a {sep[0]!r} "
                                          "inside a field")
+                elif frame.shape[1] > len(fields):  # parsed whole: the first data line's count
+                    raise ValueError(_more_fields(header, frame.shape[1], len(fields), sep))
+                missing = [role for role, pos in wanted.items() if pos >= frame.shape[1]]
+                if missing:
+                    raise ValueError(f"the first data line has {frame.shape[1]} fields, "
+                                     f"fewer than the {len(fields)} of the first line: no "
+                                     f"{missing[0]} column")
                 yield {role: frame[pos].to_numpy() for role, pos in wanted.items()}
     except pd.errors.EmptyDataError:  # a header and nothing else
         return
@@ -433,6 +442,9 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
                          f"{reason}") from None
 
 
+_WHOLE_LINE_FIELDS = 8
+"""Files whose first line has at most this many fields are parsed whole (every column;
+no slower than the wanted columns alone for numeric MovieLens-like files)."""
 _CHECKED_LINES = 10_000
 
 
@@ -440,16 +452,21 @@ def _check_field_counts(pd, path, sep, header, encoding, engine, compression, n_
     """Raise if one of the first data lines has more fields than the first line.
 
     Reading only some columns, pandas drops a line's extra fields without a word: a
-    decimal comma in a comma-separated file (``1,10,4,5``) would read as rating 4. The
-    first lines are parsed whole to catch that; pandas raises for a longer later line.
+    decimal comma in a comma-separated file (``1,10,4,5``) would read as rating 4.
+    Narrow files are parsed whole, where pandas raises for any longer line; a wider one
+    (its other columns may be long text) has its first ``_CHECKED_LINES`` lines checked
+    here, and a longer line past them goes unnoticed.
     """
     head = pd.read_csv(path, sep=sep, header=None, skiprows=1 if header else 0,
                        nrows=_CHECKED_LINES, encoding=encoding, engine=engine,
                        skip_blank_lines=True, compression=compression)
     if head.shape[1] > n_fields:
-        raise ValueError(f"line {2 if header else 1} has more fields than the first line "
-                         f"({head.shape[1]}, not {n_fields}); check sep= (a decimal comma in "
-                         f"a file separated by {sep!r}?)")
+        raise ValueError(_more_fields(header, head.shape[1], n_fields, sep))
+
+
+def _more_fields(header, found, n_fields, sep):
+    return (f"line {2 if header else 1} has more fields than the first line ({found}, not "
+            f"{n_fields}); check sep= (a decimal comma in a file separated by {sep!r}?)")
 
 
 def _parquet_chunks(path, columns, chunksize):
