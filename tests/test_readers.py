@@ -175,6 +175,16 @@ def test_a_line_with_more_fields_than_the_first_is_an_error(tmp_path, content):
         read_ratings(path, user="user", item="item", rating="rating")
 
 
+def test_a_wide_file_reads_columns_past_the_wanted_count(tmp_path):
+    # 10 fields: only the wanted columns are parsed (and the first lines checked whole)
+    path = tmp_path / "r.csv"
+    path.write_text("a,b,c,d,e,f,user,g,item,stars\n" + "".join(
+        f"x,x,x,x,x,x,{u},x,{i},{s}\n" for u, i, s in [(1, 5, 4.0), (2, 5, 3.0), (2, 6, 1.5)]))
+    r = read_ratings(path, user="user", item="item", rating="stars")
+    assert r.user_ids.tolist() == [1, 2] and r.item_ids.tolist() == [5, 6]
+    np.testing.assert_array_equal(r.by_user.data, [4.0, 3.0, 1.5])
+
+
 def test_a_column_missing_from_the_data_lines_is_named(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("user,item,rating,ts\n1,5,4\n2,5,3\n")

@@ -414,13 +414,14 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
                         row = frame.index[int(np.argmax(filled))]
                         raise ValueError(f"line {row + 1 + int(header)} has a {sep[0]!r} "
                                          "inside a field")
-                elif frame.shape[1] > len(fields):  # parsed whole: the first data line's count
-                    raise ValueError(_more_fields(header, frame.shape[1], len(fields), sep))
-                missing = [role for role, pos in wanted.items() if pos >= frame.shape[1]]
-                if missing:
-                    raise ValueError(f"the first data line has {frame.shape[1]} fields, "
-                                     f"fewer than the {len(fields)} of the first line: no "
-                                     f"{missing[0]} column")
+                elif usecols is None:  # parsed whole: pandas counts the first data line
+                    if frame.shape[1] > len(fields):
+                        raise ValueError(_more_fields(header, frame.shape[1], len(fields), sep))
+                    missing = [role for role, pos in wanted.items() if pos >= frame.shape[1]]
+                    if missing:
+                        raise ValueError(f"the first data line has {frame.shape[1]} fields, "
+                                         f"fewer than the {len(fields)} of the first line: "
+                                         f"no {missing[0]} column")
                 yield {role: frame[pos].to_numpy() for role, pos in wanted.items()}
     except pd.errors.EmptyDataError:  # a header and nothing else
         return
@@ -443,8 +444,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
 
 
 _WHOLE_LINE_FIELDS = 8
-"""Files whose first line has at most this many fields are parsed whole (every column;
-no slower than the wanted columns alone for numeric MovieLens-like files)."""
+"""Files whose first line has at most this many fields are parsed whole, every column
+(about 4 % slower than the wanted columns alone on a 4-field MovieLens-like CSV)."""
 _CHECKED_LINES = 10_000
 
 
