@@ -119,19 +119,21 @@ def _as_compressed(rows, n_cols, dtype):
             csr = csr.copy()  # sum_duplicates works in place: leave the caller's matrix alone
             csr.sum_duplicates()
         nnz = csr.nnz  # scipy's arrays may run past the last entry
-        rows = Compressed(csr.indptr, csr.indices[:nnz], csr.data[:nnz])
-    if not isinstance(rows, Compressed):
+        indptr, indices = csr.indptr, csr.indices[:nnz]  # checked above, or made by scipy
+        rows = Compressed(indptr, indices, csr.data[:nnz])
+    elif isinstance(rows, Compressed):
+        indptr = v.id_array(rows.indptr, "rows.indptr")
+        indices = v.id_array(rows.indices, "rows.indices")
+        if indptr.size == 0:
+            raise ValueError("rows.indptr is empty; it has one entry per row, plus one")
+        nnz = v.compressed_structure(indptr, indices, indptr.size - 1, n_cols, "rows",
+                                     "rows of other_factors")
+        if nnz != indices.size:
+            raise ValueError(f"rows.indptr ends at {nnz}; a Compressed triple's must end at "
+                             f"len(rows.indices) = {indices.size}")
+    else:
         raise TypeError(f"rows must be a scipy.sparse matrix or a Compressed triple; got "
                         f"{type(rows).__name__}")
-    indptr = v.id_array(rows.indptr, "rows.indptr")
-    indices = v.id_array(rows.indices, "rows.indices")
-    if indptr.size == 0:
-        raise ValueError("rows.indptr is empty; it has one entry per row, plus one")
-    nnz = v.compressed_structure(indptr, indices, indptr.size - 1, n_cols, "rows",
-                                 "rows of other_factors")
-    if nnz != indices.size:
-        raise ValueError(f"rows.indptr ends at {nnz}; a Compressed triple's must end at "
-                         f"len(rows.indices) = {indices.size}")
     data = v.value_array(rows.data, "rows.data", dtype)
     if data.size != indices.size:
         raise ValueError(f"rows.data has {data.size} values for {indices.size} indices")
@@ -186,6 +188,8 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
     ``values`` is the dense (n_rows, n_cols) rating matrix. Returns the number of
     singular systems, solved with a ridge (0 or 1).
     """
+    from ._kernels.solve import FAILED, OK, factor_with_ridge
+
     use_bias = target_bias is not None
     with kernel_threads(num_threads, blas=True):
         design = other
@@ -198,39 +202,19 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
         gram = design.T @ design
         gram[np.diag_indices_from(gram)] += reg * other.shape[0] ** reg_exponent
         rhs = targets @ design
-        factor, singular = _factor_with_ridge(gram)
-        solution = scipy.linalg.cho_solve(factor, rhs.T).T
+        # the kernels' factorisation, singular pivots and ridge included: scipy's
+        # cho_factor took float32 rounding for pivots, and λ = 0 fits with more factors
+        # than columns grew their factors each iteration until they overflowed
+        lower = np.zeros_like(gram)
+        status = factor_with_ridge(gram, len(gram), lower)
+        singular = int(status != OK)
+        solution = (np.zeros_like(rhs) if status == FAILED
+                    else scipy.linalg.cho_solve((lower, True), rhs.T).T)
     k = other.shape[1]
     target[:] = solution[:, :k]
     if use_bias:
         target_bias[:] = solution[:, k]
     return singular
-
-
-def _factor_with_ridge(gram):
-    """(Cholesky factor for ``scipy.linalg.cho_solve``, whether a ridge was needed) of
-    ``gram``, singular or not, by the rule of the kernels' ``solve.spd_solve``.
-
-    A pivot at or below ``n · eps · max(diagonal)`` counts as singular: in float32 a
-    rank-deficient Gram often factors with rounding for pivots, and the factors then
-    grew every iteration until they overflowed (λ = 0 on a fully observed matrix).
-    """
-    n = len(gram)
-    eps = np.finfo(gram.dtype).eps
-    ridge = 0.0
-    start = max(np.abs(np.diagonal(gram)).mean(), 1.0) * eps * 1e3
-    for attempt in range(13):
-        work = gram + ridge * np.eye(n, dtype=gram.dtype) if ridge else gram
-        try:
-            factor = scipy.linalg.cho_factor(work, lower=True)
-        except np.linalg.LinAlgError:
-            factor = None
-        tolerance = n * eps * np.diagonal(work).max()
-        if factor is not None and np.diagonal(factor[0]).min() ** 2 > tolerance:
-            return factor, int(ridge > 0)
-        ridge = start if attempt == 0 else ridge * 100.0
-    raise np.linalg.LinAlgError("the Gram matrix stayed singular with a ridge of "
-                                f"{ridge / 100:.3g}; it holds non-finite or huge values")
 
 
 def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobserved_weight=1.0,

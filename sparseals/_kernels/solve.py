@@ -14,6 +14,8 @@ OK = 0
 JITTERED = 1
 """Status of a row solve: ``JITTERED`` means the system was singular (e.g. λ = 0 and
 fewer ratings than factors) and was solved with a tiny ridge added to the diagonal."""
+FAILED = 2
+"""Status of :func:`factor_with_ridge` alone: no ridge made the matrix factor."""
 
 
 @njit(**INNER)
@@ -115,15 +117,15 @@ def _ridge(a, n):
 
 
 @njit(**INNER)
-def spd_solve(a, n, x, work):
-    """Solve ``a[:n, :n] x = x`` (symmetric, lower triangle read) in place.
-
-    ``work`` is an n × n scratch matrix. A matrix that is not positive definite is
-    retried with :func:`_ridge` added to its diagonal; returns ``OK`` or ``JITTERED``.
+def factor_with_ridge(a, n, work):
+    """The Cholesky factor of ``a[:n, :n]`` (symmetric, lower triangle read) in the lower
+    triangle of ``work``, an n × n scratch matrix: ``OK``. A matrix that is not positive
+    definite (:func:`cholesky`'s rule) is factored with :func:`_ridge` added to its
+    diagonal, grown a hundredfold until it factors: ``JITTERED``; ``FAILED`` if it never
+    does (non-finite entries).
     """
     _copy_lower(a, work, n)
     if cholesky(work, n):
-        cholesky_solve(work, n, x)
         return OK
     ridge = _ridge(a, n)
     for attempt in range(12):
@@ -131,12 +133,23 @@ def spd_solve(a, n, x, work):
         for i in range(n):
             work[i, i] += ridge
         if cholesky(work, n):
-            cholesky_solve(work, n, x)
             return JITTERED
         ridge *= 100.0
-    for i in range(n):
-        x[i] = 0.0
-    return JITTERED
+    return FAILED
+
+
+@njit(**INNER)
+def spd_solve(a, n, x, work):
+    """Solve ``a[:n, :n] x = x`` (symmetric, lower triangle read) in place, by
+    :func:`factor_with_ridge` into ``work`` (x = 0 if it fails); returns ``OK`` or
+    ``JITTERED``."""
+    status = factor_with_ridge(a, n, work)
+    if status == FAILED:
+        for i in range(n):
+            x[i] = 0.0
+        return JITTERED
+    cholesky_solve(work, n, x)
+    return status
 
 
 @njit(**INNER)
