@@ -11,7 +11,17 @@ _DUPLICATES = {"error", "sum", "last", "mean"}
 
 
 class DuplicatePairsError(ValueError):
-    """A (user, item) pair was given more than once and ``duplicates='error'``."""
+    """A (user, item) pair was given more than once and ``duplicates='error'``.
+
+    ``found`` (its only argument) says which; the message adds how to combine them.
+    """
+
+    @property
+    def found(self):
+        return self.args[0]
+
+    def __str__(self):
+        return f"{self.found}; pass duplicates='sum', 'last' or 'mean' to combine them"
 
 
 class Compressed(NamedTuple):
@@ -325,4 +335,4 @@ def _duplicate_message(users, items, shape, user_ids, item_ids):
     if user_ids is not None:
         user, item = user_ids[user], item_ids[item]
     return (f"{count} duplicated (user, item) pair(s): the first, ({user}, {item}), is at "
-            f"positions {a} and {b}; pass duplicates='sum', 'last' or 'mean' to combine them")
+            f"positions {a} and {b}")

@@ -128,9 +128,9 @@ def read_data(args):
                             item=_column(args.item, "movieId"),
                             rating=_column(args.rating, "rating"), sep=sep,
                             duplicates=args.duplicates)
-    except DuplicatePairsError as error:  # the library's hint names the Python argument
-        found = str(error).split("; pass duplicates=")[0]
-        raise CLIError(f"{found}; pass --duplicates sum, last or mean to combine them") from None
+    except DuplicatePairsError as error:  # its message names the Python argument
+        raise CLIError(f"{error.found}; pass --duplicates sum, last or mean to combine "
+                       "them") from None
 
 
 # ---------------------------------------------------------------------- ids and titles

@@ -323,9 +323,10 @@ def _text_format(path, encoding):
     return compression, encoding
 
 
-def _first_lines(path, count, encoding):
-    """The first ``count`` non-empty lines (None past the end), without line endings."""
-    compression, encoding = _text_format(path, encoding)
+def _first_lines(path, count, encoding, text_format=None):
+    """The first ``count`` non-empty lines (None past the end), without line endings.
+    ``text_format``: :func:`_text_format`'s answer, when the caller has it."""
+    compression, encoding = text_format or _text_format(path, encoding)
     opener = _COMPRESSIONS[compression][1] if compression else open
     lines = []
     with opener(path, "rt", encoding=encoding, errors="replace", newline="") as f:
@@ -351,8 +352,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
     except ImportError:  # pragma: no cover - pandas is in the test extras
         raise ImportError("reading delimited text files needs pandas: pip install pandas "
                           "(or pip install sparseals[pandas])") from None
-    first = _first_lines(path, 1, encoding)[0]
     compression, encoding = _text_format(path, encoding)
+    first = _first_lines(path, 1, encoding, (compression, encoding))[0]
     if sep is None:
         sep = next((s for s in _SNIFFED if s in first), None)
         if sep is None:
