@@ -206,7 +206,8 @@ class ALSBase:
         k = self.factors
         self.user_factors_ = _random_factors(rng, n_users, k, dtype)
         self.item_factors_ = _random_factors(rng, n_items, k, dtype)
-        self._seen = ratings.by_user
+        # the structure only: a fitted model does not keep the training values alive
+        self._seen = Compressed(ratings.by_user.indptr, ratings.by_user.indices, None)
         self.user_ids_ = ratings.user_ids
         self.item_ids_ = ratings.item_ids
 
@@ -540,28 +541,40 @@ class ALSBase:
         setattr(self, f"{side}_ids_", np.concatenate([ids, added]))
 
     def _replace_seen(self, side, ids, interactions):
-        """Replace the given users' rows (items' columns) of the seen matrix."""
-        shape = (len(self.user_factors_), len(self.item_factors_))
+        """Replace the given users' rows (items' columns) of the seen structure.
+
+        One pass of array operations over the stored entries, no sort: a model
+        serving online updates calls this once per :meth:`partial_fit_users`.
+        """
         seen = self._seen
-        counts = np.diff(seen.indptr)
-        old_rows = np.repeat(np.arange(len(counts)), counts)
-        old_cols = seen.indices
-        new_counts = np.diff(interactions.indptr)
-        new_owner = ids[np.repeat(np.arange(len(new_counts)), new_counts)]
+        n_users = len(self.user_factors_)
+        old_counts = np.diff(seen.indptr)
+        new_owner = ids[np.repeat(np.arange(len(ids)), np.diff(interactions.indptr))]
         if side == "user":
-            keep = ~np.isin(old_rows, ids)
-            rows = np.concatenate([old_rows[keep], new_owner])
-            cols = np.concatenate([old_cols[keep], interactions.indices])
+            replaced = np.zeros(len(old_counts), dtype=bool)
+            replaced[ids[ids < len(old_counts)]] = True
+            dropped = np.repeat(replaced, old_counts)
+            new_rows, new_cols = new_owner, interactions.indices
         else:
-            keep = ~np.isin(old_cols, ids)
-            rows = np.concatenate([old_rows[keep], interactions.indices])
-            cols = np.concatenate([old_cols[keep], new_owner])
-        old_data = np.ones(len(old_cols)) if seen.data is None else seen.data
-        data = np.concatenate([old_data[keep], interactions.data.astype(old_data.dtype)])
-        csr = sp.csr_matrix((data, (rows, cols)), shape=shape)
-        index_type = np.int32 if csr.nnz <= v.INT32_MAX else np.int64
-        self._seen = Compressed(csr.indptr.astype(index_type), csr.indices.astype(np.int32),
-                                csr.data)
+            replaced = np.zeros(len(self.item_factors_), dtype=bool)
+            replaced[ids] = True
+            dropped = replaced[seen.indices]
+            new_rows, new_cols = interactions.indices, new_owner
+        dropped_rows = np.searchsorted(seen.indptr, np.flatnonzero(dropped), side="right") - 1
+        kept_counts = np.zeros(n_users, dtype=np.int64)
+        kept_counts[:len(old_counts)] = old_counts
+        kept_counts -= np.bincount(dropped_rows, minlength=n_users)
+        added_counts = np.bincount(new_rows, minlength=n_users)
+        # each row: its kept entries in their old order, then its new ones
+        holds_kept = np.repeat(np.tile([True, False], n_users),
+                               np.column_stack([kept_counts, added_counts]).ravel())
+        indices = np.empty(len(holds_kept), dtype=np.int32)
+        indices[holds_kept] = seen.indices[~dropped]
+        indices[~holds_kept] = new_cols[np.argsort(new_rows, kind="stable")]
+        index_type = np.int32 if len(indices) <= v.INT32_MAX else np.int64
+        indptr = np.zeros(n_users + 1, dtype=index_type)
+        np.cumsum(kept_counts + added_counts, out=indptr[1:])
+        self._seen = Compressed(indptr, indices, None)
 
     def _fold_in_row(self, items, values):
         """A validated one-row Compressed from a new user's item indices and values."""

@@ -604,6 +604,62 @@ def test_partial_fit_items_adds_items_and_updates_seen():
         model.partial_fit_items([40], sp.csr_matrix((80, 1)))
 
 
+@pytest.mark.parametrize("model_class", [sa.ImplicitALS, sa.ExplicitALS])
+def test_partial_fits_keep_the_seen_structure_of_every_row(model_class, tmp_path):
+    """A random sequence of partial fits on both sides, new and existing ids in any
+    order, rows emptied and filled: recommend excludes exactly the pairs of a plain
+    boolean matrix kept alongside, before and after a save / load."""
+    rng = np.random.default_rng(3)
+    seen = rng.random((40, 25)) < 0.2
+    seen[7] = False  # a user with no training items
+    rows, cols = np.nonzero(seen)
+    X = sa.Ratings.from_coo(rows, cols, rng.integers(1, 6, len(rows)).astype(float),
+                            shape=seen.shape)
+    model = model_class(factors=3, iterations=1, random_state=0).fit(X)
+    for step in range(12):
+        users_side = step % 2 == 0
+        size = seen.shape[0] if users_side else seen.shape[1]
+        ids = rng.permutation(size + 2)[:rng.integers(1, 5)]  # at most one new index...
+        ids = ids[ids <= size]  # ...and only the next one
+        if ids.size == 0:
+            continue
+        pattern = rng.random((len(ids), seen.shape[1] if users_side else seen.shape[0])) < 0.3
+        pattern[0] = step % 3 == 0  # now and then an emptied row, or a full one
+        values = np.where(pattern, rng.integers(1, 6, pattern.shape), 0.0)
+        grown = np.zeros((max(seen.shape[0], ids.max() + 1) if users_side else seen.shape[0],
+                          seen.shape[1] if users_side else max(seen.shape[1], ids.max() + 1)),
+                         dtype=bool)
+        grown[:seen.shape[0], :seen.shape[1]] = seen
+        seen = grown
+        if users_side:
+            seen[ids] = pattern
+            model.partial_fit_users(ids, sp.csr_matrix(values))
+        else:
+            seen[:, ids] = pattern.T
+            model.partial_fit_items(ids, sp.csr_matrix(values.T))
+    assert model.user_factors_.shape[0] == seen.shape[0]
+    assert model.item_factors_.shape[0] == seen.shape[1]
+    model.save(tmp_path / "model.npz")
+    for fitted in (model, sa.load(tmp_path / "model.npz")):
+        top, _ = fitted.recommend(np.arange(seen.shape[0]), n=seen.shape[1])
+        for u in range(seen.shape[0]):
+            assert set(top[u][top[u] >= 0]) == set(np.flatnonzero(~seen[u])), u
+
+
+@pytest.mark.parametrize("model_class", [sa.ImplicitALS, sa.ExplicitALS])
+def test_a_fitted_model_does_not_keep_the_training_values_alive(model_class):
+    import gc
+    import weakref
+
+    X = synthetic(80, 30, 600, implicit=True, seed=5)
+    model = model_class(factors=3, iterations=1, random_state=0).fit(X)
+    values = weakref.ref(X.by_user.data)
+    del X
+    gc.collect()
+    assert values() is None  # only the seen structure (indptr, indices) is kept
+    assert model.recommend(0, n=3)[0].shape == (3,)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda m: m.partial_fit_users([1, 1], sp.csr_matrix((2, 30))), "repeated indices"),
     (lambda m: m.partial_fit_users([1], sp.csr_matrix((1, 29))),
