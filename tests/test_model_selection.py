@@ -58,6 +58,44 @@ def test_leave_k_out_random_and_latest(ratings):
         assert sorted(latest.tolist()) == got.tolist()
 
 
+def test_random_subsets_are_uniform_over_k_subsets():
+    """Floyd's sampling, which leave_k_out uses for k ≤ 32: every k-subset of a row's
+    offsets equally likely (20,000 rows each, frequencies within 5 standard errors)."""
+    from itertools import combinations
+    from math import comb
+
+    from sparseals.model_selection import _random_subsets
+
+    rng = np.random.default_rng(0)
+    for size, k in [(5, 2), (6, 3), (4, 1), (3, 3)]:
+        chosen = _random_subsets(rng, np.full(20_000, size), k)
+        assert chosen.min() >= 0 and chosen.max() < size
+        subsets = [tuple(sorted(row)) for row in chosen.tolist()]
+        assert all(len(set(row)) == k for row in subsets)
+        expected = 1 / comb(size, k)
+        tolerance = 5 * np.sqrt(expected * (1 - expected) / 20_000) + 1e-12
+        for subset in combinations(range(size), k):
+            assert abs(subsets.count(subset) / 20_000 - expected) <= tolerance, (size, k, subset)
+    # rows of different sizes in one call stay within their own range
+    sizes = np.array([2, 7, 40, 3])
+    chosen = _random_subsets(rng, sizes, 2)
+    assert (chosen < sizes[:, None]).all() and (chosen[:, 0] != chosen[:, 1]).all()
+
+
+@pytest.mark.parametrize("k", [1, 3, 40])
+def test_leave_k_out_holds_k_of_every_eligible_user(k):
+    """k ≤ 32 samples each row directly, larger k sorts all ratings by a random key."""
+    ratings = synthetic(30, 300, 3000, seed=4)
+    counts = np.diff(ratings.by_user.indptr)
+    train, test = leave_k_out(ratings, k=k, min_ratings=k + 40, random_state=1)
+    assert_partition(ratings, [train, test])
+    np.testing.assert_array_equal(np.diff(test.by_user.indptr), np.where(counts >= k + 40, k, 0))
+    again = leave_k_out(ratings, k=k, min_ratings=k + 40, random_state=1)[1]
+    assert triples(again) == triples(test)
+    assert triples(leave_k_out(ratings, k=k, min_ratings=k + 40, random_state=2)[1]) != \
+        triples(test)
+
+
 @pytest.mark.parametrize("kind", ["int64", "uint32", "float", "wide int64", "huge uint64"])
 def test_leave_k_out_holds_out_the_latest_with_ties_by_position(ratings, kind):
     """Every timestamp type takes the packed sort or np.lexsort with one answer: the latest
