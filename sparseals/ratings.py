@@ -194,9 +194,23 @@ class Ratings:
             raise ValueError(f"the sparse rating matrix must be 2-D; got shape {matrix.shape}")
         shape = v.shape_2d(tuple(int(s) for s in matrix.shape))
         v.sparse_structure(matrix, "the sparse matrix", "users", "items")
-        coo = matrix.tocoo()
-        if coo.nnz == 0:
+        if matrix.nnz == 0:
             raise ValueError(f"the sparse rating matrix {shape} has no stored entries")
+        if matrix.format in ("csr", "csc"):
+            nnz = matrix.nnz
+            # a fresh view: scipy caches has_canonical_format, stale once arrays are edited
+            view = type(matrix)((matrix.data[:nnz], matrix.indices[:nnz], matrix.indptr),
+                                shape=matrix.shape, copy=False)
+            if view.has_canonical_format:  # sorted, no duplicates: copy one side as it is
+                values = v.value_array(view.data, "the sparse matrix's values", dtype)
+                major = Compressed(view.indptr.astype(_indptr_dtype(nnz)),
+                                   view.indices.astype(np.int32),
+                                   values.copy() if np.may_share_memory(values, view.data)
+                                   else values)
+                if matrix.format == "csr":
+                    return cls(major, _transpose(major, shape), shape)
+                return cls(_transpose(major, shape[::-1]), major, shape)
+        coo = matrix.tocoo()
         values = v.value_array(coo.data, "the sparse matrix's values", dtype)
         return cls._build(coo.row, coo.col, values, shape, duplicates)
 

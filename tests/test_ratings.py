@@ -103,6 +103,50 @@ def test_from_sparse_any_format(fmt):
     assert r2.nnz == m.nnz
 
 
+@pytest.mark.parametrize("kind", ["csr_matrix", "csc_matrix", "csr_array", "csc_array"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_from_sparse_compressed_inputs_canonical_or_not(kind, dtype):
+    """Canonical CSR / CSC are copied side by side (no COO round trip); unsorted
+    indices, duplicates and a stale cached has_canonical_format take the general path.
+    The result never shares memory with the input."""
+    rng = np.random.default_rng(0)
+    dense = np.where(rng.random((20, 15)) < 0.3, rng.integers(0, 6, (20, 15)), 0.0)
+    dense[3, 4] = 0.0
+    cls = getattr(sp, kind)
+    canonical = cls(dense.astype(dtype))
+    canonical.data[:] += 1  # every stored entry a rating, none zero...
+    canonical.data[0] = 0.0  # ...but an explicit zero is a rating too
+    expected = canonical.toarray()
+    for matrix in (canonical, canonical.copy()):
+        r = Ratings.from_sparse(matrix, dtype=dtype)
+        assert r.nnz == canonical.nnz and r.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(r.csr.toarray(), expected)
+        np.testing.assert_array_equal(r.csc.toarray(), expected)
+        for side in (r.by_user, r.by_item):
+            for array in side:
+                assert not np.may_share_memory(array, matrix.data)
+                assert not np.may_share_memory(array, matrix.indices)
+                assert not np.may_share_memory(array, matrix.indptr)
+        assert r.by_user.indices.dtype == np.int32 and r.by_user.indptr.dtype == np.int32
+    # unsorted indices in one row (the cached flag is stale after the in-place edit)
+    unsorted = canonical.copy()
+    assert unsorted.has_canonical_format
+    start, end = unsorted.indptr[1], unsorted.indptr[2]
+    assert end - start >= 2
+    unsorted.indices[start:end] = unsorted.indices[start:end][::-1].copy()
+    unsorted.data[start:end] = unsorted.data[start:end][::-1].copy()
+    np.testing.assert_array_equal(Ratings.from_sparse(unsorted, dtype=dtype).csr.toarray(),
+                                  expected)
+    # a duplicate pair behind a stale flag: an error (or summed on request), never kept twice
+    duplicated = canonical.copy()
+    assert duplicated.has_canonical_format
+    duplicated.indices[start + 1] = duplicated.indices[start]
+    with pytest.raises(ValueError, match="duplicate"):
+        Ratings.from_sparse(duplicated, dtype=dtype)
+    summed = Ratings.from_sparse(duplicated, dtype=dtype, duplicates="sum")
+    assert summed.nnz == canonical.nnz - 1
+
+
 def _edited(matrix, **arrays):
     """``matrix`` with index arrays overwritten in place: scipy converts such a matrix
     without complaint, moving entries between rows."""
