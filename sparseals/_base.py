@@ -11,6 +11,7 @@ from . import _validation as v
 from ._threads import kernel_threads
 from .ratings import Compressed, Ratings
 
+_PREDICT_CHUNK = 1 << 16  # pairs scored at a time by predict
 _TOP_N_BLOCK = (256, 256)  # users × candidates scored at a time per thread (256 KiB in float32)
 _PRUNE_MIN_QUERIES = 512
 """Top-n for at least this many rows sorts the candidates by norm and stops early (exact):
@@ -326,8 +327,13 @@ class ALSBase:
         u = self._indices(users, "users", len(self.user_factors_), "users")
         i = self._indices(items, "items", len(self.item_factors_), "items")
         v.same_length([u, i], ["users", "items"])
-        scores = np.einsum("ij,ij->i", self._scoring_factors("user", u),
-                           self._scoring_factors("item", i)) + self._score_offset()
+        scores = np.empty(len(u), dtype=self.user_factors_.dtype)
+        # by chunks: gathering every pair's factor rows at once took pairs × K × 8 bytes
+        for start in range(0, len(u), _PREDICT_CHUNK):
+            part = slice(start, start + _PREDICT_CHUNK)
+            scores[part] = np.einsum("ij,ij->i", self._scoring_factors("user", u[part]),
+                                     self._scoring_factors("item", i[part]))
+        scores += self._score_offset()
         return float(scores[0]) if scalar else scores
 
     def recommend(self, users, n=10, exclude_seen=True, items=None):

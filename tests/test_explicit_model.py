@@ -427,3 +427,34 @@ def test_initial_factors_drawn_in_chunks_equal_one_draw():
         actual = _random_factors(np.random.default_rng(3), 1000, 7, dtype, chunk_rows=300)
         assert actual.dtype == dtype
         np.testing.assert_array_equal(actual, expected.astype(dtype))
+
+
+@pytest.mark.parametrize("model_class, biases", [(sa.ExplicitALS, False),
+                                                 (sa.ExplicitALS, True), (sa.ImplicitALS, None)])
+def test_predict_scores_many_pairs_in_bounded_memory(model_class, biases, monkeypatch):
+    """predict works through the pairs in chunks: the same scores as the whole formula,
+    at chunk boundaries too, without gathering every pair's factor rows at once."""
+    import tracemalloc
+
+    from sparseals import _base
+
+    rng = np.random.default_rng(2)
+    X = sp.random(50, 40, density=0.4, format="csr", random_state=1)
+    extra = {} if biases is None else {"biases": biases}
+    model = model_class(factors=32, iterations=2, random_state=0, **extra).fit(X)
+    users, items = rng.integers(0, 50, 400_000), rng.integers(0, 40, 400_000)
+    full = np.einsum("ij,ij->i", model.user_factors_[users].astype(np.float64),
+                     model.item_factors_[items])
+    if biases:
+        full += model.user_biases_[users] + model.item_biases_[items] + model.global_mean_
+    tracemalloc.start()
+    scores = model.predict(users, items)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_allclose(scores, full, rtol=1e-5, atol=1e-5)
+    assert scores.dtype == np.float32
+    assert peak < len(users) * 32 * 8 / 2  # one gather of both sides' rows needs all of it
+    monkeypatch.setattr(_base, "_PREDICT_CHUNK", 7)
+    np.testing.assert_allclose(model.predict(users[:50], items[:50]), full[:50],
+                               rtol=1e-5, atol=1e-5)
+    assert model.predict(users[3], items[3]) == pytest.approx(full[3], rel=1e-5)
