@@ -246,7 +246,9 @@ def _read(path):
                              f"archive (it starts with {magic!r})")
     arrays = {}
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # our own handle: np.load leaves the one it opens to the garbage collector when
+        # the archive is corrupt (a ResourceWarning)
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             for name in npz.files:
                 arrays[name] = npz[name]
     except ValueError as error:
