@@ -143,6 +143,7 @@ class Ratings:
             if series.isna().any():
                 first = int(np.flatnonzero(series.isna().to_numpy())[0])
                 raise ValueError(f"{role} column {column!r} has missing ids (first at row {first})")
+            series = _one_kind_of_ids(series, f"{role} column {column!r}", role)
             codes[role], uniques[role] = _encode_ids(series)
         if rating is None:
             values = np.ones(len(df), dtype=dtype)
@@ -312,6 +313,32 @@ def _last_occurrences(users, items, shape):
 
 
 _ID_TABLE_MIN = 1 << 24
+
+
+def _one_kind_of_ids(series, name, role):
+    """An id column holding one kind of value.
+
+    An object column of integers becomes int64 (the fast coding path, and ids a model
+    file can store). An object column mixing kinds is an error: 1 and '1' would
+    silently be two users, 1 and True one.
+    """
+    if series.dtype != object:
+        return series
+    from pandas.api.types import infer_dtype
+
+    inferred = infer_dtype(series, skipna=False)
+    if inferred == "integer":
+        try:
+            return series.astype(np.int64)
+        except OverflowError:  # past int64: kept as Python ints
+            return series
+    if inferred in ("mixed", "mixed-integer"):
+        kinds = sorted({kind.__name__ for kind in set(map(type, series.to_numpy()))})
+        if len(kinds) > 1:
+            raise TypeError(f"{name} mixes kinds of ids ({', '.join(kinds)}): 1 and '1' would be "
+                            f"different {role}s, 1 and True the same one; convert the column to "
+                            "one kind first, e.g. with .astype(str)")
+    return series
 
 
 def _encode_ids(series):

@@ -70,7 +70,7 @@ def test_text_ids_and_unstorable_params(tmp_path):
     assert loaded.callback is None and loaded.random_state is None
 
 
-def test_datetime_ids_round_trip_and_mixed_ids_are_named(tmp_path):
+def test_datetime_ids_round_trip_and_unstorable_ids_are_named(tmp_path):
     pd = pytest.importorskip("pandas")
     days = pd.to_datetime(["2020-01-03", "2020-01-01", "2020-01-03"])
     df = pd.DataFrame({"userId": days, "movieId": pd.to_timedelta([1, 2, 2], unit="h"),
@@ -82,11 +82,16 @@ def test_datetime_ids_round_trip_and_mixed_ids_are_named(tmp_path):
     np.testing.assert_array_equal(loaded.user_ids_, model.user_ids_)
     np.testing.assert_array_equal(loaded.item_ids_, model.item_ids_)
     assert loaded.user_ids_.dtype.kind == "M" and loaded.item_ids_.dtype.kind == "m"
-    mixed = df.assign(userId=np.array([1, "b", 1], dtype=object))
-    model = sa.ExplicitALS(factors=1, iterations=1).fit(sa.Ratings.from_dataframe(mixed))
+    pairs = df.assign(userId=pd.Series([(1, 2), (3, 4), (1, 2)], dtype=object))
+    model = sa.ExplicitALS(factors=1, iterations=1).fit(sa.Ratings.from_dataframe(pairs))
     with pytest.raises(TypeError, match=r"user_ids_ has dtype object with values that are not "
                                         r"text or numbers; .*\(use integer, string or datetime"):
-        model.save(tmp_path / "mixed.npz")
+        model.save(tmp_path / "pairs.npz")
+    # an object column of Python ints is stored as int64 ids: it saves
+    ints = df.assign(userId=pd.Series([7, 2, 7], dtype=object))
+    model = sa.ExplicitALS(factors=1, iterations=1).fit(sa.Ratings.from_dataframe(ints))
+    model.save(tmp_path / "ints.npz")
+    assert sa.load(tmp_path / "ints.npz").user_ids_.tolist() == [2, 7]
 
 
 def test_overwrite_is_atomic(model, saved, monkeypatch):

@@ -86,6 +86,31 @@ def test_from_dataframe_reports_duplicates_with_original_ids():
         Ratings.from_dataframe(df, user="u", item="i", rating="r")
 
 
+@pytest.mark.parametrize("ids, kinds", [([1, "1", 2, "a"], "int, str"),
+                                        ([1, True, 2, 3], "bool, int"),
+                                        ([1.5, "a", "b", "c"], "float, str")])
+def test_from_dataframe_rejects_an_id_column_mixing_kinds(ids, kinds):
+    """1 and '1' were two users without a word, and True merged into user 1."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"userId": pd.Series(ids, dtype=object), "movieId": [1, 2, 2, 1],
+                       "rating": [3.0, 4.0, 5.0, 1.0]})
+    with pytest.raises(TypeError, match=rf"user column 'userId' mixes kinds of ids \({kinds}\)"):
+        Ratings.from_dataframe(df)
+    with pytest.raises(TypeError, match=r"item column 'userId' mixes kinds"):
+        Ratings.from_dataframe(df, user="movieId", item="userId")
+
+
+def test_from_dataframe_object_columns_of_one_kind():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"userId": pd.Series([7, 2, 7, 2**70], dtype=object),
+                       "movieId": pd.Series([(1, 2), (3, 4), (3, 4), (1, 2)], dtype=object),
+                       "rating": [3.0, 4.0, 5.0, 1.0]})
+    r = Ratings.from_dataframe(df.iloc[:3])  # Python ints: int64 ids
+    assert r.user_ids.dtype == np.int64 and r.user_ids.tolist() == [2, 7]
+    assert r.item_ids.tolist() == [(1, 2), (3, 4)]  # any one hashable kind still works
+    assert Ratings.from_dataframe(df).user_ids.tolist() == [2, 7, 2**70]  # past int64
+
+
 def test_from_dense_nan_is_missing_and_full_matrix_is_fully_observed():
     r = Ratings.from_dense([[1.0, np.nan], [2.0, 3.0]])
     assert r.nnz == 3 and not r.is_fully_observed
