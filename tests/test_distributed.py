@@ -211,6 +211,25 @@ def test_dask_dataframe_duplicates_and_missing_columns(client):
         sd.fit(sa.ExplicitALS(), dd.from_pandas(frame, npartitions=2), client, user="user")
 
 
+def test_dask_dataframe_object_ids_are_typed_as_from_dataframe_types_them(client):
+    """With Dask's string conversion off, an object id column reaches the workers as it
+    is: ints become int64 ids, as in Ratings.from_dataframe; mixed kinds are an error."""
+    import dask
+
+    frame = pd.DataFrame({"user": pd.Series([7, 2, 7, 3], dtype=object), "item": [1, 2, 2, 1],
+                          "stars": [3.0, 4.0, 5.0, 1.0]})
+    with dask.config.set({"dataframe.convert-string": False}):
+        model = sd.fit(sa.ExplicitALS(factors=2, iterations=1), dd.from_pandas(frame, 2),
+                       client, user="user", item="item", rating="stars", timeout=TIMEOUT)
+        local = sa.Ratings.from_dataframe(frame, user="user", item="item", rating="stars")
+        assert model.user_ids_.dtype == local.user_ids.dtype == np.int64
+        np.testing.assert_array_equal(model.user_ids_, local.user_ids)
+        mixed = frame.assign(user=pd.Series([1, "1", 2, "a"], dtype=object))
+        with pytest.raises(TypeError, match=r"user column 'user' mixes kinds of ids \(int, str\)"):
+            sd.fit(sa.ExplicitALS(factors=2, iterations=1), dd.from_pandas(mixed, 2), client,
+                   user="user", item="item", rating="stars", timeout=TIMEOUT)
+
+
 def test_dask_dataframe_confidences_are_checked_in_the_blocks(client):
     frame = dd.from_pandas(_frame(seed=5), npartitions=2)
     with pytest.raises(ValueError, match=r"the confidences reach .* too large for float32"):

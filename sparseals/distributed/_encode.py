@@ -15,7 +15,7 @@ import uuid
 import numpy as np
 
 from .. import _validation as v
-from ..ratings import Compressed, Ratings, _indptr_dtype
+from ..ratings import Compressed, Ratings, _indptr_dtype, _one_kind_of_ids
 from ..solvers import _check_confidence_values
 from . import _blocks
 
@@ -39,7 +39,7 @@ def layout_from_dataframe(client, frame, user, item, rating, dtype, n_blocks, ro
     parts = client.compute(frame[columns].to_delayed())
     distinct = [client.submit(distinct_ids, part, user, item, p, key=f"sparseals-ids-{p}-{token}")
                 for p, part in enumerate(parts)]
-    ids_future = client.submit(merge_ids, distinct, key=f"sparseals-ids-{token}")
+    ids_future = client.submit(merge_ids, distinct, user, item, key=f"sparseals-ids-{token}")
     user_ids, item_ids = client.gather(ids_future)
     if len(user_ids) == 0:
         raise ValueError("no ratings given: the DataFrame is empty")
@@ -100,17 +100,19 @@ def distinct_ids(frame, user, item, index):
     return tuple(out)
 
 
-def merge_ids(distinct):
-    """Sorted unique user and item ids over all partitions (``pd.factorize(sort=True)``'s)."""
+def merge_ids(distinct, user, item):
+    """Sorted unique user and item ids over all partitions (``pd.factorize(sort=True)``'s),
+    checked and typed as :meth:`Ratings.from_dataframe` does."""
     import pandas as pd
 
     merged = []
-    for side in range(2):
+    for side, (role, column) in enumerate((("user", user), ("item", item))):
         parts = [d[side] for d in distinct if len(d[side])]
         if not parts:
             return np.array([]), np.array([])
-        merged.append(np.asarray(pd.factorize(pd.concat(parts, ignore_index=True),
-                                              sort=True)[1]))
+        ids = _one_kind_of_ids(pd.concat(parts, ignore_index=True), f"{role} column {column!r}",
+                               role)
+        merged.append(np.asarray(pd.factorize(ids, sort=True)[1]))
     return tuple(merged)
 
 
