@@ -62,10 +62,14 @@ class ExplicitALS(ALSBase):
     global_mean_ : float
         μ (0 without biases).
     loss_history_ : list of float
-        The loss above after each iteration; it never increases.
+        The loss above after each iteration. With λ > 0 it never increases (every
+        half-step solves each row exactly), up to rounding.
     n_singular_ : int
         Row systems in the last iteration that were singular (λ = 0 with fewer
-        ratings than factors) and were solved with a tiny ridge.
+        ratings than factors) and were solved with a tiny ridge. Such a problem has
+        no unique solution: the factors can drift along the directions the ratings
+        leave free and the loss can then rise by rounding-level amounts (more in
+        float32). Use λ > 0 for data with rows that short.
 
     Examples
     --------
