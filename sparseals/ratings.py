@@ -200,8 +200,9 @@ class Ratings:
         if matrix.format in ("csr", "csc"):
             nnz = matrix.nnz
             # a fresh view: scipy caches has_canonical_format, stale once arrays are edited
-            view = type(matrix)((matrix.data[:nnz], matrix.indices[:nnz], matrix.indptr),
-                                shape=matrix.shape, copy=False)
+            kind = sp.csr_array if matrix.format == "csr" else sp.csc_array
+            view = kind((matrix.data[:nnz], matrix.indices[:nnz], matrix.indptr),
+                        shape=matrix.shape, copy=False)
             if view.has_canonical_format:  # sorted, no duplicates: copy one side as it is
                 values = v.value_array(view.data, "the sparse matrix's values", dtype)
                 major = Compressed(view.indptr.astype(_indptr_dtype(nnz)),
