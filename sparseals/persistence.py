@@ -129,14 +129,41 @@ def load(path):
     if not isinstance(attributes, dict):
         raise ModelFileError(f"{path}: the stored attributes are not a mapping")
     for name, value in attributes.items():
-        values = value if isinstance(value, list) else [value]
-        if any(isinstance(x, float) and not np.isfinite(x) for x in values):
-            raise ModelFileError(f"{path}: the attribute {name} is not finite ({value!r})")
-        if name.endswith("_") and not name.startswith("_"):
-            setattr(model, name, value)
+        _check_attribute(path, name, value)
+        setattr(model, name, value)
     for name, value in arrays.items():
         setattr(model, name, value)
     return model
+
+
+_ARRAYS = ("user_factors_", "item_factors_", "user_ids_", "item_ids_", "user_biases_",
+           "item_biases_")
+_REAL = (int, float)
+_ATTRIBUTES = {  # name: (kinds a stored value may have; a list: each element's kinds)
+    "loss_history_": ([_REAL],), "validation_history_": ([_REAL],),
+    "global_mean_": (_REAL,), "n_singular_": (int,), "best_iteration_": (int, type(None)),
+    "validation_metric_": (str,),
+    "user_biases_": (type(None),), "item_biases_": (type(None),),  # arrays when biases=True
+}
+
+
+def _check_attribute(path, name, value):
+    """A stored attribute is one a fitted model has, of its type, and finite."""
+    if name not in _ATTRIBUTES:
+        raise ModelFileError(f"{path}: unexpected attribute {name!r} (a sparseals model stores "
+                             f"{sorted(_ATTRIBUTES)})")
+    kinds = _ATTRIBUTES[name]
+    if isinstance(kinds[0], list):
+        ok = isinstance(value, list) and all(
+            isinstance(x, kinds[0][0]) and not isinstance(x, bool) for x in value)
+        values = value if ok else []
+    else:
+        ok = isinstance(value, kinds) and not isinstance(value, bool)
+        values = [value]
+    if not ok:
+        raise ModelFileError(f"{path}: the attribute {name} has the wrong type ({value!r})")
+    if any(isinstance(x, float) and not np.isfinite(x) for x in values):
+        raise ModelFileError(f"{path}: the attribute {name} is not finite ({value!r})")
 
 
 def read_metadata(path):
@@ -175,13 +202,14 @@ def _storable(array, name):
 def _json_params(model):
     params = {}
     for name, value in model.get_params().items():
-        if callable(value) or isinstance(value, (np.random.Generator, np.random.SeedSequence)):
+        if isinstance(value, np.dtype) or (isinstance(value, type)
+                                           and issubclass(value, np.generic)):
+            value = np.dtype(value).name  # before the callable test: np.float32 is callable
+        elif callable(value) or isinstance(value, (np.random.Generator, np.random.SeedSequence,
+                                                   np.random.RandomState)):
             value = None  # not storable as data; the loaded model has the default
         elif isinstance(value, np.generic):
             value = value.item()
-        elif isinstance(value, np.dtype) or (isinstance(value, type)
-                                              and issubclass(value, np.generic)):
-            value = np.dtype(value).name
         try:
             json.dumps(value)
         except TypeError:
@@ -297,9 +325,13 @@ def _validate(path, model, arrays, dtype):
     def fail(message):
         raise ModelFileError(f"{path}: {message}")
 
-    for name in ("user_factors_", "item_factors_") + _SEEN:
+    for name in ("user_factors_", "item_factors_", "user_ids_", "item_ids_") + _SEEN:
         if name not in arrays:
             fail(f"the array {name!r} is missing")
+    unexpected = sorted(set(arrays) - set(_ARRAYS) - set(_SEEN))
+    if unexpected:
+        fail(f"unexpected array {unexpected[0]!r} (a sparseals model stores "
+             f"{sorted(_ARRAYS + _SEEN)})")
     users, items = arrays["user_factors_"], arrays["item_factors_"]
     for name, factors in (("user_factors_", users), ("item_factors_", items)):
         if factors.ndim != 2 or factors.shape[1] != model.factors:

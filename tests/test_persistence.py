@@ -207,6 +207,17 @@ def test_pickle_carrying_file(saved):
      "seen_indptr is inconsistent"),
     (lambda a, m: a["seen_indices"].__setitem__(0, 99), r"seen_indices has item indices outside"),
     (lambda a, m: a.update(user_ids_=a["user_ids_"][:3]), r"user_ids_ has shape \(3,\)"),
+    # a file that loaded before and broke later: a missing id map, an array that replaced a
+    # method, attributes of the wrong type
+    (lambda a, m: a.pop("user_ids_"), "the array 'user_ids_' is missing"),
+    (lambda a, m: a.update(predict=np.zeros(3)), "unexpected array 'predict'"),
+    (lambda a, m: m["attributes"].update(fit=1), "unexpected attribute 'fit'"),
+    (lambda a, m: m["attributes"].update(loss_history_="abc"),
+     "the attribute loss_history_ has the wrong type"),
+    (lambda a, m: m["attributes"].update(global_mean_="abc"),
+     "the attribute global_mean_ has the wrong type"),
+    (lambda a, m: m["attributes"].update(n_singular_=True),
+     "the attribute n_singular_ has the wrong type"),
 ])
 def test_inconsistent_contents(saved, change, message):
     rewrite(saved, change)
@@ -224,11 +235,21 @@ def test_broken_header(saved):
 
 
 def test_implicit_model_round_trip(ratings, tmp_path):
-    models = pytest.importorskip("sparseals.models")
-    if not hasattr(models, "ImplicitALS"):
-        pytest.skip("ImplicitALS is not in this build yet")
-    model = models.ImplicitALS(factors=3, iterations=2, random_state=0).fit(ratings)
+    model = sa.ImplicitALS(factors=3, iterations=2, random_state=0).fit(ratings)
     model.save(tmp_path / "implicit.npz")
     loaded = sa.load(tmp_path / "implicit.npz")
-    assert type(loaded) is models.ImplicitALS and loaded.get_params() == model.get_params()
+    assert type(loaded) is sa.ImplicitALS and loaded.get_params() == model.get_params()
+    assert_same_behaviour(model, loaded)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_dtype_class_and_random_state_parameters_round_trip(ratings, tmp_path, dtype):
+    """dtype=np.float32 was stored as null (a numpy type is callable, taken for a
+    callback), so load rebuilt a float64 model and refused the file save had written."""
+    model = sa.ExplicitALS(factors=2, iterations=1, dtype=dtype,
+                           random_state=np.random.RandomState(0)).fit(ratings)
+    model.save(tmp_path / "m.npz")
+    loaded = sa.load(tmp_path / "m.npz")
+    assert loaded.dtype == np.dtype(dtype).name and loaded.random_state is None
+    assert loaded.user_factors_.dtype == dtype
     assert_same_behaviour(model, loaded)
