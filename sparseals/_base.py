@@ -442,7 +442,7 @@ class ALSBase:
     # ------------------------------------------------------------------ incremental updates
     # Subclasses provide ``_solve_rows(side, rows, target, target_bias)``: an exact solve of
     # each row's system with the other side fixed, and ``_check_values(data, name)``.
-    def partial_fit_users(self, users, rows):
+    def partial_fit_users(self, users, rows, ids=None):
         """Recompute (or add) the factors of some users from their interactions, items fixed.
 
         Each given user's factors are solved afresh from ``rows`` (the same exact
@@ -458,6 +458,11 @@ class ALSBase:
         rows : scipy.sparse matrix or ndarray, shape (len(users), n_items)
             The users' complete interactions, one row per user, in the training
             format (a dense array marks missing cells with NaN).
+        ids : array_like, optional
+            The original ids (``user_ids_``) of the users this call adds, in index
+            order, the skipped-over ones included; new ids, of the same kind as the
+            model's. Default: with integer ids, the next integers after the largest
+            one; other kinds of ids (text, dates) must be given.
 
         Returns
         -------
@@ -472,22 +477,22 @@ class ALSBase:
         >>> model.partial_fit_users(30, new).user_factors_.shape
         (31, 3)
         """
-        return self._partial_fit("user", users, rows)
+        return self._partial_fit("user", users, rows, ids)
 
-    def partial_fit_items(self, items, cols):
+    def partial_fit_items(self, items, cols, ids=None):
         """Recompute (or add) the factors of some items from their interactions, users fixed.
 
         The mirror of :meth:`partial_fit_users`: ``cols`` holds the given items'
         complete columns, shape ``(n_users, len(items))``, and replaces them in
-        the seen items used by :meth:`recommend`.
+        the seen items used by :meth:`recommend`; ``ids`` names the items added.
 
         Returns
         -------
         self
         """
-        return self._partial_fit("item", items, cols)
+        return self._partial_fit("item", items, cols, ids)
 
-    def _partial_fit(self, side, ids, matrix):
+    def _partial_fit(self, side, ids, matrix, new_ids):
         self._check_fitted()
         what = f"{side}s"
         arg = "rows" if side == "user" else "cols"
@@ -499,6 +504,7 @@ class ALSBase:
         factors = getattr(self, f"{side}_factors_")
         v.ids_in_range(ids, what, len(factors) + len(ids), f"{what} (new {what} continue the "
                        f"index from {len(factors)}, at most one new index per given row)")
+        new_ids = self._added_ids(side, int(ids.max()) + 1 - len(factors), new_ids)
         dtype = factors.dtype
         n_other = len(self.item_factors_ if side == "user" else self.user_factors_)
         expected = (len(ids), n_other) if side == "user" else (n_other, len(ids))
@@ -521,30 +527,55 @@ class ALSBase:
         bias = getattr(self, f"{side}_biases_", None)
         target_bias = None if bias is None else np.zeros(len(ids), dtype=dtype)
         self._solve_rows(side, interactions, target, target_bias)
-        self._grow(side, int(ids.max()) + 1)
+        self._grow(side, new_ids)
         getattr(self, f"{side}_factors_")[ids] = target
         if target_bias is not None:
             getattr(self, f"{side}_biases_")[ids] = target_bias
         self._replace_seen(side, ids, interactions)
         return self
 
-    def _grow(self, side, size):
-        """Extend one side's fitted arrays to ``size`` rows (zeros; ids continue the index)."""
-        factors = getattr(self, f"{side}_factors_")
-        old = len(factors)
-        if size <= old:
+    def _added_ids(self, side, count, given):
+        """The original ids of the ``count`` rows a partial fit adds to one side."""
+        existing = getattr(self, f"{side}_ids_")
+        if given is None:
+            if count <= 0:
+                return existing[:0]
+            if existing.dtype.kind not in "iu":
+                raise ValueError(
+                    f"this call adds {count} {side}(s), and the model's {side} ids are "
+                    f"{existing.dtype} (not integers): give their ids with ids= (one per "
+                    f"added {side}, in index order)")
+            start = int(existing.max()) + 1 if len(existing) else 0
+            return np.arange(start, start + count).astype(existing.dtype)
+        given = np.asarray(given)
+        if given.ndim != 1 or len(given) != max(count, 0):
+            raise ValueError(f"ids has {given.size} entries; this call adds {max(count, 0)} "
+                             f"{side}(s) (indices {len(existing)}.. of the new ones, the "
+                             "skipped-over ones included)")
+        text = ("U", "O")
+        if not (given.dtype.kind == existing.dtype.kind
+                or (given.dtype.kind in "iu" and existing.dtype.kind in "iu")
+                or (given.dtype.kind in text and existing.dtype.kind in text)):
+            raise TypeError(f"ids has dtype {given.dtype}; the model's {side} ids are "
+                            f"{existing.dtype}: give ids of the same kind")
+        if len(np.unique(given)) < len(given) or np.isin(given, existing).any():
+            raise ValueError(f"ids must be new {side} ids, each once; some are repeated or "
+                             f"already in {side}_ids_")
+        return given
+
+    def _grow(self, side, new_ids):
+        """Append rows to one side's fitted arrays (zero factors), with ``new_ids`` as ids."""
+        if len(new_ids) == 0:
             return
-        extra = size - old
+        factors = getattr(self, f"{side}_factors_")
+        extra = len(new_ids)
         setattr(self, f"{side}_factors_",
                 np.vstack([factors, np.zeros((extra, factors.shape[1]), dtype=factors.dtype)]))
         bias = getattr(self, f"{side}_biases_", None)
         if bias is not None:
             setattr(self, f"{side}_biases_", np.concatenate([bias, np.zeros(extra, bias.dtype)]))
         ids = getattr(self, f"{side}_ids_")
-        added = np.arange(old, size)
-        if ids.dtype.kind not in "iu":
-            added = added.astype(object)
-        setattr(self, f"{side}_ids_", np.concatenate([ids, added]))
+        setattr(self, f"{side}_ids_", np.concatenate([ids, new_ids]))
 
     def _replace_seen(self, side, ids, interactions):
         """Replace the given users' rows (items' columns) of the seen structure.

@@ -646,6 +646,43 @@ def test_partial_fits_keep_the_seen_structure_of_every_row(model_class, tmp_path
             assert set(top[u][top[u] >= 0]) == set(np.flatnonzero(~seen[u])), u
 
 
+def test_users_added_by_partial_fit_get_new_ids(tmp_path):
+    """An added row's id was its index: with ids 0, 3, 7 the new user 3 collided with
+    user 3, and text ids turned into an unsaveable mix of text and numbers."""
+    pd = pytest.importorskip("pandas")
+    one = sp.csr_matrix(([4.0], ([0], [1])), shape=(1, 2))
+    two = sp.vstack([one, one])
+    frame = pd.DataFrame({"user": [0, 3, 7], "item": [1, 2, 1], "r": [5.0, 3.0, 4.0]})
+    model = sa.ExplicitALS(factors=1, iterations=1, random_state=0).fit(
+        sa.Ratings.from_dataframe(frame, user="user", item="item", rating="r"))
+    model.partial_fit_users(3, one)
+    assert model.user_ids_.tolist() == [0, 3, 7, 8]
+    model.partial_fit_users([5, 4], two, ids=[20, 10])
+    assert model.user_ids_.tolist() == [0, 3, 7, 8, 20, 10]
+    model.partial_fit_items(2, sp.csr_matrix(np.ones((6, 1))))
+    assert model.item_ids_.tolist() == [1, 2, 3]
+
+    text = frame.assign(user=["ann", "bob", "cid"])
+    model = sa.ExplicitALS(factors=1, iterations=1, random_state=0).fit(
+        sa.Ratings.from_dataframe(text, user="user", item="item", rating="r"))
+    with pytest.raises(ValueError, match=r"adds 2 user\(s\), and the model's user ids are .* "
+                                         r"give their ids with ids="):
+        model.partial_fit_users([4, 0], two)  # user 3 skipped over: two new ids needed
+    assert len(model.user_factors_) == 3  # nothing changed
+    for ids, error, message in [(["dan"], ValueError, "ids has 1 entries; this call adds 2"),
+                                (["dan", "ann"], ValueError, "already in user_ids_"),
+                                (["dan", "dan"], ValueError, "repeated"),
+                                ([1, 2], TypeError, "give ids of the same kind")]:
+        with pytest.raises(error, match=message):
+            model.partial_fit_users([4, 0], two, ids=ids)
+    with pytest.raises(ValueError, match="ids has 1 entries; this call adds 0"):
+        model.partial_fit_users(0, one, ids=["x"])
+    model.partial_fit_users([4, 0], two, ids=["dan", "eve"])
+    assert model.user_ids_.tolist() == ["ann", "bob", "cid", "dan", "eve"]
+    model.save(tmp_path / "m.npz")
+    assert sa.load(tmp_path / "m.npz").user_ids_.tolist() == model.user_ids_.tolist()
+
+
 @pytest.mark.parametrize("model_class", [sa.ImplicitALS, sa.ExplicitALS])
 def test_a_fitted_model_does_not_keep_the_training_values_alive(model_class):
     import gc
