@@ -274,11 +274,79 @@ def test_read_errors(tmp_path, content, kwargs, message):
         read_ratings(path, **args)
 
 
-def test_mixed_id_types_across_chunks(tmp_path):
+@pytest.mark.parametrize("ids, expected", [
+    (["1", "2", "abc", "2"], ["1", "2", "abc"]),  # text after numbers: an error before
+    (["007", "7", "ab", "7"], ["007", "7", "ab"]),  # '007' merged into 7 when chunked
+    (["abc", "x", "007", "7"], ["007", "7", "abc", "x"]),  # numbers after text
+    (["1.5", "7", "2", "8"], [1.5, 2.0, 7.0, 8.0]),  # fractional, then whole numbers
+    (["7", "2", "1.5", "8"], [1.5, 2.0, 7.0, 8.0]),
+    (["007", "7", "3", "9"], [3, 7, 9]),  # all numbers: '007' is 7, as pandas reads it
+])
+def test_id_types_do_not_depend_on_the_chunk_size(tmp_path, ids, expected):
+    """pandas types each chunk's column apart; a column with any text id is read again
+    as text, and whole and fractional numbers are floats together."""
     path = tmp_path / "r.csv"
-    path.write_text("user,item,rating\n1,2,3\n2,2,3\nabc,2,3\n")
-    with pytest.raises(ValueError, match="user column 'user' mixes numbers and text"):
-        read_ratings(path, "user", "item", "rating", chunksize=2)
+    path.write_text("user,item,rating\n" + "".join(f"{u},{i},3\n" for i, u in enumerate(ids)))
+    for chunksize in (1, 2, 3, 100):
+        r = read_ratings(path, "user", "item", "rating", chunksize=chunksize)
+        assert r.user_ids.tolist() == expected, chunksize
+        assert r.nnz == 4
+
+
+def test_blank_lines_before_the_header(tmp_path):
+    """pandas' skiprows counted the blank line, so the header was read as data."""
+    (tmp_path / "a.csv").write_text("\n  \nuser,item\nu1,a\nu1,b\nu2,b\n")
+    r = read_ratings(tmp_path / "a.csv", "user", "item", rating=None)
+    assert r.nnz == 3 and r.user_ids.tolist() == ["u1", "u2"]
+    (tmp_path / "b.csv").write_text("\n" + "".join(f"f{k}," for k in range(9))
+                                    + "user,item,rating\n" + "," * 9 + "1,2,3\n")
+    r = read_ratings(tmp_path / "b.csv", "user", "item", "rating")  # a wide file
+    assert r.user_ids.tolist() == [1] and r.by_user.data.tolist() == [3.0]
+    with gzip.open(tmp_path / "c.csv.gz", "wt") as f:
+        f.write("\nuserId,movieId,rating,timestamp\n1,10,4.5,5\n")
+    assert read_ratings(tmp_path / "c.csv.gz", timestamp="timestamp")[1].tolist() == [5]
+    (tmp_path / "ratings.csv").write_text("\nuserId,movieId,rating,timestamp\n1,10,4.5,5\n")
+    assert load_movielens(tmp_path / "ratings.csv").nnz == 1
+
+
+def test_header_fields_are_split_as_pandas_splits_them(tmp_path):
+    """A quoted header name holding the separator shifted every column by one."""
+    path = tmp_path / "q.csv"
+    path.write_text('"a,b",userId,movieId,rating,x\n"p,q",1,10,4.5,7\n"r,s",2,20,3,8\n')
+    r = read_ratings(path)
+    assert r.user_ids.tolist() == [1, 2] and r.item_ids.tolist() == [10, 20]
+    assert sorted(r.by_user.data.tolist()) == [3.0, 4.5]
+    path.write_text("id,id,rating\n5,6,3\n7,8,4\n")
+    with pytest.raises(ValueError, match="user column 'id' names 2 columns of the header"):
+        read_ratings(path, "id", "id", "rating")
+
+
+def test_only_empty_fields_are_missing_and_spaces_after_a_separator_are_dropped(tmp_path):
+    path = tmp_path / "n.csv"
+    path.write_text("user, item, rating\nNA, a, 4\nnull, b, 3\nNone, a, nan\n")
+    with pytest.raises(ValueError, match=r"contains 1 NaN .*first at position 2"):
+        read_ratings(path, "user", "item", "rating")
+    path.write_text("user, item, rating\nNA, a, 4\nnull, b, 3\nNone, a, 1\n")
+    r = read_ratings(path, "user", "item", "rating")
+    assert r.user_ids.tolist() == ["NA", "None", "null"] and r.item_ids.tolist() == ["a", "b"]
+    path.write_text("user,item,rating\n,a,4\n")
+    with pytest.raises(ValueError, match="user column 'user' has missing ids"):
+        read_ratings(path, "user", "item", "rating")
+
+
+@pytest.mark.parametrize("suffix, compress", [(".gz", gzip.compress), (".xz", lzma.compress),
+                                              (".bz2", bz2.compress)])
+def test_a_short_truncated_stream_is_a_clear_error(tmp_path, suffix, compress):
+    """Damage in the first 4 KB escaped the sniffing as EOFError / LZMAError."""
+    path = tmp_path / f"t.csv{suffix}"
+    path.write_bytes(compress(b"userId,movieId,rating\n1,10,4.5\n2,20,3\n")[:20])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        read_ratings(path)
+
+
+def test_a_directory_is_named_as_one(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        read_ratings(tmp_path)
 
 
 def test_bad_rating_in_a_later_chunk_names_its_row_in_the_file(tmp_path):

@@ -8,10 +8,13 @@ is built once. pandas is imported only for text files and pyarrow only for Parqu
 """
 
 import bz2
+import csv
 import gzip
 import lzma
 import os
 import re
+import zlib
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -51,8 +54,12 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     user, item, rating : str or int
         Column names (read from the header row) or 0-based column positions.
         ``rating=None`` gives every pair the value 1 (implicit feedback without counts).
+        An id column whose every id is a number holds numbers (``'007'`` and ``'7'``
+        are then one id); one with any other id is read as text, as written. Only an
+        empty field is a missing value.
     timestamp : str or int, optional
-        A timestamp column; when given, the timestamps are returned too.
+        A timestamp column (integers, or Parquet timestamps, taken as Unix seconds);
+        when given, the timestamps are returned too.
     sep : str, optional
         Field separator of a text file; by default guessed from the first line
         (``'::'``, tab, ``','``, ``';'``, ``'|'`` or spaces).
@@ -93,8 +100,7 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     >>> r, ts = read_ratings("u.data", user=0, item=1, rating=2, timestamp=3)  # doctest: +SKIP
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"ratings file {path!r} does not exist")
+    _check_file(path, "ratings file")
     dtype = v.float_dtype(dtype)
     v.one_of(duplicates, "duplicates", {"error", "sum", "last", "mean"})
     chunksize = v.positive_int(chunksize, "chunksize")
@@ -108,11 +114,21 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     if format is None:
         format = "parquet" if path.lower().endswith(_PARQUET) else "csv"
     v.one_of(format, "format", {"csv", "parquet"})
-    if format == "parquet":
-        chunks = _parquet_chunks(path, columns, chunksize)
-    else:
-        chunks = _text_chunks(path, columns, sep, header, encoding, chunksize)
-    return _assemble(chunks, columns, dtype, duplicates, path)
+    text_ids = set()  # id columns to read as text, as written
+    while True:
+        if format == "parquet":
+            chunks = _parquet_chunks(path, columns, chunksize)
+        else:
+            chunks = _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids)
+        try:
+            return _assemble(chunks, columns, dtype, duplicates, path)
+        except _NumbersAndText as mixed:
+            # pandas types each chunk's column apart: numbers in some chunks, text in
+            # others. Read the column again as text throughout, so that the answer does
+            # not depend on where the chunks fall ('007' stays '007' beside '7').
+            if format == "parquet" or mixed.role in text_ids:
+                raise ValueError(str(mixed)) from None
+            text_ids.add(mixed.role)
 
 
 # ---------------------------------------------------------------------- MovieLens
@@ -198,7 +214,7 @@ def _movielens_layout(path):
     """``(layout, None)`` for a MovieLens ratings file, else ``(None, why it is not one)``."""
     name = os.path.basename(path).lower()
     try:
-        first, second = _first_lines(path, 2, "latin-1")
+        (first, second), _ = _first_lines(path, 2, "latin-1")
     except ValueError as error:  # empty, or not text (a Parquet file given to the CLI)
         return None, str(error)
     if re.match(r"^u[a-z0-9]*\.(data|base|test)$", name):
@@ -291,9 +307,15 @@ def _movielens_file(path):
             if os.path.isfile(candidate):
                 return candidate
         raise FileNotFoundError(f"no MovieLens ratings file ({', '.join(_ML_FILES)}) in {path!r}")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"MovieLens file {path!r} does not exist")
+    _check_file(path, "MovieLens file")
     return path
+
+
+def _check_file(path, what):
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what} {path!r} is a directory; give the file in it")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} {path!r} does not exist")
 
 
 # ---------------------------------------------------------------------- text and Parquet
@@ -310,7 +332,7 @@ def _text_format(path, encoding):
     compression = next((name for name, (start, _) in _COMPRESSIONS.items()
                         if magic.startswith(start)), None)
     opener = _COMPRESSIONS[compression][1] if compression else open
-    with opener(path, "rb") as f:
+    with _stream_errors(path, compression), opener(path, "rb") as f:
         head = f.read(4096)
     for magic, what in _NOT_TEXT.items():
         if head.startswith(magic):
@@ -324,36 +346,66 @@ def _text_format(path, encoding):
 
 
 def _first_lines(path, count, encoding, text_format=None):
-    """The first ``count`` non-empty lines (None past the end), without line endings.
-    ``text_format``: :func:`_text_format`'s answer, when the caller has it."""
+    """The first ``count`` non-empty lines (None past the end), without line endings,
+    and the number of blank lines before the first. ``text_format``:
+    :func:`_text_format`'s answer, when the caller has it."""
     compression, encoding = text_format or _text_format(path, encoding)
     opener = _COMPRESSIONS[compression][1] if compression else open
     lines = []
-    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as f:
+    blank = 0
+    with _stream_errors(path, compression), \
+            opener(path, "rt", encoding=encoding, errors="replace", newline="") as f:
         for raw in f:
             raw = raw.rstrip("\r\n")
             if raw.strip():
                 lines.append(raw)
                 if len(lines) == count:
                     break
+            elif not lines:
+                blank += 1
     if not lines:
         raise ValueError(f"{path} is empty")
-    return lines + [None] * (count - len(lines))
+    return lines + [None] * (count - len(lines)), blank
+
+
+_STREAM_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error)
+
+
+@contextmanager
+def _stream_errors(path, compression):
+    """A truncated or corrupt gzip, bz2 or xz stream as a ValueError naming the file."""
+    try:
+        yield
+    except _STREAM_ERRORS as error:
+        if compression is None:
+            raise
+        raise _stream_error(path, compression, error) from None
+
+
+def _stream_error(path, compression, error):
+    return ValueError(f"could not read {path}: its {compression} stream is truncated or "
+                      f"corrupt ({error})")
 
 
 def _split(line, sep):
-    fields = line.split() if sep == r"\s+" else line.split(sep)
+    """The fields of a header line, quotes honoured as pandas honours them."""
+    if sep == r"\s+":
+        fields = line.split()
+    elif len(sep) == 1:
+        fields = next(csv.reader([line], delimiter=sep))
+    else:
+        fields = line.split(sep)
     return [f.strip().strip('"').strip("'") for f in fields]
 
 
-def _text_chunks(path, columns, sep, header, encoding, chunksize):
+def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=()):
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is in the test extras
         raise ImportError("reading delimited text files needs pandas: pip install pandas "
                           "(or pip install sparseals[pandas])") from None
     compression, encoding = _text_format(path, encoding)
-    first = _first_lines(path, 1, encoding, (compression, encoding))[0]
+    (first, second), blank = _first_lines(path, 2, encoding, (compression, encoding))
     if sep is None:
         sep = next((s for s in _SNIFFED if s in first), None)
         if sep is None:
@@ -375,6 +427,9 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
             if column not in fields:
                 raise ValueError(f"{role} column {column!r} is not in the header of {path} "
                                  f"(sep={sep!r}); its columns are {fields}")
+            if fields.count(column) > 1:
+                raise ValueError(f"{role} column {column!r} names {fields.count(column)} columns "
+                                 f"of the header of {path}; give its position instead")
             wanted[role] = fields.index(column)
         else:
             if int(column) >= len(fields):
@@ -396,14 +451,22 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
             engine = "python"
     if usecols is not None and len(fields) <= _WHOLE_LINE_FIELDS:
         usecols = None  # every field parsed: pandas raises for a line with more fields
+    # 'u1, a' names item 'a' (as the header's names are stripped); pandas' option costs
+    # 15-40 % of its parse, so only for files whose first lines put spaces there
+    spaced = sep != r"\s+" and any(line is not None and f"{sep} " in line
+                                   for line in (first, second))
+    # only an empty field is missing: an id 'NA', 'null' or 'None' is an id
+    options = dict(keep_default_na=False, na_values=[""], skipinitialspace=spaced)
     try:
+        skip = blank + int(header)  # pandas counts blank lines in skiprows
         if usecols is not None:  # a wide file: its first lines are checked
-            _check_field_counts(pd, path, parse_sep, header, encoding, engine, compression,
-                                len(fields))
-        reader = pd.read_csv(path, sep=parse_sep, header=None, skiprows=1 if header else 0,
+            _check_field_counts(pd, path, parse_sep, skip, encoding, engine, compression,
+                                len(fields), options)
+        reader = pd.read_csv(path, sep=parse_sep, header=None, skiprows=skip,
                              usecols=usecols, chunksize=chunksize, encoding=encoding,
                              engine=engine, skip_blank_lines=True,
-                             compression=compression)
+                             compression=compression, **options,
+                             dtype={wanted[role]: str for role in text_ids} or None)
         with reader:
             for frame in reader:
                 if gaps is not None:
@@ -413,11 +476,11 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
                     filled = frame[gaps].notna().to_numpy().any(axis=1)
                     if filled.any():
                         row = frame.index[int(np.argmax(filled))]
-                        raise ValueError(f"line {row + 1 + int(header)} has a {sep[0]!r} "
+                        raise ValueError(f"line {row + 1 + skip} has a {sep[0]!r} "
                                          "inside a field")
                 elif usecols is None:  # parsed whole: pandas counts the first data line
                     if frame.shape[1] > len(fields):
-                        raise ValueError(_more_fields(header, frame.shape[1], len(fields), sep))
+                        raise ValueError(_more_fields(skip, frame.shape[1], len(fields), sep))
                     missing = [role for role, pos in wanted.items() if pos >= frame.shape[1]]
                     if missing:
                         raise ValueError(f"the first data line has {frame.shape[1]} fields, "
@@ -426,11 +489,10 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize):
                 yield {role: frame[pos].to_numpy() for role, pos in wanted.items()}
     except pd.errors.EmptyDataError:  # a header and nothing else
         return
-    except (EOFError, OSError, lzma.LZMAError) as error:  # gzip, bz2 and xz streams
+    except _STREAM_ERRORS as error:  # gzip, bz2 and xz streams
         if compression is None:
             raise
-        raise ValueError(f"could not read {path}: its {compression} stream is truncated or "
-                         f"corrupt ({error})") from None
+        raise _stream_error(path, compression, error) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         reason = str(error).strip()
         line = re.search(r"Expected \d+ fields in line (\d+)", reason)
@@ -450,7 +512,8 @@ _WHOLE_LINE_FIELDS = 8
 _CHECKED_LINES = 10_000
 
 
-def _check_field_counts(pd, path, sep, header, encoding, engine, compression, n_fields):
+def _check_field_counts(pd, path, sep, skip, encoding, engine, compression, n_fields,
+                        options):
     """Raise if one of the first data lines has more fields than the first line.
 
     Reading only some columns, pandas drops a line's extra fields without a word: a
@@ -459,15 +522,15 @@ def _check_field_counts(pd, path, sep, header, encoding, engine, compression, n_
     (its other columns may be long text) has its first ``_CHECKED_LINES`` lines checked
     here, and a longer line past them goes unnoticed.
     """
-    head = pd.read_csv(path, sep=sep, header=None, skiprows=1 if header else 0,
+    head = pd.read_csv(path, sep=sep, header=None, skiprows=skip,
                        nrows=_CHECKED_LINES, encoding=encoding, engine=engine,
-                       skip_blank_lines=True, compression=compression)
+                       skip_blank_lines=True, compression=compression, **options)
     if head.shape[1] > n_fields:
-        raise ValueError(_more_fields(header, head.shape[1], n_fields, sep))
+        raise ValueError(_more_fields(skip, head.shape[1], n_fields, sep))
 
 
-def _more_fields(header, found, n_fields, sep):
-    return (f"line {2 if header else 1} has more fields than the first line ({found}, not "
+def _more_fields(skip, found, n_fields, sep):
+    return (f"line {skip + 1} has more fields than the first line ({found}, not "
             f"{n_fields}); check sep= (a decimal comma in a file separated by {sep!r}?)")
 
 
@@ -502,6 +565,14 @@ def _parquet_chunks(path, columns, chunksize):
 
 
 # ---------------------------------------------------------------------- assembly
+class _NumbersAndText(ValueError):
+    """An id column read as numbers in some chunks and as text in others."""
+
+    def __init__(self, message, role):
+        super().__init__(message)
+        self.role = role
+
+
 class _IdEncoder:
     """Incremental id → code map: codes in order of first appearance, sorted at the end.
 
@@ -514,6 +585,7 @@ class _IdEncoder:
     _TABLE_MIN = 1 << 24
 
     def __init__(self, role, column):
+        self.role = role
         self.name = f"{role} column {column!r}"
         self.ids = None  # the distinct ids seen, sorted
         self.codes = None  # code of each of them
@@ -533,8 +605,9 @@ class _IdEncoder:
         try:
             unique, inverse = np.unique(ids, return_inverse=True)
         except TypeError:
-            raise ValueError(f"{self.name} mixes numbers and text in rows {offset}.."
-                             f"{offset + len(ids) - 1}; make its ids one type") from None
+            raise _NumbersAndText(f"{self.name} mixes numbers and text in rows {offset}.."
+                                  f"{offset + len(ids) - 1}; make its ids one type",
+                                  self.role) from None
         if self.ids is None:
             self.ids = unique
             self.codes = np.arange(len(unique), dtype=np.int64)
@@ -585,7 +658,8 @@ class _IdEncoder:
             if missing.any():
                 raise ValueError(f"{self.name} has missing ids (first at row "
                                  f"{offset + int(np.flatnonzero(missing)[0])})")
-            if np.all(ids == np.round(ids)) and np.all(np.abs(ids) < 2.0 ** 63):
+            if (self.kind != "f" and np.all(ids == np.round(ids))
+                    and np.all(np.abs(ids) < 2.0 ** 63)):
                 ids, kind = ids.astype(np.int64), "i"
         elif kind == "O":
             missing = np.array([x is None or x != x for x in ids], dtype=bool)
@@ -598,10 +672,26 @@ class _IdEncoder:
             kind = "O"
             ids = ids.astype(object)
         if self.kind is not None and kind != self.kind:
-            raise ValueError(f"{self.name} mixes numbers and text (rows from {offset} on differ "
-                             "from the rows before); make its ids one type")
+            if {kind, self.kind} != {"i", "f"}:
+                raise _NumbersAndText(f"{self.name} mixes numbers and text (rows from {offset} "
+                                      "on differ from the rows before); make its ids one type",
+                                      self.role)
+            # whole and fractional numbers: floats for all, as one chunk would have them
+            if self.kind == "i":
+                self._leave_table()
+                if self.ids is not None:
+                    self.ids = self._exact_floats(self.ids)
+            else:
+                ids = self._exact_floats(ids)
+            kind = "f"
         self.kind = kind
         return ids
+
+    def _exact_floats(self, ids):
+        if len(ids) and np.abs(ids).max() >= 2 ** 53:
+            raise ValueError(f"{self.name} mixes fractional ids with integers past 2**53, which "
+                             "floats cannot tell apart; make its ids one type")
+        return ids.astype(np.float64)
 
     def finish(self):
         """(sorted ids, remap) with ``remap[code]`` the position of that code's id."""
@@ -617,9 +707,12 @@ class _IdEncoder:
 def _values(raw, name, dtype, offset):
     raw = np.asarray(raw)
     if raw.dtype.kind not in "iuf":
-        bad = next((p for p, x in enumerate(raw) if not _is_number(x)), 0)
-        raise ValueError(f"{name} is not numeric: row {offset + bad} holds {raw[bad]!r}; "
-                         "check sep=, header= and the column names")
+        try:  # text such as 'nan' or 'inf' (only empty fields are read as missing)
+            raw = raw.astype(np.float64)
+        except (TypeError, ValueError):
+            bad = next((p for p, x in enumerate(raw) if not _is_number(x)), 0)
+            raise ValueError(f"{name} is not numeric: row {offset + bad} holds {raw[bad]!r}; "
+                             "check sep=, header= and the column names") from None
     try:
         return v.value_array(raw, name, dtype, offset=offset)
     except ValueError as error:  # reading stops at the first chunk with a bad value
@@ -651,6 +744,8 @@ def _assemble(chunks, columns, dtype, duplicates, path):
                                            dtype, offset))
         if "timestamp" in columns:
             stamps = np.asarray(chunk["timestamp"])
+            if stamps.dtype.kind == "M":  # Parquet's timestamp types: Unix seconds
+                stamps = stamps.astype("datetime64[s]").astype(np.int64)
             if stamps.dtype.kind not in "iu":
                 raise ValueError(f"timestamp column {columns['timestamp']!r} must hold integer "
                                  f"times; got {stamps.dtype} in rows {offset}..{offset + n - 1}")
