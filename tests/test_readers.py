@@ -232,6 +232,16 @@ def test_parquet_reads_like_csv(tmp_path):
     with pytest.raises(ValueError, match="not a readable Parquet file"):
         read_ratings(write_csv(tmp_path / "fake.parquet"), "user", "item", "rating")
 
+    # decimal ratings and timestamp columns were rejected as not numeric / not integers
+    from decimal import Decimal
+
+    table = pa.table({"user": [1, 2], "item": [10, 20],
+                      "rating": pa.array([Decimal("4.5"), Decimal("3")], pa.decimal128(4, 1)),
+                      "when": pa.array([5, 6_000_000_000], pa.timestamp("s"))})
+    pq.write_table(table, tmp_path / "d.parquet")
+    r, ts = read_ratings(tmp_path / "d.parquet", "user", "item", "rating", timestamp="when")
+    assert r.by_user.data.tolist() == [4.5, 3.0] and ts.tolist() == [5, 6_000_000_000]
+
 
 def test_parquet_without_pyarrow_gives_install_hint(tmp_path, monkeypatch):
     import builtins
