@@ -231,12 +231,24 @@ def check_target(path):
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot save the model to {path!r}: the directory "
                                 f"{directory!r} does not exist")
+    # a real write: os.access says yes to root for a read-only file system or /sys
+    fd, probe = _temporary_file(path)
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _temporary_file(path):
+    """A new file beside ``path`` (for an atomic replace); a failure names ``path``."""
+    try:
+        return tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                dir=os.path.dirname(os.path.abspath(path)))
+    except OSError as error:
+        raise type(error)(error.errno, f"cannot save the model to {path!r}: "
+                                       f"{error.strerror or error}") from None
 
 
 def _atomic_savez(path, arrays):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                     dir=directory)
+    fd, temporary = _temporary_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)

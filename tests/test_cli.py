@@ -36,9 +36,10 @@ def test_version(capsys):
 
 def test_user_error_is_one_line(capsys):
     assert main(["demo", "--ratings", "0"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("sparseals demo: error: nnz must be a positive integer")
-    assert "\n" not in err
+    out, err = capsys.readouterr()
+    assert err.strip().startswith("sparseals demo: error: ratings must be a positive integer")
+    assert "\n" not in err.strip()
+    assert out == ""  # checked before the textbook part runs, not after
 
 
 # ---------------------------------------------------------------------- fit / evaluate / query
@@ -48,6 +49,7 @@ import re  # noqa: E402
 import pytest  # noqa: E402
 
 import sparseals as sa  # noqa: E402
+from sparseals.datasets import synthetic  # noqa: E402
 
 
 def run(capsys, *argv):
@@ -243,7 +245,22 @@ def test_plot_without_matplotlib_is_one_line(small_csv, tmp_path, capsys, monkey
     (["fit", "{data}", "-o", "{tmp}/m.npz", "--model", "implicit", "--biases"],
      "--biases applies to --model explicit only, not --model implicit"),
     (["fit", "{data}", "-o", "{tmp}/m.npz", "--patience", "2"],
-     "--metric and --patience apply to early stopping; add --validation FRACTION"),
+     "--patience applies to early stopping; add --validation FRACTION"),
+    # options that were accepted and did nothing
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--split-seed", "5"],
+     "--split-seed applies to early stopping; add --validation FRACTION"),
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--blocks", "7", "--routing", "routed"],
+     "--blocks, --routing applies to fitting on a Dask cluster; add --scheduler ADDRESS"),
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--connect-timeout", "1"],
+     "--connect-timeout applies to fitting on a Dask cluster"),
+    (["evaluate", "{data}", "--kfold", "3", "--test-size", "0.9"],
+     "--test-size applies to the random split; with --kfold K each fold holds out 1/K"),
+    # the data file overwritten by the model or the plot, the model by the plot
+    (["fit", "{data}", "-o", "{data}"], "-o {data} is the data file itself"),
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--plot", "{data}"],
+     "--plot {data} is the data file itself"),
+    (["fit", "{data}", "-o", "{tmp}/m.npz", "--plot", "{tmp}/m.npz"],
+     "--plot and -o name the same file"),
     (["fit", "{ml}", "-o", "{tmp}/m.npz", "--validation", "1.5"],
      "--validation 1.5: test_size must be a fraction strictly between 0 and 1"),
     (["fit", "{data}"], "the following arguments are required: -o/--output"),
@@ -276,6 +293,33 @@ def test_fit_reads_a_parquet_file(tmp_path, capsys):
     assert "read 4 ratings of 3 users × 3 items" in out
 
 
+def test_headings_count_the_rows_shown(tmp_path, capsys):
+    """'top 100 items' headed the 2 items that exclusions leave."""
+    data = tmp_path / "tiny.csv"
+    data.write_text("userId,movieId,rating\n1,10,4\n1,11,3\n2,10,5\n2,12,1\n")
+    assert main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--factors", "2",
+                 "--iterations", "1"]) == 0
+    capsys.readouterr()
+    status, out, _ = run(capsys, "recommend", tmp_path / "m.npz", "--user", "1", "-n", "100")
+    assert status == 0 and out.splitlines()[0] == "top 1 items for user 1"
+    status, out, _ = run(capsys, "similar", tmp_path / "m.npz", "--item", "10", "-n", "100")
+    assert status == 0 and out.splitlines()[0].startswith("2 items most similar to item 10")
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`sparseals recommend ... | head -1` printed 'error: [Errno 32] Broken pipe'."""
+    model = sa.ExplicitALS(factors=2, iterations=1, random_state=0).fit(
+        synthetic(20, 6000, 3000, seed=0))
+    model.save(tmp_path / "m.npz")
+    reader = subprocess.Popen([sys.executable, "-m", "sparseals", "recommend",
+                               str(tmp_path / "m.npz"), "--user", "0", "-n", "6000"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout.readline().startswith(b"top ")
+    reader.stdout.close()  # ~150 kB of rows left: more than a pipe holds
+    assert reader.wait(timeout=120) == 1
+    assert reader.stderr.read() == b""
+
+
 def test_duplicate_pairs_hint_names_the_flag(tmp_path, capsys):
     data = tmp_path / "twice.csv"
     data.write_text("userId,movieId,rating\n1,2,3\n1,3,4\n1,2,5\n")
@@ -283,6 +327,13 @@ def test_duplicate_pairs_hint_names_the_flag(tmp_path, capsys):
     assert "1 duplicated (user, item) pair(s): the first, (1, 2), is at positions 0 and 2" in err
     assert err.endswith("pass --duplicates sum, last or mean to combine them")
     assert main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--duplicates", "mean",
+                 "--factors", "2", "--iterations", "1"]) == 0
+    # a file with the MovieLens header: the same hint, and following it works (the
+    # MovieLens path said '--duplicates applies to other files than MovieLens ones')
+    data.write_text("userId,movieId,rating,timestamp\n1,10,4,100\n1,10,5,200\n2,20,3,300\n")
+    err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz")
+    assert err.endswith("pass --duplicates sum, last or mean to combine them")
+    assert main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--duplicates", "last",
                  "--factors", "2", "--iterations", "1"]) == 0
 
 

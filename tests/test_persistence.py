@@ -120,6 +120,24 @@ def test_save_to_a_directory_or_a_missing_directory(model, tmp_path):
     assert os.listdir(tmp_path) == []  # no temporary file left behind
 
 
+def test_an_unwritable_place_is_named_before_anything_is_written(model, monkeypatch, tmp_path):
+    """The error named the atomic write's temporary file (``.m.npz.x1y2.tmp``); a root
+    process cannot find out by os.access, so check_target tries a real file."""
+    import tempfile
+
+    from sparseals.persistence import check_target
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    for call in (lambda: check_target(str(tmp_path / "m.npz")),
+                 lambda: model.save(tmp_path / "m.npz")):
+        with pytest.raises(PermissionError, match=r"cannot save the model to '.*/m\.npz': "
+                                                  r"Permission denied"):
+            call()
+
+
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="model file .* does not exist"):
         sa.load(tmp_path / "nothing.npz")

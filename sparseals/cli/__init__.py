@@ -4,6 +4,7 @@ User mistakes end in one line on stderr and exit status 2, never a traceback.
 """
 
 import argparse
+import os
 import sys
 
 from ._common import CLIError
@@ -64,6 +65,10 @@ def main(argv=None):
                      seed=args.seed, num_threads=args.threads)
         else:
             return args.run(args)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as cat does
+        # Python's documented recipe: point stdout at devnull so the flush at exit is quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except _USER_ERRORS as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"sparseals {args.command}: error: {message}", file=sys.stderr)

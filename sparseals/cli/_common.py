@@ -116,14 +116,12 @@ def read_data(args):
     if not os.path.exists(path):
         raise CLIError(f"data file {path!r} does not exist")
     custom = any(getattr(args, name) is not None for name in ("user", "item", "rating", "sep"))
-    if not custom and (os.path.isdir(path) or _movielens_layout(path)[0] is not None):
-        if args.duplicates != "error":
-            raise CLIError("--duplicates applies to other files than MovieLens ones")
-        return load_movielens(path)
-    if os.path.isdir(path):
-        raise CLIError(f"{path!r} is a folder; give a ratings file")
-    sep = None if args.sep is None else args.sep.replace("\\t", "\t")
     try:
+        if not custom and (os.path.isdir(path) or _movielens_layout(path)[0] is not None):
+            return load_movielens(path, duplicates=args.duplicates)
+        if os.path.isdir(path):
+            raise CLIError(f"{path!r} is a folder; give a ratings file")
+        sep = None if args.sep is None else args.sep.replace("\\t", "\t")
         return read_ratings(path, user=_column(args.user, "userId"),
                             item=_column(args.item, "movieId"),
                             rating=_column(args.rating, "rating"), sep=sep,

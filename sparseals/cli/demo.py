@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 
+from .._validation import positive_int
 from ..datasets import PRESETS, seed_example, synthetic
 from ..metrics import rmse
 from ..model_selection import train_test_split
@@ -12,6 +13,8 @@ from ..models import ExplicitALS
 
 def run_demo(ratings=1_000_209, factors=32, iterations=10, seed=0, num_threads=None, out=print):
     """Print the two demo fits (see the module docstring); returns the generated-set model."""
+    for name, value in (("ratings", ratings), ("factors", factors), ("iterations", iterations)):
+        positive_int(value, name)  # before the first part runs, not after it
     _textbook(seed, num_threads, out)
     return _movielens_sized(ratings, factors, iterations, seed, num_threads, out)
 

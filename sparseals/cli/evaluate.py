@@ -16,7 +16,7 @@ def add_parser(commands):
     add_data_options(parser)
     add_model_options(parser)
     protocol = parser.add_argument_group("protocol")
-    protocol.add_argument("--test-size", type=float, default=0.2, metavar="FRACTION",
+    protocol.add_argument("--test-size", type=float, metavar="FRACTION",
                           help="fraction held out by the random split (default 0.2)")
     protocol.add_argument("--kfold", type=int, metavar="K",
                           help="K-fold cross-validation with random folds instead of one split")
@@ -42,6 +42,11 @@ def run(args):
     clip = None if args.clip is None else tuple(args.clip)
     if args.kfold is not None and args.kfold < 2:
         raise CLIError(f"--kfold must be at least 2; got {args.kfold}")
+    if args.kfold is not None and args.test_size is not None:
+        raise CLIError("--test-size applies to the random split; with --kfold K each fold holds "
+                       "out 1/K")
+    if args.test_size is None:
+        args.test_size = 0.2
     model = build_model(args)
     ratings = read_data(args)
     if args.kfold is not None:

@@ -24,7 +24,7 @@ def add_parser(commands):
                                            "for implicit)")
     stopping.add_argument("--patience", type=int,
                           help="iterations without improvement before stopping (default 3)")
-    stopping.add_argument("--split-seed", type=int, default=0,
+    stopping.add_argument("--split-seed", type=int,
                           help="seed of the held-out split (default 0)")
     parser.add_argument("--plot", metavar="PNG",
                         help="save a plot of the loss per iteration (needs matplotlib)")
@@ -34,10 +34,10 @@ def add_parser(commands):
                               "(e.g. tcp://10.0.0.5:8786) instead of this machine")
     cluster.add_argument("--blocks", type=int, metavar="N",
                          help="blocks per side on the cluster (default: one per worker)")
-    cluster.add_argument("--routing", choices=["broadcast", "routed"], default="broadcast",
+    cluster.add_argument("--routing", choices=["broadcast", "routed"],
                          help="ship all fixed factors to every block, or only the rows each "
                               "block references (default: broadcast)")
-    cluster.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
+    cluster.add_argument("--connect-timeout", type=float, metavar="SECONDS",
                          help="give up connecting to the scheduler after this long (default 30)")
     parser.set_defaults(run=run)
     return parser
@@ -51,9 +51,17 @@ def run(args):
         if not os.path.isdir(directory):
             raise CLIError(f"--plot {args.plot}: the folder {directory} does not exist")
         _check_matplotlib()
-    if args.validation is None and (args.metric is not None or args.patience is not None):
-        raise CLIError("--metric and --patience apply to early stopping; add --validation "
-                       "FRACTION")
+    if args.validation is None:
+        _applies_only_with(args, ("metric", "patience", "split_seed"), "--validation FRACTION",
+                           "early stopping")
+    if args.scheduler is None:
+        _applies_only_with(args, ("blocks", "routing", "connect_timeout"), "--scheduler ADDRESS",
+                           "fitting on a Dask cluster")
+    for option, path in (("-o", args.output), ("--plot", args.plot)):
+        if path is not None and os.path.exists(path) and os.path.samefile(path, args.data):
+            raise CLIError(f"{option} {path} is the data file itself; choose another path")
+    if args.plot is not None and os.path.abspath(args.plot) == os.path.abspath(args.output):
+        raise CLIError("--plot and -o name the same file; choose two paths")
     model = build_model(args)
     start = time.perf_counter()
     ratings = read_data(args)
@@ -78,6 +86,13 @@ def run(args):
     return 0
 
 
+def _applies_only_with(args, names, needed, what):
+    given = [name for name in names if getattr(args, name) is not None]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise CLIError(f"{options} applies to {what}; add {needed}")
+
+
 def _fit_model(model, ratings, args):
     """Fit ``model`` on ``ratings`` as the options say (here, or on a Dask cluster)."""
     if args.scheduler is not None:
@@ -91,7 +106,7 @@ def _fit_model(model, ratings, args):
 
     try:
         train, held = train_test_split(ratings, test_size=args.validation,
-                                       random_state=args.split_seed)
+                                       random_state=args.split_seed or 0)
     except ValueError as error:
         raise CLIError(f"--validation {args.validation}: {error}") from None
     return model.fit(train, validation=held, metric=args.metric, patience=args.patience)
@@ -106,13 +121,18 @@ def _fit_on_cluster(model, ratings, args):
         raise CLIError("--scheduler needs Dask, which is not installed: "
                        "pip install sparseals[dask]") from None
     try:
-        client = Client(args.scheduler, timeout=args.connect_timeout)
+        timeout = _CONNECT_TIMEOUT if args.connect_timeout is None else args.connect_timeout
+        client = Client(args.scheduler, timeout=timeout)
     except (OSError, TimeoutError) as error:
         raise CLIError(f"cannot reach the Dask scheduler at {args.scheduler}: {error}") from None
     with client:
         n_workers = len(client.scheduler_info().get("workers", {}))
         print(f"fitting on the Dask cluster at {args.scheduler} ({n_workers} workers)")
-        return distributed.fit(model, ratings, client, blocks=args.blocks, routing=args.routing)
+        return distributed.fit(model, ratings, client, blocks=args.blocks,
+                               routing=args.routing or "broadcast")
+
+
+_CONNECT_TIMEOUT = 30.0
 
 
 def _check_matplotlib():

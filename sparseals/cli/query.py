@@ -51,7 +51,8 @@ def run_recommend(args):
     user = position_of(model.user_ids_, args.user, "user", "--user")
     items, scores = model.recommend(user, n=n, exclude_seen=not args.include_seen)
     _show(model, items, scores, titles, args.json,
-          {"user": plain(model.user_ids_[user])}, f"top {n} items for user {args.user}")
+          {"user": plain(model.user_ids_[user])},
+          lambda count: f"top {count} items for user {args.user}")
     return 0
 
 
@@ -66,8 +67,8 @@ def run_similar(args):
     if title is not None:
         subject += f" ({title})"
     _show(model, items, scores, titles, args.json,
-          {"item": plain(model.item_ids_[item]), "title": title}, f"{n} items most similar to "
-          f"{subject} (cosine of the factors)")
+          {"item": plain(model.item_ids_[item]), "title": title},
+          lambda count: f"{count} items most similar to {subject} (cosine of the factors)")
     return 0
 
 
@@ -85,6 +86,6 @@ def _show(model, items, scores, titles, as_json, subject, heading):
                 row.pop("title")
         print_json({**subject, "items": rows})
         return
-    print(heading)
+    print(heading(len(rows)))  # fewer than -n when too few candidates are left
     header = ["rank", "item", "score"] + (["title"] if titles is not None else [])
     print_table(header, [[row[name] for name in header] for row in rows])

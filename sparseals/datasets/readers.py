@@ -21,7 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _validation as v
-from ..ratings import Compressed, Ratings, _indptr_dtype, _transpose
+from ..ratings import (Compressed, DuplicatePairsError, Ratings, _indptr_dtype,
+                       _transpose)
 
 __all__ = ["read_ratings", "load_movielens", "load_movielens_titles"]
 
@@ -146,7 +147,7 @@ _ML_FILES = ("u.data", "ratings.dat", "ratings.csv")
 
 
 def load_movielens(path, return_timestamps=False, dtype="float32", download=False,
-                   cache_dir=None):
+                   cache_dir=None, duplicates="error"):
     """Load a MovieLens ratings file in any of its published layouts, keeping original ids.
 
     Parameters
@@ -164,6 +165,9 @@ def load_movielens(path, return_timestamps=False, dtype="float32", download=Fals
         (see :func:`~sparseals.datasets.fetch_movielens`).
     cache_dir : str or os.PathLike, optional
         With ``download``: the cache folder.
+    duplicates : {'error', 'sum', 'last', 'mean'}
+        A (user, item) pair given twice (never in the published files), as in
+        :func:`read_ratings`.
 
     Returns
     -------
@@ -204,7 +208,10 @@ def load_movielens(path, return_timestamps=False, dtype="float32", download=Fals
                        timestamp="timestamp")
     try:
         ratings, timestamps = read_ratings(path, dtype=dtype, header=layout == "csv",
-                                           format="csv", encoding="latin-1", **columns)
+                                           format="csv", encoding="latin-1",
+                                           duplicates=duplicates, **columns)
+    except DuplicatePairsError:
+        raise  # the layout is right; the caller may combine the pairs
     except ValueError as error:
         raise ValueError(f"{path} is not a valid MovieLens {description} file: {error}") from None
     return (ratings, timestamps) if return_timestamps else ratings
