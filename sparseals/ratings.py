@@ -175,8 +175,11 @@ class Ratings:
         shape = v.shape_2d(array.shape)
         if observed.all():
             indptr = np.arange(0, values.size + 1, shape[1], dtype=_indptr_dtype(values.size))
+            data = np.ascontiguousarray(values).ravel()
+            if np.may_share_memory(data, array):  # never keep the caller's array
+                data = data.copy()
             by_user = Compressed(indptr, np.tile(np.arange(shape[1], dtype=np.int32), shape[0]),
-                                 np.ascontiguousarray(values).ravel())
+                                 data)
             return cls(by_user, _transpose(by_user, shape), shape)
         users, items = np.nonzero(observed)
         return cls._build(users.astype(np.int32), items.astype(np.int32), values[observed],
@@ -228,10 +231,14 @@ class Ratings:
             if duplicates == "error":
                 raise DuplicatePairsError(
                     _duplicate_message(users, items, shape, user_ids, item_ids))
-            if duplicates == "mean":
-                counts = sp.coo_matrix((np.ones(n, dtype=values.dtype), (users, items)),
-                                       shape=shape).tocsr()
-                csr.data /= counts.data
+            if duplicates in ("sum", "mean"):  # combined in float64: 3e38 + 3e38 is finite
+                csr = sp.coo_matrix((values.astype(np.float64), (users, items)),
+                                    shape=shape).tocsr()
+                if duplicates == "mean":
+                    counts = sp.coo_matrix((np.ones(n), (users, items)), shape=shape).tocsr()
+                    csr.data /= counts.data
+                csr.data = v.finite_real(csr.data, f"the {duplicates} of duplicated pairs",
+                                         values.dtype)
             elif duplicates == "last":
                 keep = _last_occurrences(users, items, shape)
                 csr = sp.coo_matrix((values[keep], (users[keep], items[keep])),

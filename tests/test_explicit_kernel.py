@@ -260,6 +260,7 @@ def _edited(matrix, **arrays):
 
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(other_factors=np.ones(3)), ValueError, r"other_factors must be 2-D"),
+    (dict(other_factors=np.ones((3, 0))), ValueError, r"with K ≥ 1; got shape \(3, 0\)"),
     (dict(other_factors=np.ones((3, 2), dtype=np.int64)), ValueError, r"other_factors' dtype must be 'float32' or 'float64'"),
     (dict(other_factors=np.full((3, 2), np.nan)), ValueError, r"other_factors contains 6 NaN"),
     (dict(rows=sp.csr_matrix(np.ones((2, 4)))), ValueError, r"rows has shape \(2, 4\); expected \(n_rows, 3\)"),

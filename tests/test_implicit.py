@@ -293,6 +293,12 @@ def test_half_step_validates_its_arguments(kwargs, message):
         implicit_half_step(rows, np.ones((5, 3)), regularization=0.1, **kwargs)
 
 
+def test_half_step_needs_at_least_one_factor():
+    # K = 0 was a ZeroDivisionError (explicit: a numba SystemError)
+    with pytest.raises(ValueError, match=r"with K ≥ 1; got shape \(5, 0\)"):
+        implicit_half_step(sp.csr_matrix(np.eye(4, 5)), np.ones((5, 0)), regularization=0.1)
+
+
 def test_linear_confidence_rejects_negative_values():
     rows = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, -2.0]]))
     with pytest.raises(ValueError, match=r"negative values .*-2\.0.*confidence='raw'"):

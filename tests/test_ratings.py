@@ -111,6 +111,19 @@ def test_from_dataframe_object_columns_of_one_kind():
     assert Ratings.from_dataframe(df).user_ids.tolist() == [2, 7, 2**70]  # past int64
 
 
+def test_from_dense_and_duplicates_keep_to_their_promises():
+    # a fully observed float32 array was shared: editing it afterwards changed the Ratings
+    array = np.ones((2, 3), dtype=np.float32)
+    r = Ratings.from_dense(array)
+    array[0, 0] = 100.0
+    assert r.to_dense()[0, 0] == 1.0
+    # duplicates were combined in float32: the mean of 3e38 and 3e38 was inf
+    assert Ratings.from_coo([0, 0], [1, 1], [3e38, 3e38], duplicates="mean").to_dense()[0, 1] \
+        == np.float32(3e38)
+    with pytest.raises(ValueError, match="the sum of duplicated pairs .* too large for float32"):
+        Ratings.from_coo([0, 0], [1, 1], [3e38, 3e38], duplicates="sum")
+
+
 def test_from_dense_nan_is_missing_and_full_matrix_is_fully_observed():
     r = Ratings.from_dense([[1.0, np.nan], [2.0, 3.0]])
     assert r.nnz == 3 and not r.is_fully_observed
