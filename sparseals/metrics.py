@@ -117,7 +117,9 @@ def auc(model, ratings, exclude_seen=True, threshold=None):
     """Mean over users of the probability that a relevant item outscores an irrelevant one.
 
     Candidates are all items except the user's training items (with ``exclude_seen``);
-    irrelevant ones are the candidates not held out. Ties count one half.
+    relevant ones are the user's held-out items (those rated at least ``threshold``,
+    when given), irrelevant ones all the other candidates, held-out items below the
+    threshold included. Ties count one half.
 
     Returns
     -------

@@ -288,7 +288,8 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
     _check_ratings(ratings)
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
-    metrics = _metric_names((metric,) + tuple(m for m in (metrics or ()) if m != metric))
+    extra = () if metrics is None else _metric_names(metrics)  # a str names one metric
+    metrics = _metric_names((metric,) + tuple(m for m in extra if m != metric))
     settings = _grid(model, param_grid)
     folds = list(_folds(cv, ratings, random_state))
     previous = [None] * len(folds)
@@ -430,17 +431,21 @@ def _grid(model, param_grid):
         raise ValueError(f"param_grid must be a non-empty dict of parameter → list of values; "
                          f"got {param_grid!r}")
     valid = model.get_params()
+    grid = {}
     for name, values in param_grid.items():
         if name not in valid:
             raise ValueError(f"param_grid names {name!r}, which {type(model).__name__} does not "
                              f"have; valid parameters are {sorted(valid)}")
-        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not list(values):
+        # listed once: a generator's values would be used up by the check
+        listed = None if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") \
+            else list(values)
+        if not listed:
             raise ValueError(f"param_grid[{name!r}] must be a non-empty list of values; "
                              f"got {values!r}")
+        grid[name] = listed
     # structural parameters vary slowest, so runs of the same shape stay together
-    names = sorted(param_grid, key=lambda n: n not in ("factors", "biases", "dtype"))
-    return [dict(zip(names, combo)) for combo in itertools.product(
-        *(list(param_grid[n]) for n in names))]
+    names = sorted(grid, key=lambda n: n not in ("factors", "biases", "dtype"))
+    return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
 
 
 def _fit_copy(model, train, params=None, init=None):

@@ -178,6 +178,12 @@ def test_grid_search_picks_the_best_and_warm_starts(ratings):
     assert warm.results_[1]["mean_rmse"] != result.results_[1]["mean_rmse"]
     ndcg = grid_search(model, ratings, {"factors": [2, 3]}, cv=folds, metric="ndcg")
     assert ndcg.best_score_ == max(r["mean_ndcg"] for r in ndcg.results_)
+    # metrics as one name (it was iterated letter by letter: "unknown metric 'm'"), and a
+    # generator of values (used up by the check: "min() arg is an empty sequence")
+    named = grid_search(model, ratings, {"factors": (f for f in [2, 3])}, cv=folds[:2],
+                        metrics="mae")
+    assert [r["params"]["factors"] for r in named.results_] == [2, 3]
+    assert "mean_mae" in named.results_[0]
 
 
 def test_warm_start_copies_the_previous_factors(ratings):
