@@ -73,6 +73,11 @@ def synthetic(n_users, n_items, nnz, rank=10, seed=0, implicit=False, noise=0.3,
     n_items = v.positive_int(n_items, "n_items")
     nnz = v.positive_int(nnz, "nnz")
     rank = v.positive_int(rank, "rank")
+    noise = v.non_negative_float(noise, "noise")
+    popularity_exponent = v.non_negative_float(popularity_exponent, "popularity_exponent")
+    if popularity_exponent > _MAX_EXPONENT:
+        raise ValueError(f"popularity_exponent must be at most {_MAX_EXPONENT} (real data sets "
+                         f"have about 0.5 to 1.5); got {popularity_exponent}")
     if nnz > n_users * n_items // 2:
         raise ValueError(f"nnz={nnz} is more than half of the {n_users} × {n_items} cells; "
                          "a sparse generator cannot place that many unique pairs")
@@ -102,9 +107,15 @@ def preset(name, seed=0, implicit=False, dtype="float32", scale=1.0):
     """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    if v.non_negative_float(scale, "scale") == 0:
+        raise ValueError("scale must be positive (it multiplies the number of ratings)")
     n_users, n_items, nnz = PRESETS[name]
     return synthetic(n_users, n_items, max(1, int(nnz * scale)), rank=10, seed=seed,
                      implicit=implicit, dtype=dtype)
+
+
+_MAX_EXPONENT = 4.0
+_STALLED_ROUNDS = 50
 
 
 def _rowwise_dot(a, b, rows, cols, chunk=1 << 21):
@@ -119,15 +130,22 @@ def _unique_pairs(rng, n_users, n_items, nnz, exponent):
     """``nnz`` distinct (user, item) pairs drawn by activity × popularity."""
     activity = rng.lognormal(0.0, 1.0, n_users)
     activity /= activity.sum()
-    popularity = 1.0 / np.arange(1, n_items + 1) ** exponent
+    popularity = 1.0 / np.arange(1, n_items + 1, dtype=np.float64) ** exponent
     popularity = rng.permutation(popularity / popularity.sum())
     keys = np.empty(0, dtype=np.int64)
+    stalled = 0  # rounds in a row that found no new pair
     while len(keys) < nnz:
         need = nnz - len(keys)
         draw = int(need * 1.2) + 16
         users = rng.choice(n_users, size=draw, p=activity)
         items = rng.choice(n_items, size=draw, p=popularity)
+        before = len(keys)
         keys = _merged_unique(keys, users.astype(np.int64) * n_items + items)
+        stalled = stalled + 1 if len(keys) == before else 0
+        if stalled == _STALLED_ROUNDS:
+            raise ValueError(f"could not place {nnz} unique pairs: {_STALLED_ROUNDS} rounds of "
+                             f"draws found no free cell (popularity_exponent={exponent}); ask "
+                             "for fewer ratings or a flatter popularity")
     keys = rng.choice(keys, size=nnz, replace=False) if len(keys) > nnz else keys
     keys.sort()
     return (keys // n_items).astype(np.int32), (keys % n_items).astype(np.int32)
