@@ -418,6 +418,29 @@ def test_titles_from_small_files(tmp_path):
     (tmp_path / "bad.csv").write_text("id,name\n1,x\n")
     with pytest.raises(ValueError, match="is not a MovieLens movies.csv"):
         load_movielens_titles(tmp_path / "bad.csv")
+    # a trailing blank line was 'line 3: ... found []'; 10M's movies.dat is UTF-8 (it was
+    # decoded as latin-1 into 'CafÃ©'); latin-1 in movies.csv was a bare UnicodeDecodeError;
+    # an empty movies.dat gave {} where an empty movies.csv raised
+    (tmp_path / "movies.csv").write_text("movieId,title,genres\n1,Toy Story (1995),A\n\n")
+    assert load_movielens_titles(tmp_path / "movies.csv") == {1: "Toy Story (1995)"}
+    (tmp_path / "movies.dat").write_bytes("1::Caf\u00e9 (1995)::Drama\n".encode("utf-8"))
+    assert load_movielens_titles(tmp_path / "movies.dat") == {1: "Caf\u00e9 (1995)"}
+    (tmp_path / "movies.dat").write_bytes("1::Caf\u00e9 (1995)::Drama\n".encode("latin-1"))
+    assert load_movielens_titles(tmp_path / "movies.dat") == {1: "Caf\u00e9 (1995)"}
+    (tmp_path / "movies.csv").write_bytes("movieId,title,genres\n1,Caf\u00e9,A\n"
+                                          .encode("latin-1"))
+    with pytest.raises(ValueError, match="is not UTF-8 text"):
+        load_movielens_titles(tmp_path / "movies.csv")
+    (tmp_path / "movies.dat").write_text("")
+    with pytest.raises(ValueError, match="holds no movie titles"):
+        load_movielens_titles(tmp_path / "movies.dat")
+
+
+def test_movielens_csv_with_a_byte_order_mark(tmp_path):
+    # the layout probe read latin-1 and saw 'ï»¿userId,...'
+    (tmp_path / "ratings.csv").write_bytes(b"\xef\xbb\xbfuserId,movieId,rating,timestamp\n"
+                                           b"1,10,4.5,5\n")
+    assert load_movielens(tmp_path).user_ids.tolist() == [1]
 
 
 # ------------------------------------------------------------------ the real data sets

@@ -208,7 +208,7 @@ def load_movielens(path, return_timestamps=False, dtype="float32", download=Fals
                        timestamp="timestamp")
     try:
         ratings, timestamps = read_ratings(path, dtype=dtype, header=layout == "csv",
-                                           format="csv", encoding="latin-1",
+                                           format="csv", encoding="utf-8",
                                            duplicates=duplicates, **columns)
     except DuplicatePairsError:
         raise  # the layout is right; the caller may combine the pairs
@@ -221,7 +221,7 @@ def _movielens_layout(path):
     """``(layout, None)`` for a MovieLens ratings file, else ``(None, why it is not one)``."""
     name = os.path.basename(path).lower()
     try:
-        (first, second), _ = _first_lines(path, 2, "latin-1")
+        (first, second), _ = _first_lines(path, 2, "utf-8")  # a BOM is recognised
     except ValueError as error:  # empty, or not text (a Parquet file given to the CLI)
         return None, str(error)
     if re.match(r"^u[a-z0-9]*\.(data|base|test)$", name):
@@ -269,8 +269,6 @@ def load_movielens_titles(path):
     >>> load_movielens_titles("../shared/data/ml-100k")[1]  # doctest: +SKIP
     'Toy Story (1995)'
     """
-    import csv
-
     path = os.fspath(path)
     if os.path.isdir(path):
         found = [os.path.join(path, f) for f in ("u.item", "movies.dat", "movies.csv")
@@ -281,29 +279,40 @@ def load_movielens_titles(path):
     elif not os.path.isfile(path):
         raise FileNotFoundError(f"movie titles file {path!r} does not exist")
     name = os.path.basename(path).lower()
-    titles = {}
     if name.endswith(".csv"):
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            head = next(reader, None)
-            if not head or head[:2] != ["movieId", "title"]:
-                raise ValueError(f"{path} is not a MovieLens movies.csv: its header is {head!r}, "
-                                 "expected 'movieId,title,genres'")
-            rows = ((line, row) for line, row in enumerate(reader, start=2))
-            return _titles(rows, path, titles)
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                reader = csv.reader(f)
+                head = next(reader, None)
+                if not head or head[:2] != ["movieId", "title"]:
+                    raise ValueError(f"{path} is not a MovieLens movies.csv: its header is "
+                                     f"{head!r}, expected 'movieId,title,genres'")
+                rows = ((line, row) for line, row in enumerate(reader, start=2) if row)
+                return _titles(rows, path)
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path} is not UTF-8 text, as MovieLens' movies.csv is: "
+                             f"{error}") from None
     sep = "|" if name.endswith(".item") else "::"
-    with open(path, encoding="latin-1") as f:
-        rows = ((line, raw.rstrip("\r\n").split(sep)) for line, raw in enumerate(f, start=1)
-                if raw.strip())
-        return _titles(rows, path, titles)
+    # u.item and 1M's movies.dat are latin-1, 10M's movies.dat is UTF-8
+    for encoding in (("latin-1",) if sep == "|" else ("utf-8", "latin-1")):
+        try:
+            with open(path, encoding=encoding) as f:
+                rows = ((line, raw.rstrip("\r\n").split(sep))
+                        for line, raw in enumerate(f, start=1) if raw.strip())
+                return _titles(rows, path)
+        except UnicodeDecodeError:
+            continue
 
 
-def _titles(rows, path, titles):
+def _titles(rows, path):
+    titles = {}
     for line, fields in rows:
         if len(fields) < 2 or not fields[0].strip().isdigit():
             raise ValueError(f"{path}, line {line}: expected 'movie id, title, ...'; "
                              f"found {fields!r}")
         titles[int(fields[0])] = fields[1]
+    if not titles:
+        raise ValueError(f"{path} holds no movie titles")
     return titles
 
 
