@@ -18,6 +18,24 @@ _PRUNE_MIN_QUERIES = 512
 the sort and the reordered copy cost about what scoring a few dozen rows does."""
 
 
+def _integer_union(existing, given, name):
+    """``existing`` then ``given`` in the narrowest of their integer types, int64 and uint64
+    that holds every value exactly (numpy would mix int64 and uint64 into float64)."""
+    if given.dtype.kind not in "iu" and not (given.dtype.kind == "O" and all(
+            isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in given)):
+        raise TypeError(f"ids has dtype {given.dtype}; the model's {name} are integers: give "
+                        "integer ids")
+    values = [int(x) for x in given.tolist()]
+    low = min(values + [int(existing.min())] if len(existing) else values)
+    high = max(values + [int(existing.max())] if len(existing) else values)
+    for dtype in (existing.dtype, np.dtype(np.int64), np.dtype(np.uint64)):
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return np.concatenate([existing.astype(dtype), np.array(values, dtype=dtype)])
+    raise ValueError(f"ids from {low} to {high} do not fit one integer type with the model's "
+                     f"{name}")
+
+
 def _nothing_stored(matrix):
     """True for a sparse matrix without entries or a dense one that is all NaN."""
     if sp.issparse(matrix):
@@ -140,8 +158,9 @@ class ALSBase:
         self
             With ``validation``, also ``validation_history_`` (the metric after each
             iteration run), ``validation_metric_`` and ``best_iteration_`` (0-based
-            index of the iteration whose factors were kept); ``loss_history_`` covers
-            every iteration run.
+            index, in this fit, of the iteration whose factors were kept);
+            ``loss_history_`` ends at that iteration, the one that led to the factors
+            kept.
 
         Examples
         --------
@@ -171,13 +190,13 @@ class ALSBase:
         if self.warm_start and hasattr(self, "item_factors_"):
             init = self._resumable_state(ratings, dtype)
             history = list(self.loss_history_)
+        # --- early stopping (fit(validation=...)): sparseals/_early_stopping.py
+        stopper = _early_stopping.start(self, ratings, validation, metric, patience)
         rng = v.random_generator(self.random_state)
         self._initialise(ratings, rng, dtype)
         if init is not None:
             self._warm_start(init)
         self.loss_history_ = history
-        # --- early stopping (fit(validation=...)): sparseals/_early_stopping.py
-        stopper = _early_stopping.start(self, ratings, validation, metric, patience)
         progress = None
         if self.show_progress:
             from tqdm.auto import tqdm
@@ -358,6 +377,8 @@ class ALSBase:
             Ties are broken by the lower item index.
         """
         self._check_fitted()
+        if not isinstance(exclude_seen, (bool, np.bool_)):  # 'False' would count as true
+            raise ValueError(f"exclude_seen must be True or False; got {exclude_seen!r}")
         single = np.ndim(users) == 0
         users = self._indices(users, "users", len(self.user_factors_), "users")
         n = v.positive_int(n, "n")
@@ -504,7 +525,7 @@ class ALSBase:
         factors = getattr(self, f"{side}_factors_")
         v.ids_in_range(ids, what, len(factors) + len(ids), f"{what} (new {what} continue the "
                        f"index from {len(factors)}, at most one new index per given row)")
-        new_ids = self._added_ids(side, int(ids.max()) + 1 - len(factors), new_ids)
+        all_ids = self._added_ids(side, int(ids.max()) + 1 - len(factors), new_ids)
         dtype = factors.dtype
         n_other = len(self.item_factors_ if side == "user" else self.user_factors_)
         expected = (len(ids), n_other) if side == "user" else (n_other, len(ids))
@@ -527,7 +548,7 @@ class ALSBase:
         bias = getattr(self, f"{side}_biases_", None)
         target_bias = None if bias is None else np.zeros(len(ids), dtype=dtype)
         self._solve_rows(side, interactions, target, target_bias)
-        self._grow(side, new_ids)
+        self._grow(side, all_ids)
         getattr(self, f"{side}_factors_")[ids] = target
         if target_bias is not None:
             getattr(self, f"{side}_biases_")[ids] = target_bias
@@ -535,47 +556,57 @@ class ALSBase:
         return self
 
     def _added_ids(self, side, count, given):
-        """The original ids of the ``count`` rows a partial fit adds to one side."""
+        """All the ids of one side once a partial fit adds ``count`` rows (None: none added):
+        ``given``, or with integer ids the next integers after the largest, in an integer
+        type that holds them all."""
         existing = getattr(self, f"{side}_ids_")
+        count = max(count, 0)
         if given is None:
-            if count <= 0:
-                return existing[:0]
+            if count == 0:
+                return None
             if existing.dtype.kind not in "iu":
                 raise ValueError(
                     f"this call adds {count} {side}(s), and the model's {side} ids are "
                     f"{existing.dtype} (not integers): give their ids with ids= (one per "
                     f"added {side}, in index order)")
             start = int(existing.max()) + 1 if len(existing) else 0
-            return np.arange(start, start + count).astype(existing.dtype)
+            given = list(range(start, start + count))
         given = np.asarray(given)
-        if given.ndim != 1 or len(given) != max(count, 0):
-            raise ValueError(f"ids has {given.size} entries; this call adds {max(count, 0)} "
+        if given.ndim != 1 or len(given) != count:
+            raise ValueError(f"ids has {given.size} entries; this call adds {count} "
                              f"{side}(s) (indices {len(existing)}.. of the new ones, the "
                              "skipped-over ones included)")
-        text = ("U", "O")
-        if not (given.dtype.kind == existing.dtype.kind
-                or (given.dtype.kind in "iu" and existing.dtype.kind in "iu")
-                or (given.dtype.kind in text and existing.dtype.kind in text)):
-            raise TypeError(f"ids has dtype {given.dtype}; the model's {side} ids are "
-                            f"{existing.dtype}: give ids of the same kind")
-        if len(np.unique(given)) < len(given) or np.isin(given, existing).any():
+        if existing.dtype.kind in "iu":
+            ids = _integer_union(existing, given, f"{side} ids")
+        else:
+            kind = existing.dtype.kind
+            text = kind in "UO"
+            same = (all(isinstance(x, str) for x in given.tolist()) if text
+                    else given.dtype.kind == kind)
+            if not same:
+                raise TypeError(f"ids has dtype {given.dtype}; the model's {side} ids are "
+                                f"{'text' if text else existing.dtype}: give ids of the same "
+                                "kind")
+            if kind in "fmM" and np.isnan(given).any():  # NaT included
+                raise ValueError(f"ids contains missing values ({given.tolist()})")
+            ids = np.concatenate([existing, given])
+        if len(np.unique(ids)) < len(ids):
             raise ValueError(f"ids must be new {side} ids, each once; some are repeated or "
                              f"already in {side}_ids_")
-        return given
+        return ids
 
-    def _grow(self, side, new_ids):
-        """Append rows to one side's fitted arrays (zero factors), with ``new_ids`` as ids."""
-        if len(new_ids) == 0:
+    def _grow(self, side, ids):
+        """Append rows to one side's fitted arrays (zero factors); ``ids``: all its ids."""
+        if ids is None:
             return
         factors = getattr(self, f"{side}_factors_")
-        extra = len(new_ids)
+        extra = len(ids) - len(factors)
         setattr(self, f"{side}_factors_",
                 np.vstack([factors, np.zeros((extra, factors.shape[1]), dtype=factors.dtype)]))
         bias = getattr(self, f"{side}_biases_", None)
         if bias is not None:
             setattr(self, f"{side}_biases_", np.concatenate([bias, np.zeros(extra, bias.dtype)]))
-        ids = getattr(self, f"{side}_ids_")
-        setattr(self, f"{side}_ids_", np.concatenate([ids, new_ids]))
+        setattr(self, f"{side}_ids_", ids)
 
     def _replace_seen(self, side, ids, interactions):
         """Replace the given users' rows (items' columns) of the seen structure.
@@ -626,4 +657,6 @@ class ALSBase:
                           items[order].astype(np.int32), values[order])
 
     def _check_values(self, data, name):
-        """Model-specific checks of interaction values (none by default)."""
+        """Checks of interaction values: by default, that the normal equations hold them
+        (as fit checks); subclasses add their own."""
+        v.arithmetic_range(data, name, data.dtype)

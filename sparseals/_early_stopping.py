@@ -20,17 +20,22 @@ _VALIDATION_ATTRIBUTES = ("validation_history_", "validation_metric_", "best_ite
 
 
 def start(model, ratings, validation, metric, patience):
-    """An :class:`EarlyStopping` for a validated fit, else None (after checking the options)."""
-    for name in _VALIDATION_ATTRIBUTES:  # left by an earlier validated fit
-        if name in vars(model):
-            delattr(model, name)
+    """An :class:`EarlyStopping` for a validated fit, else None (after checking the options).
+
+    Called before the fit touches the model: a bad option leaves a fitted model as it was.
+    """
+    stopper = None
     if validation is None:
         for name, value in (("metric", metric), ("patience", patience)):
             if value is not None:
                 raise ValueError(f"{name}={value!r} applies to early stopping only; pass "
                                  "validation= (held-out ratings) too, or leave it out")
-        return None
-    return EarlyStopping(model, ratings, validation, metric, patience)
+    else:
+        stopper = EarlyStopping(model, ratings, validation, metric, patience)
+    for name in _VALIDATION_ATTRIBUTES:  # left by an earlier validated fit
+        if name in vars(model):
+            delattr(model, name)
+    return stopper
 
 
 class EarlyStopping:
@@ -91,10 +96,17 @@ class EarlyStopping:
         return iteration - self.best_iteration >= self.patience
 
     def finish(self, model):
-        """Restore the best iteration's arrays and record the history on ``model``."""
+        """Restore the best iteration's arrays and record the history on ``model``.
+
+        ``loss_history_`` is cut after the kept iteration, so that it leads to the
+        factors the model holds (a warm-started fit continues from them).
+        """
         if self.best_arrays is not None:
             for name, array in self.best_arrays.items():
                 setattr(model, name, array)
+            dropped = len(self.history) - 1 - self.best_iteration
+            if dropped:
+                del model.loss_history_[-dropped:]
         model.validation_history_ = list(self.history)
         model.validation_metric_ = self.metric
         model.best_iteration_ = self.best_iteration

@@ -179,7 +179,7 @@ class ExplicitALS(ALSBase):
     # ------------------------------------------------------------------ scoring
     def _scoring_factors(self, side, rows=slice(None)):
         chosen = super()._scoring_factors(side, rows)
-        if not self.biases:
+        if self.user_biases_ is None:  # the fitted state, not a set_params since
             return chosen
         bias = (self.user_biases_ if side == "user" else self.item_biases_)[rows, None]
         ones = np.ones((len(chosen), 1), dtype=chosen.dtype)
@@ -208,11 +208,13 @@ class ExplicitALS(ALSBase):
         """
         self._check_fitted()
         row = self._fold_in_row(items, values)
+        self._check_values(row.data, "values")
         dtype = self.item_factors_.dtype
         factors = np.zeros((1, self.item_factors_.shape[1]), dtype=dtype)  # NNLS: a cold start
-        bias = np.empty(1, dtype=dtype) if self.biases else None
+        fitted_biases = self.user_biases_ is not None
+        bias = np.empty(1, dtype=dtype) if fitted_biases else None
         self._solve_rows("user", row, factors, bias)
-        return (factors[0], float(bias[0])) if self.biases else factors[0]
+        return (factors[0], float(bias[0])) if fitted_biases else factors[0]
 
     def _solve_rows(self, side, rows, target, target_bias):
         """Solve the given rows of one side exactly, the other side fixed (fold-in, partial fit)."""

@@ -78,6 +78,12 @@ def save(model, path):
     seen = model._seen
     arrays["seen_indptr"] = np.asarray(seen.indptr)
     arrays["seen_indices"] = np.asarray(seen.indices)
+    try:  # what load will check: a set_params after fit can break it
+        _validate(path, model, arrays, model._validate_params())
+    except ValueError as error:  # ModelFileError included
+        raise ValueError(f"cannot save this {type(model).__name__}: its parameters no longer "
+                         f"match its fitted arrays (set_params after fit?); refit it or set "
+                         f"them back: {error}") from None
     from . import __version__
 
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "library_version": __version__,
@@ -362,10 +368,12 @@ def _validate(path, model, arrays, dtype):
             fail(f"{name} has dtype {array.dtype}; expected {dtype}")
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             fail(f"{name} holds {int((~np.isfinite(array)).sum())} NaN or infinite values")
-    if getattr(model, "biases", False) is True:
-        for name in ("user_biases_", "item_biases_"):
-            if name not in arrays:
-                fail(f"the model has biases=True but the array {name!r} is missing")
+    biases = getattr(model, "biases", False) is True
+    for name in ("user_biases_", "item_biases_"):
+        if biases and name not in arrays:
+            fail(f"the model has biases=True but the array {name!r} is missing")
+        if not biases and name in arrays:
+            fail(f"the model has biases={getattr(model, 'biases', None)!r} but holds {name}")
     indptr, indices = arrays["seen_indptr"], arrays["seen_indices"]
     if indptr.dtype not in (np.int32, np.int64) or indices.dtype != np.int32:
         fail(f"seen_indptr / seen_indices have dtypes {indptr.dtype} / {indices.dtype}; "

@@ -37,10 +37,28 @@ def test_stops_early_when_validation_rmse_rises_and_restores_best(noise_split):
     best = model.best_iteration_
     assert history[best] == min(history)
     assert len(history) == best + 3 + 1  # exactly `patience` iterations without improvement
-    assert len(model.loss_history_) == len(history) == len(calls)
-    # the factors kept are the best iteration's, not the last one's
+    assert len(history) == len(calls)
+    # the factors kept are the best iteration's, not the last one's, and the loss history
+    # ends there (a warm-started fit continued from them after a higher last loss)
     assert rmse(model, held) == pytest.approx(history[best], rel=1e-6)
     assert rmse(model, held) < history[-1]
+    assert len(model.loss_history_) == best + 1
+    model.set_params(warm_start=True, iterations=2, callback=None).fit(train)
+    assert np.all(np.diff(model.loss_history_) <= 1e-6 * model.loss_history_[0])
+
+
+def test_a_bad_early_stopping_option_leaves_a_fitted_model_as_it_was(noise_split):
+    """The fit drew fresh factors before checking validation / metric / patience."""
+    train, held = noise_split
+    model = overfitting_model(iterations=3).fit(train, validation=held)
+    before = (model.user_factors_.copy(), list(model.loss_history_),
+              list(model.validation_history_))
+    for options in (dict(patience=2), dict(validation=held, patience=0),
+                    dict(validation=held, metric="nDCG"), dict(validation=held.csr[:3])):
+        with pytest.raises(ValueError):
+            model.fit(train, **options)
+        np.testing.assert_array_equal(model.user_factors_, before[0])
+        assert model.loss_history_ == before[1] and model.validation_history_ == before[2]
 
 
 def test_biases_are_restored_with_the_factors(noise_split):

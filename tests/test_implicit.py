@@ -683,10 +683,42 @@ def test_users_added_by_partial_fit_get_new_ids(tmp_path):
             model.partial_fit_users([4, 0], two, ids=ids)
     with pytest.raises(ValueError, match="ids has 1 entries; this call adds 0"):
         model.partial_fit_users(0, one, ids=["x"])
+    for ids in (np.array([None, "x"], dtype=object), np.array([1, "x"], dtype=object)):
+        with pytest.raises(TypeError, match="give ids of the same kind"):
+            model.partial_fit_users([4, 0], two, ids=ids)
     model.partial_fit_users([4, 0], two, ids=["dan", "eve"])
     assert model.user_ids_.tolist() == ["ann", "bob", "cid", "dan", "eve"]
     model.save(tmp_path / "m.npz")
     assert sa.load(tmp_path / "m.npz").user_ids_.tolist() == model.user_ids_.tolist()
+
+
+@pytest.mark.parametrize("ids, given, expected", [
+    (np.array([0, 255], np.uint8), None, [0, 255, 256]),  # wrapped to 0 in uint8
+    (np.array([0, 127], np.int8), None, [0, 127, 128]),  # wrapped to -128
+    (np.array([2**63, 2**63 + 1], np.uint64), None, [2**63, 2**63 + 1, 2**63 + 2]),
+    (np.array([2**60, 2**60 + 1], np.uint64), [7], [2**60, 2**60 + 1, 7]),  # were float64
+])
+def test_added_integer_ids_keep_every_id_exact(ids, given, expected):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"u": ids, "i": [0, 1], "r": [4.0, 5.0]})
+    model = sa.ExplicitALS(factors=2, iterations=1, random_state=0).fit(
+        sa.Ratings.from_dataframe(frame, user="u", item="i", rating="r"))
+    model.partial_fit_users(2, np.array([[3.0, np.nan]]), ids=given)
+    assert model.user_ids_.dtype.kind in "iu" and model.user_ids_.tolist() == expected
+
+
+def test_partial_fits_and_fold_in_check_values_as_fit_does(tmp_path):
+    """ExplicitALS took 3e38 (finite in float32), stored NaN factors and saved a file
+    load refused; fit says the values are too large for float32 arithmetic."""
+    X = sp.random(30, 20, density=0.3, format="csr", random_state=0)
+    model = sa.ExplicitALS(factors=3, iterations=2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="too large for float32 arithmetic"):
+        model.partial_fit_items(0, np.full((30, 1), 3e38))
+    with pytest.raises(ValueError, match="too large for float32 arithmetic"):
+        model.fold_in([1], [3e38])
+    assert np.isfinite(model.item_factors_).all()
+    with pytest.raises(ValueError, match="exclude_seen must be True or False; got 'False'"):
+        model.recommend(0, exclude_seen="False")
 
 
 @pytest.mark.parametrize("model_class", [sa.ImplicitALS, sa.ExplicitALS])

@@ -260,6 +260,35 @@ def test_implicit_model_round_trip(ratings, tmp_path):
     assert_same_behaviour(model, loaded)
 
 
+@pytest.mark.parametrize("change, message", [
+    (dict(dtype="float64"), "user_factors_ has dtype float32; expected float64"),
+    (dict(factors=5), r"user_factors_ has shape \(60, 3\); expected \(n, 5\)"),
+    (dict(biases=False), "the model has biases=False but holds user_biases_"),
+    (dict(iterations=0), "iterations must be a positive integer"),
+])
+def test_save_refuses_parameters_changed_after_fit(ratings, tmp_path, change, message):
+    """save wrote such a model, and load refused the file."""
+    model = sa.ExplicitALS(factors=3, biases=True, iterations=2, random_state=0).fit(ratings)
+    model.set_params(**change)
+    with pytest.raises(ValueError, match=r"cannot save this ExplicitALS: its parameters no "
+                                         r"longer match .*" + message):
+        model.save(tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_scoring_follows_the_fitted_biases_not_a_later_set_params(ratings):
+    with_biases = sa.ExplicitALS(factors=3, biases=True, iterations=2, random_state=0).fit(
+        ratings)
+    expected = with_biases.predict([0, 1], [0, 1])
+    assert with_biases.set_params(biases=False).predict([0, 1], [0, 1]).tolist() == \
+        expected.tolist()  # the biases were dropped, the mean kept
+    plain = sa.ExplicitALS(factors=3, iterations=2, random_state=0).fit(ratings)
+    expected = plain.predict([0, 1], [0, 1])
+    plain.set_params(biases=True)  # was a TypeError in predict, a numba error in fold_in
+    assert plain.predict([0, 1], [0, 1]).tolist() == expected.tolist()
+    assert plain.fold_in([1, 2], [3.0, 4.0]).shape == (3,)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_numpy_dtype_class_and_random_state_parameters_round_trip(ratings, tmp_path, dtype):
     """dtype=np.float32 was stored as null (a numpy type is callable, taken for a

@@ -70,7 +70,7 @@ def run(args):
     start = time.perf_counter()
     _fit_model(model, ratings, args)
     seconds = time.perf_counter() - start
-    done = len(model.loss_history_)
+    done = len(getattr(model, "validation_history_", model.loss_history_))  # iterations run
     print(f"fitted {model!r}: {done} iterations in {seconds:.1f} s, final loss "
           f"{model.loss_history_[-1]:.6g}")
     if args.validation is not None:
