@@ -69,8 +69,8 @@ def save(model, path):
     for name, value in vars(model).items():
         if not name.endswith("_") or name.startswith("_"):
             continue
-        if isinstance(value, np.ndarray):
-            arrays[name] = _storable(value, name)
+        if isinstance(value, np.ndarray) or hasattr(value, "gather"):  # left on a cluster
+            arrays[name] = _storable(np.asarray(value), name)
         elif value is None or isinstance(value, (bool, numbers.Real, str)):
             attributes[name] = value.item() if isinstance(value, np.generic) else value
         elif isinstance(value, (list, tuple)) and all(isinstance(x, numbers.Real) for x in value):

@@ -372,7 +372,7 @@ def _encode_ids(series):
     return codes.astype(np.int32), np.asarray(uniques)
 
 
-def _duplicate_message(users, items, shape, user_ids, item_ids):
+def _duplicate_message(users, items, shape, user_ids, item_ids, positions=True):
     keys = _pair_keys(users, items, shape)
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
@@ -383,5 +383,7 @@ def _duplicate_message(users, items, shape, user_ids, item_ids):
     user, item = users[a], items[a]
     if user_ids is not None:
         user, item = user_ids[user], item_ids[item]
+    if not positions:  # a part of the data (a Dask block): its count and order are its own
+        return f"duplicated (user, item) pairs, among them ({user}, {item})"
     return (f"{count} duplicated (user, item) pair(s): the first, ({user}, {item}), is at "
             f"positions {a} and {b}")

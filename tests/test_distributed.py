@@ -298,3 +298,81 @@ def test_a_worker_killed_mid_fit_does_not_change_the_result(client, name, routin
     np.testing.assert_allclose(model.item_factors_, reference.item_factors_, atol=1e-5)
     np.testing.assert_allclose(model.loss_history_, reference.loss_history_, rtol=1e-9)
     client.wait_for_workers(2, timeout=TIMEOUT)
+
+
+# ------------------------------------------------- found by a probing session (sixteenth)
+def test_warm_start_resumes_on_the_cluster_as_on_one_machine(client):
+    """distributed.fit drew a random start and cleared loss_history_ whatever warm_start."""
+    X = _matrix(seed=3)
+    six = sa.ExplicitALS(factors=3, iterations=6, random_state=0, dtype="float64").fit(X)
+    model = sa.ExplicitALS(factors=3, iterations=3, random_state=0, dtype="float64",
+                           warm_start=True)
+    sd.fit(model, X, client, timeout=TIMEOUT)
+    sd.fit(model, X, client, timeout=TIMEOUT)
+    assert len(model.loss_history_) == 6
+    np.testing.assert_allclose(model.user_factors_, six.user_factors_, atol=1e-8)
+    np.testing.assert_allclose(model.loss_history_, six.loss_history_, rtol=1e-9)
+
+
+def test_an_interrupted_fit_keeps_its_last_completed_iteration(client):
+    """The model kept its random start beside a loss history of 3 iterations."""
+    X = _matrix(seed=3)
+
+    def stop(iteration, loss):
+        if iteration == 2:
+            raise KeyboardInterrupt
+
+    model = sa.ExplicitALS(factors=3, iterations=5, random_state=0, dtype="float64",
+                           callback=stop)
+    with pytest.raises(KeyboardInterrupt):
+        sd.fit(model, X, client, timeout=TIMEOUT)
+    three = sa.ExplicitALS(factors=3, iterations=3, random_state=0, dtype="float64").fit(X)
+    assert len(model.loss_history_) == 3
+    np.testing.assert_allclose(model.item_factors_, three.item_factors_, atol=1e-8)
+
+
+def test_rows_left_on_the_cluster_save_pickle_and_take_any_index(client, tmp_path):
+    import pickle
+
+    X = _matrix(seed=3)
+    model = sd.fit(sa.ExplicitALS(factors=3, random_state=0), X, client, blocks=3,
+                   gather=False, timeout=TIMEOUT)
+    local = np.asarray(model.user_factors_)
+    index = np.array([[0, 1], [5, 69]])
+    np.testing.assert_array_equal(model.user_factors_[index], local[index])  # IndexError
+    model.save(tmp_path / "m.npz")  # 'the array user_factors_ is missing'
+    np.testing.assert_array_equal(sa.load(tmp_path / "m.npz").user_factors_, local)
+    copy = pickle.loads(pickle.dumps(model))  # TypeError: cannot pickle 'socket'
+    np.testing.assert_array_equal(copy.user_factors_, local)
+    assert copy.recommend(0, n=3)[0].tolist() == model.recommend(0, n=3)[0].tolist()
+
+
+def test_dataframe_columns_for_two_roles_and_duplicates_named_by_their_ids(client):
+    frame = pd.DataFrame({"u": [1, 2, 3], "i": [1, 1, 2], "r": [1.0, 2.0, 3.0]})
+    local = sa.ExplicitALS(factors=2, iterations=2, random_state=0, dtype="float64").fit(
+        sa.Ratings.from_dataframe(frame, user="u", item="i", rating="u", dtype="float64"))
+    model = sd.fit(sa.ExplicitALS(factors=2, iterations=2, random_state=0, dtype="float64"),
+                   dd.from_pandas(frame, npartitions=2), client, user="u", item="i",
+                   rating="u", timeout=TIMEOUT)  # an AttributeError in a worker
+    np.testing.assert_allclose(model.user_factors_, local.user_factors_, atol=1e-8)
+    twice = pd.DataFrame({"userId": [7, 7, 9, 9], "movieId": [30, 40, 30, 30],
+                          "rating": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match=r"duplicated \(user, item\) pairs, among them "
+                                         r"\(9, 30\); pass duplicates="):  # was (0, 0)
+        sd.fit(sa.ExplicitALS(), dd.from_pandas(twice, npartitions=2), client, blocks=2,
+               timeout=TIMEOUT)
+
+
+def test_a_failed_dataframe_fit_leaves_nothing_on_the_cluster(client):
+    """The error's traceback kept every block's future alive, a fit's worth per retry."""
+    twice = pd.DataFrame({"userId": [1, 1, 2, 1], "movieId": [1, 2, 2, 1],
+                          "rating": [1.0, 2.0, 3.0, 4.0]})
+    before = len(client.futures)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="duplicated"):
+            sd.fit(sa.ExplicitALS(), dd.from_pandas(twice, npartitions=2), client,
+                   timeout=TIMEOUT)
+    deadline = time.time() + 10
+    while len(client.futures) > before and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(client.futures) == before

@@ -15,7 +15,8 @@ import uuid
 import numpy as np
 
 from .. import _validation as v
-from ..ratings import Compressed, Ratings, _indptr_dtype, _one_kind_of_ids
+from ..ratings import (Compressed, DuplicatePairsError, Ratings, _duplicate_message,
+                       _indptr_dtype, _one_kind_of_ids)
 from ..solvers import _check_confidence_values
 from . import _blocks
 
@@ -33,13 +34,30 @@ def layout_from_dataframe(client, frame, user, item, rating, dtype, n_blocks, ro
         if column is not None and column not in frame.columns:
             raise ValueError(f"{role} column {column!r} is not in the DataFrame; its columns "
                              f"are {list(frame.columns)}")
-    columns = [user, item] + ([] if rating is None else [rating])
+    # each column once: a column named for two roles would be two columns of one label
+    columns = list(dict.fromkeys([user, item] + ([] if rating is None else [rating])))
     token = uuid.uuid4().hex[:8]
+    made = []  # every future, cancelled if the layout fails: the error's traceback would
+    try:       # otherwise keep them (and the blocks) alive on the cluster
+        return _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed,
+                       confidence, duplicates, token, made)
+    except BaseException:
+        client.cancel(made, force=True)
+        raise
+
+
+def _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed, confidence,
+            duplicates, token, made):
+    def submit(*args, **kwargs):
+        made.append(client.submit(*args, **kwargs))
+        return made[-1]
+
     workers = sorted(client.scheduler_info()["workers"])
     parts = client.compute(frame[columns].to_delayed())
-    distinct = [client.submit(distinct_ids, part, user, item, p, key=f"sparseals-ids-{p}-{token}")
+    made.extend(parts)
+    distinct = [submit(distinct_ids, part, user, item, p, key=f"sparseals-ids-{p}-{token}")
                 for p, part in enumerate(parts)]
-    ids_future = client.submit(merge_ids, distinct, user, item, key=f"sparseals-ids-{token}")
+    ids_future = submit(merge_ids, distinct, user, item, key=f"sparseals-ids-{token}")
     user_ids, item_ids = client.gather(ids_future)
     if len(user_ids) == 0:
         raise ValueError("no ratings given: the DataFrame is empty")
@@ -47,32 +65,32 @@ def layout_from_dataframe(client, frame, user, item, rating, dtype, n_blocks, ro
     bounds = {"user": _blocks.bounds(shape[0], n_blocks[0]),
               "item": _blocks.bounds(shape[1], n_blocks[1])}
     user_cuts, item_cuts = bounds["user"], bounds["item"]
-    coded = [client.submit(encode_partition, part, ids_future, user, item, rating, dtype,
-                           user_cuts, key=f"sparseals-encode-{p}-{token}")
+    coded = [submit(encode_partition, part, ids_future, user, item, rating, dtype,
+                    user_cuts, key=f"sparseals-encode-{p}-{token}")
              for p, part in enumerate(parts)]
     subsets = []
     for b in range(len(user_cuts) - 1):
-        pieces = [client.submit(operator.getitem, c, b, key=f"sparseals-piece-{p}-{b}-{token}")
+        pieces = [submit(operator.getitem, c, b, key=f"sparseals-piece-{p}-{b}-{token}")
                   for p, c in enumerate(coded)]
-        subsets.append(client.submit(user_ratings, pieces, int(user_cuts[b + 1] - user_cuts[b]),
-                                     shape[1], dtype, confidence, duplicates,
-                                     key=f"sparseals-user-ratings-{b}-{token}",
-                                     **_blocks.spread(workers, b)))
-    user_blocks = [client.submit(user_block, s, int(user_cuts[b]), shape[1], item_cuts, routed,
-                                 key=f"sparseals-user-block-{b}-{token}",
-                                 **_blocks.spread(workers, b))
+        subsets.append(submit(user_ratings, pieces, int(user_cuts[b]),
+                              int(user_cuts[b + 1] - user_cuts[b]), shape[1], dtype,
+                              confidence, duplicates, ids_future,
+                              key=f"sparseals-user-ratings-{b}-{token}",
+                              **_blocks.spread(workers, b)))
+    user_blocks = [submit(user_block, s, int(user_cuts[b]), shape[1], item_cuts, routed,
+                          key=f"sparseals-user-block-{b}-{token}", **_blocks.spread(workers, b))
                    for b, s in enumerate(subsets)]
     item_blocks = []
     for c in range(len(item_cuts) - 1):
         lo, hi = int(item_cuts[c]), int(item_cuts[c + 1])
-        pieces = [client.submit(column_range, s, lo, hi, int(user_cuts[b]),
-                                key=f"sparseals-columns-{b}-{c}-{token}")
+        pieces = [submit(column_range, s, lo, hi, int(user_cuts[b]),
+                         key=f"sparseals-columns-{b}-{c}-{token}")
                   for b, s in enumerate(subsets)]
-        item_blocks.append(client.submit(item_block, pieces, lo, shape[0], user_cuts, routed,
-                                         key=f"sparseals-item-block-{c}-{token}",
-                                         **_blocks.spread(workers, c)))
-    summaries = client.gather(client.map(summary, subsets, key=[
-        f"sparseals-summary-{b}-{token}" for b in range(len(subsets))]))
+        item_blocks.append(submit(item_block, pieces, lo, shape[0], user_cuts, routed,
+                                  key=f"sparseals-item-block-{c}-{token}",
+                                  **_blocks.spread(workers, c)))
+    summaries = client.gather([submit(summary, s, key=f"sparseals-summary-{b}-{token}")
+                               for b, s in enumerate(subsets)])
     counts = np.concatenate([s[0] for s in summaries])
     indices = np.concatenate([s[1] for s in summaries])
     nnz = int(counts.sum())
@@ -134,8 +152,9 @@ def encode_partition(frame, ids, user, item, rating, dtype, user_cuts):
     return out
 
 
-def user_ratings(pieces, n_users, n_items, dtype, confidence, duplicates):
-    """One user block's ratings (users local, items global) as a :class:`Ratings`."""
+def user_ratings(pieces, offset, n_users, n_items, dtype, confidence, duplicates, ids):
+    """One user block's ratings (users local from ``offset``, items global) as a
+    :class:`Ratings`; ``ids`` (user ids, item ids) name a duplicated pair."""
     users = np.concatenate([p[0] for p in pieces])
     items = np.concatenate([p[1] for p in pieces])
     values = np.concatenate([p[2] for p in pieces]).astype(dtype, copy=False)
@@ -144,8 +163,13 @@ def user_ratings(pieces, n_users, n_items, dtype, confidence, duplicates):
             return Compressed(np.zeros(n + 1, dtype=np.int32), np.zeros(0, dtype=np.int32),
                               np.zeros(0, dtype=dtype))
         return Ratings(empty(n_users), empty(n_items), (n_users, n_items))
-    ratings = Ratings.from_coo(users, items, values, shape=(n_users, n_items), dtype=dtype,
-                               duplicates=duplicates)
+    try:
+        ratings = Ratings.from_coo(users, items, values, shape=(n_users, n_items), dtype=dtype,
+                                   duplicates=duplicates)
+    except DuplicatePairsError:  # its message holds this block's local indices
+        raise DuplicatePairsError(_duplicate_message(
+            users, items, (n_users, n_items), ids[0][offset:offset + n_users], ids[1],
+            positions=False)) from None
     v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
     if confidence is not None:  # (confidence, alpha, unobserved_weight) of an ImplicitALS
         _check_confidence_values(ratings.by_user.data, "data", *confidence, dtype)

@@ -36,7 +36,8 @@ class DistributedRows:
         if isinstance(key, slice):
             key = np.arange(self.shape[0])[key]
         scalar = np.ndim(key) == 0
-        rows = np.atleast_1d(np.asarray(key))
+        shape = np.shape(key)
+        rows = np.atleast_1d(np.asarray(key)).ravel()
         if rows.dtype.kind not in "iu":
             raise IndexError(f"DistributedRows takes integer row indices; got dtype {rows.dtype}")
         rows = np.where(rows < 0, rows + self.shape[0], rows).astype(np.int64)
@@ -51,12 +52,16 @@ class DistributedRows:
         out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
         for b, part in zip(wanted, fetched):
             out[block_of == b] = part
-        return out[0] if scalar else out
+        return out[0] if scalar else out.reshape(shape + (self.shape[1],))
 
     def __setitem__(self, key, value):
         raise TypeError("the factors are still on the cluster (sparseals.distributed.fit with "
                         "gather=False); to change them, first bring them to the client: "
                         "model.user_factors_ = model.user_factors_.gather()")
+
+    def __reduce__(self):
+        # a pickle (of the model, say) holds the rows themselves: the client is not picklable
+        return np.array, (self.gather(),)
 
     def gather(self):
         """The whole matrix as a numpy array on the client."""

@@ -14,6 +14,7 @@ from ..ratings import _DUPLICATES
 from . import _blocks, _steps
 
 _ROUTINGS = {"broadcast", "routed"}
+_SALVAGE_SECONDS = 30.0  # to bring back the last completed factors after an interruption
 _SIDES = ("user", "item")
 
 
@@ -34,8 +35,10 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
     ----------
     model : ExplicitALS or ImplicitALS
         Its parameters are used as for ``model.fit`` (``num_threads``: threads per
-        task; default the worker's thread count). ``callback`` and ``show_progress``
-        run on the client after each iteration.
+        task; default the worker's thread count; ``warm_start`` resumes from its fitted
+        factors). ``callback`` and ``show_progress`` run on the client after each
+        iteration. A fit interrupted (Ctrl-C, ``timeout``, a raising callback) leaves
+        the model with its last completed iteration, as on one machine.
     data : Ratings, scipy.sparse matrix, ndarray or dask.dataframe.DataFrame
         In-memory ratings (split on the client and sent to the workers once, through
         the scheduler, which keeps the blocks' data to rebuild any lost with a
@@ -66,7 +69,8 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         Bring all factors to the client at the end (default). ``False`` leaves the
         user factors on the workers as a :class:`DistributedRows` (rows fetched when
         indexed, so ``recommend`` and ``predict`` fetch only the users they score; item
-        factors and biases are gathered). Keep the client open while the model is used.
+        factors and biases are gathered; ``save`` and pickling bring all the rows to
+        the client). Keep the client open while the model is used.
     timeout : float, optional
         Seconds to wait for one half-step before raising ``TimeoutError``.
 
@@ -111,14 +115,23 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
 
         layout = layout_from_dataframe(client, data, user, item, rating, dtype, n_blocks, routed,
                                        _confidence(model), duplicates)
-        model._initialise(layout.pop("stand_in"), rng, dtype)
-        model._seen = layout.pop("seen")
+        ratings = layout.pop("stand_in")
     else:
         ratings = as_ratings(data, dtype, name="data")
         v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
-        model._initialise(ratings, rng, dtype)
+        layout = None
+    history, init = [], None
+    if model.warm_start and hasattr(model, "item_factors_"):  # as model.fit resumes
+        init = model._resumable_state(ratings, dtype)
+        history = list(model.loss_history_)
+    model._initialise(ratings, rng, dtype)
+    if init is not None:
+        model._warm_start(init)
+    if layout is None:
         layout = _layout_from_ratings(client, ratings, n_blocks, routed)
-    return _Fit(model, client, layout, routed, timeout, checkpoint).run(bool(gather))
+    else:
+        model._seen = layout.pop("seen")
+    return _Fit(model, client, layout, routed, timeout, checkpoint).run(bool(gather), history)
 
 
 def _block_counts(blocks, client):
@@ -295,10 +308,11 @@ class _Fit:
                 np.sum(self.gram["user"] * self.gram["item"]))
         return float(loss)
 
-    def run(self, gather=True):
+    def run(self, gather=True, history=()):
         model = self.model
-        model.loss_history_ = []
+        model.loss_history_ = list(history)
         model.distributed_history_ = []
+        completed = dict(self.factors)  # the factors after the last completed iteration
         bytes_key = "bytes_routed" if self.routed else "bytes_broadcast"
         progress = None
         if model.show_progress:
@@ -317,6 +331,7 @@ class _Fit:
                 model.distributed_history_.append({
                     "iteration": iteration, "loss": loss, bytes_key: int(user_bytes + item_bytes),
                     "seconds": time.perf_counter() - start})
+                completed = dict(self.factors)
                 if progress is not None:
                     progress.set_postfix(loss=f"{loss:.6g}")
                     progress.update()
@@ -327,7 +342,19 @@ class _Fit:
                     for side in _SIDES:
                         self.factors[side] = self._submit_factors(
                             side, f"checkpoint-{iteration}", self._wait(self.factors[side]))
+                    completed = dict(self.factors)
             self._gather(gather)
+        except BaseException:
+            # as a fit on one machine: the model keeps the last completed iteration's
+            # factors (a Ctrl-C, a timeout or a raising callback), not its random start
+            self.factors = completed
+            self.timeout = min(self.timeout or _SALVAGE_SECONDS, _SALVAGE_SECONDS)
+            try:
+                self._gather(True)
+            except Exception:  # the cluster is gone: what the model holds is the start
+                del model.loss_history_[len(history):]
+                model.distributed_history_ = []
+            raise
         finally:
             if progress is not None:
                 progress.close()
