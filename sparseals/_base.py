@@ -561,7 +561,8 @@ class ALSBase:
         type that holds them all."""
         existing = getattr(self, f"{side}_ids_")
         count = max(count, 0)
-        if given is None:
+        generated = given is None
+        if generated:
             if count == 0:
                 return None
             if existing.dtype.kind not in "iu":
@@ -580,17 +581,18 @@ class ALSBase:
             ids = _integer_union(existing, given, f"{side} ids")
         else:
             kind = existing.dtype.kind
-            text = kind in "UO"
-            same = (all(isinstance(x, str) for x in given.tolist()) if text
-                    else given.dtype.kind == kind)
+            if kind in "UO":  # text, or (from_dataframe) one kind of Python object
+                kinds = {type(x) for x in existing.tolist()} if kind == "O" else {str}
+                same = {type(x) for x in given.tolist()} <= kinds
+            else:
+                same = given.dtype.kind == kind
             if not same:
                 raise TypeError(f"ids has dtype {given.dtype}; the model's {side} ids are "
-                                f"{'text' if text else existing.dtype}: give ids of the same "
-                                "kind")
+                                f"{existing.dtype}: give ids of the same kind")
             if kind in "fmM" and np.isnan(given).any():  # NaT included
                 raise ValueError(f"ids contains missing values ({given.tolist()})")
             ids = np.concatenate([existing, given])
-        if len(np.unique(ids)) < len(ids):
+        if not generated and len(np.unique(ids)) < len(ids):  # generated ids are new
             raise ValueError(f"ids must be new {side} ids, each once; some are repeated or "
                              f"already in {side}_ids_")
         return ids
