@@ -81,9 +81,9 @@ def save(model, path):
     try:  # what load will check: a set_params after fit can break it
         _validate(path, model, arrays, model._validate_params())
     except ValueError as error:  # ModelFileError included
-        raise ValueError(f"cannot save this {type(model).__name__}: its parameters no longer "
-                         f"match its fitted arrays (set_params after fit?); refit it or set "
-                         f"them back: {error}") from None
+        raise ValueError(f"cannot save this {type(model).__name__}: load would refuse the "
+                         f"file ({error}); its parameters or arrays changed since fit "
+                         "(set_params?): refit it or set them back") from None
     from . import __version__
 
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "library_version": __version__,

@@ -270,8 +270,8 @@ def test_save_refuses_parameters_changed_after_fit(ratings, tmp_path, change, me
     """save wrote such a model, and load refused the file."""
     model = sa.ExplicitALS(factors=3, biases=True, iterations=2, random_state=0).fit(ratings)
     model.set_params(**change)
-    with pytest.raises(ValueError, match=r"cannot save this ExplicitALS: its parameters no "
-                                         r"longer match .*" + message):
+    with pytest.raises(ValueError, match=r"cannot save this ExplicitALS: load would refuse "
+                                         r"the file \(.*" + message):
         model.save(tmp_path / "m.npz")
     assert not (tmp_path / "m.npz").exists()
 
