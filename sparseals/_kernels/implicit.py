@@ -160,44 +160,60 @@ def _add_sparse_product(rows, weights, targets, residual, size, x, out, dots):
 
 
 @njit(**INNER)
-def _dual_solve(rows, weights, n, gram_diagonal, lam, rhs, f, s_mat, work, vecs):
-    """Solve ``(D + Fᵀ F) x = rhs`` in place for diagonal ``D = diag(gram_diagonal) + λ I``
-    (λ > 0) and ``F`` the ``n < K`` rows ``√w_q rows[q]`` (``weights ≥ 0``), by the
-    Woodbury identity: ``x = D^-½ (z − F̃ᵀ (I + F̃ F̃ᵀ)⁻¹ F̃ z)`` with ``F̃ = F D^-½`` and
-    ``z = D^-½ rhs``.
+def _dual_solve(rows, weights, values, c0, c1, n, gram_diagonal, lam, x, f, s_mat, work, vecs):
+    """Solve ``(D + Fᵀ F) x = Σ c·p·y`` into ``x`` for diagonal ``D = diag(gram_diagonal)
+    + λ I`` (λ > 0), ``F`` the ``n < K`` rows ``√w_q rows[q]`` (``weights ≥ 0``), and the
+    row's values v giving ``c = |c0 + c1 v|``, ``p = [v > 0]``.
 
-    An n × n system, ``O(n² K)``, instead of the K × K one, ``O(n K² + K³)``;
-    ``I + F̃ F̃ᵀ`` has every eigenvalue ≥ 1. Writes ``F̃`` into ``f[:n]``; ``s_mat``
-    and ``work`` are K × K scratch, ``vecs`` has rows 1-3 of K free. Returns the status
-    of :func:`spd_solve`.
+    The right-hand side is ``Fᵀ s`` with ``s_q = c_q p_q / √w_q``, plus ``r₀ = Σ c p y``
+    over the entries of zero weight. By the push-through identity
+    ``(D + FᵀF)⁻¹ Fᵀ = D⁻¹ Fᵀ (I + F D⁻¹ Fᵀ)⁻¹``, ``x = D^-½ (z₀ + F̃ᵀ m)`` with
+    ``F̃ = F D^-½``, ``z₀ = D^-½ r₀`` and ``(I + F̃ F̃ᵀ) m = s − F̃ z₀``: an n × n system,
+    ``O(n² K)`` instead of ``O(n K² + K³)``, every eigenvalue ≥ 1, and no large terms
+    that cancel. (The Woodbury form ``D^-½ (z − F̃ᵀ (I + F̃ F̃ᵀ)⁻¹ F̃ z)``, ``z = D^-½ Σ c p y``,
+    subtracted two terms of size c: confidences 1e5 above λ lost every float32 digit.)
+
+    Writes ``F̃`` into ``f[:n]``; ``s_mat`` and ``work`` are K × K scratch, ``vecs`` has
+    rows 1-3 of K free. Returns the status of :func:`spd_solve`.
     """
     k = f.shape[1]
     scale = vecs[1]
-    z = vecs[2]
-    u = vecs[3]
+    z0 = vecs[2]
+    m = vecs[3]
     for a in range(k):
         scale[a] = 1.0 / np.sqrt(gram_diagonal[a] + lam)
-        z[a] = scale[a] * rhs[a]
+        z0[a] = 0.0
+    for q in range(n):
+        target = abs(c0 + c1 * values[q]) if values[q] > 0 else 0.0
+        m[q] = 0.0
+        if weights[q] > 0.0:
+            m[q] = target / np.sqrt(weights[q])
+        elif target != 0.0:
+            source = rows[q]
+            for a in range(k):
+                z0[a] += target * source[a]
+    for a in range(k):
+        z0[a] *= scale[a]
     for q in range(n):
         row = f[q]
         source = rows[q]
         s = np.sqrt(weights[q])
         for a in range(k):
             row[a] = s * source[a] * scale[a]
-        u[q] = _dot(row, z, k)
+        m[q] -= _dot(row, z0, k)
     set_row_products(f, n, k, s_mat)
     for q in range(n):
         s_mat[q, q] += 1.0
-    status = spd_solve(s_mat, n, u, work)
+    status = spd_solve(s_mat, n, m, work)
     for a in range(k):
-        rhs[a] = z[a]
+        x[a] = z0[a]
     for q in range(n):
-        uq = u[q]
+        mq = m[q]
         row = f[q]
         for a in range(k):
-            rhs[a] -= uq * row[a]
+            x[a] += mq * row[a]
     for a in range(k):
-        rhs[a] *= scale[a]
+        x[a] *= scale[a]
     return status
 
 
@@ -220,8 +236,8 @@ def _exact_row(indices, data, start, end, other, c0, c1, alpha0, gram_diagonal, 
                              weights[0], weights[1], rhs, scaled, True)
         if first == start:
             if size == n and n_negative == 0 and n < k and lam > 0.0:
-                return _dual_solve(rows, weights[0], n, gram_diagonal, lam, rhs, scaled, a_mat,
-                                   mats[1], vecs)
+                return _dual_solve(rows, weights[0], data[start:end], c0, c1, n, gram_diagonal,
+                                   lam, rhs, scaled, a_mat, mats[1], vecs)
             for a in range(k):  # the lower triangle: the only part the solve reads
                 for b in range(a):
                     a_mat[a, b] = 0.0
