@@ -320,6 +320,27 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     assert reader.stderr.read() == b""
 
 
+def test_positions_with_a_header_and_titles_for_integer_ids_only(tmp_path, capsys,
+                                                                  shared_data):
+    """Columns by position meant no header: the header row became a rating; '03' took
+    movie 3's title."""
+    data = tmp_path / "s.csv"
+    data.write_text("userId,movieId,rating\n1,10,4\n2,10,3\n1,11,5\n3,12,2\n")
+    status, out, err = run(capsys, "fit", data, "-o", tmp_path / "m.npz", "--user", "0",
+                           "--item", "1", "--rating", "none", "--header", "--iterations", "1")
+    assert status == 0, err
+    assert "read 4 ratings of 3 users × 3 items" in out
+    err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz", "--user", "none")
+    assert "--user and --item name id columns" in err  # was a KeyError traceback
+    data.write_text("u,i,r\nann,03,4\nann,3,5\nbob,x,2\n")  # text ids: x
+    assert main(["fit", str(data), "-o", str(tmp_path / "t.npz"), "--user", "u", "--item", "i",
+                 "--rating", "r", "--iterations", "1"]) == 0
+    capsys.readouterr()
+    status, out, _ = run(capsys, "similar", tmp_path / "t.npz", "--item", "3", "--titles",
+                         shared_data / "ml-100k")
+    assert status == 0 and "Four Rooms" not in out  # neither '03' nor '3' is movie 3
+
+
 def test_duplicate_pairs_hint_names_the_flag(tmp_path, capsys):
     data = tmp_path / "twice.csv"
     data.write_text("userId,movieId,rating\n1,2,3\n1,3,4\n1,2,5\n")

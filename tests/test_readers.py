@@ -319,6 +319,33 @@ def test_blank_lines_before_the_header(tmp_path):
     assert load_movielens(tmp_path / "ratings.csv").nnz == 1
 
 
+@pytest.mark.parametrize("ending", ["\r", "\n", "\r\n"])
+@pytest.mark.parametrize("blank", [0, 1, 2, 4])
+def test_blank_lines_before_the_header_with_any_line_ending(tmp_path, ending, blank):
+    """pandas' skiprows counted two blank '\r' lines as one: data rows were dropped."""
+    path = tmp_path / "r.csv"
+    lines = [""] * blank + ["u,i,rating", "u1,a,4", "u2,b,3", "u3,c,1"]
+    path.write_bytes(ending.join(lines).encode() + ending.encode())
+    assert read_ratings(path, "u", "i", "rating").user_ids.tolist() == ["u1", "u2", "u3"]
+    path.write_bytes(ending.join([""] * blank + ["1,2,3", "4,5,6"]).encode())
+    assert read_ratings(path, user=0, item=1, rating=2).user_ids.tolist() == [1, 4]
+
+
+def test_ids_pandas_would_read_as_booleans_or_infinities_are_text(tmp_path):
+    """'True', 'true' and 'TRUE' were one bool user; 'inf' and 'Infinity' one float."""
+    path = tmp_path / "b.csv"
+    path.write_text("userId,movieId,rating\nTrue,1,4\ntrue,2,3\nTRUE,3,5\nFalse,1,2\n"
+                    "inf,2,1\nInfinity,3,1\n")
+    for chunksize in (1, 100):
+        r = read_ratings(path, chunksize=chunksize)
+        assert r.user_ids.tolist() == ["False", "Infinity", "TRUE", "True", "inf", "true"]
+    path.write_text("u,i,rating\nu1,a,4\nu2,b,3\nu1, a,5\n")  # spaces on line 3 only
+    with pytest.raises(ValueError, match="duplicated"):  # ' a' was an item of its own
+        read_ratings(path, "u", "i", "rating")
+    with pytest.raises(ValueError, match="only rating and timestamp may be None"):
+        read_ratings(path, user=None, item="i")  # a bare KeyError 'user'
+
+
 def test_header_fields_are_split_as_pandas_splits_them(tmp_path):
     """A quoted header name holding the separator shifted every column by one."""
     path = tmp_path / "q.csv"

@@ -94,6 +94,9 @@ def add_data_options(parser):
                                         "counts 1 (implicit feedback without values)")
     group.add_argument("--sep", help="field separator (default: guessed from the first line); "
                                      "'\\t' for tab")
+    group.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                       help="whether the first line names the columns (default: yes when a "
+                            "column is given by name, no when all are positions)")
     group.add_argument("--duplicates", choices=["error", "sum", "last", "mean"], default="error",
                        help="what to do with a (user, item) pair given twice (default error)")
 
@@ -115,17 +118,19 @@ def read_data(args):
     path = args.data
     if not os.path.exists(path):
         raise CLIError(f"data file {path!r} does not exist")
-    custom = any(getattr(args, name) is not None for name in ("user", "item", "rating", "sep"))
+    custom = any(getattr(args, name) is not None
+                 for name in ("user", "item", "rating", "sep", "header"))
     try:
         if not custom and (os.path.isdir(path) or _movielens_layout(path)[0] is not None):
             return load_movielens(path, duplicates=args.duplicates)
         if os.path.isdir(path):
             raise CLIError(f"{path!r} is a folder; give a ratings file")
         sep = None if args.sep is None else args.sep.replace("\\t", "\t")
-        return read_ratings(path, user=_column(args.user, "userId"),
-                            item=_column(args.item, "movieId"),
-                            rating=_column(args.rating, "rating"), sep=sep,
-                            duplicates=args.duplicates)
+        user, item = _column(args.user, "userId"), _column(args.item, "movieId")
+        if user is None or item is None:
+            raise CLIError("--user and --item name id columns; only --rating takes 'none'")
+        return read_ratings(path, user=user, item=item, rating=_column(args.rating, "rating"),
+                            sep=sep, header=args.header, duplicates=args.duplicates)
     except DuplicatePairsError as error:  # its message names the Python argument
         raise CLIError(f"{error.found}; pass --duplicates sum, last or mean to combine "
                        "them") from None
@@ -166,12 +171,10 @@ def load_titles(path):
 
 
 def title_of(titles, item_id):
-    if titles is None:
+    """The MovieLens title of an integer item id ('03' or 1.5 are other items)."""
+    if titles is None or not isinstance(plain(item_id), int) or isinstance(item_id, bool):
         return None
-    try:
-        return titles.get(int(item_id))
-    except (TypeError, ValueError):
-        return None
+    return titles.get(plain(item_id))
 
 
 def plain(value):

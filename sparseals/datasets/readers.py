@@ -105,6 +105,9 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     dtype = v.float_dtype(dtype)
     v.one_of(duplicates, "duplicates", {"error", "sum", "last", "mean"})
     chunksize = v.positive_int(chunksize, "chunksize")
+    if user is None or item is None:
+        raise ValueError("user and item name the id columns (a name or a position); only "
+                         "rating and timestamp may be None")
     columns = {"user": user, "item": item, "rating": rating, "timestamp": timestamp}
     columns = {role: c for role, c in columns.items() if c is not None}
     for role, column in columns.items():
@@ -421,7 +424,7 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=()):
         raise ImportError("reading delimited text files needs pandas: pip install pandas "
                           "(or pip install sparseals[pandas])") from None
     compression, encoding = _text_format(path, encoding)
-    (first, second), blank = _first_lines(path, 2, encoding, (compression, encoding))
+    (first,), blank = _first_lines(path, 1, encoding, (compression, encoding))
     if sep is None:
         sep = next((s for s in _SNIFFED if s in first), None)
         if sep is None:
@@ -467,23 +470,20 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=()):
             engine = "python"
     if usecols is not None and len(fields) <= _WHOLE_LINE_FIELDS:
         usecols = None  # every field parsed: pandas raises for a line with more fields
-    # 'u1, a' names item 'a' (as the header's names are stripped); pandas' option costs
-    # 15-40 % of its parse, so only for files whose first lines put spaces there
-    spaced = sep != r"\s+" and any(line is not None and f"{sep} " in line
-                                   for line in (first, second))
+    # 'u1, a' names item 'a', as the header's names are stripped
+    spaced = sep != r"\s+"
     # only an empty field is missing: an id 'NA', 'null' or 'None' is an id
     options = dict(keep_default_na=False, na_values=[""], skipinitialspace=spaced)
+    skip = blank + int(header)  # lines before the data, for the line numbers of messages
     try:
-        skip = blank + int(header)  # pandas counts blank lines in skiprows
         if usecols is not None:  # a wide file: its first lines are checked
-            _check_field_counts(pd, path, parse_sep, skip, encoding, engine, compression,
-                                len(fields), options)
-        reader = pd.read_csv(path, sep=parse_sep, header=None, skiprows=skip,
-                             usecols=usecols, chunksize=chunksize, encoding=encoding,
-                             engine=engine, skip_blank_lines=True,
-                             compression=compression, **options,
-                             dtype={wanted[role]: str for role in text_ids} or None)
-        with reader:
+            with _data_lines(path, compression, encoding, header) as lines:
+                _check_field_counts(pd, lines, parse_sep, skip, engine, len(fields), options)
+        stream = _data_lines(path, compression, encoding, header)
+        reader = pd.read_csv(stream, sep=parse_sep, header=None, usecols=usecols,
+                             chunksize=chunksize, engine=engine, skip_blank_lines=True,
+                             **options, dtype={wanted[role]: str for role in text_ids} or None)
+        with stream, reader:
             for frame in reader:
                 if gaps is not None:
                     if frame.shape[1] < width:  # pandas counts the fields of the first row
@@ -512,11 +512,13 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=()):
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         reason = str(error).strip()
         line = re.search(r"Expected \d+ fields in line (\d+)", reason)
+        if line:  # pandas counts from the first data line
+            line = int(line[1]) + skip
         if gaps is not None and line:  # pandas counted the fields split at one character
-            reason = (f"line {line[1]} has more fields than the first line, or a {sep[0]!r} "
+            reason = (f"line {line} has more fields than the first line, or a {sep[0]!r} "
                       "inside a field")
         elif line:
-            reason = (f"line {line[1]} has more fields than the first line; check sep= (a "
+            reason = (f"line {line} has more fields than the first line; check sep= (a "
                       f"decimal comma in a file separated by {sep!r}?)")
         raise ValueError(f"could not read {path} as delimited text with sep={sep!r}: "
                          f"{reason}") from None
@@ -528,8 +530,20 @@ _WHOLE_LINE_FIELDS = 8
 _CHECKED_LINES = 10_000
 
 
-def _check_field_counts(pd, path, sep, skip, encoding, engine, compression, n_fields,
-                        options):
+def _data_lines(path, compression, encoding, header):
+    """The file as text from its first data line: the blank lines before the header and
+    the header are read here. pandas' ``skiprows`` counts blank lines one way in files
+    with ``\n`` line ends and another with ``\r`` alone (two blank lines as one)."""
+    opener = _COMPRESSIONS[compression][1] if compression else open
+    stream = opener(path, "rt", encoding=encoding, newline="")
+    if header:
+        for line in stream:
+            if line.strip():
+                break
+    return stream
+
+
+def _check_field_counts(pd, lines, sep, skip, engine, n_fields, options):
     """Raise if one of the first data lines has more fields than the first line.
 
     Reading only some columns, pandas drops a line's extra fields without a word: a
@@ -538,9 +552,8 @@ def _check_field_counts(pd, path, sep, skip, encoding, engine, compression, n_fi
     (its other columns may be long text) has its first ``_CHECKED_LINES`` lines checked
     here, and a longer line past them goes unnoticed.
     """
-    head = pd.read_csv(path, sep=sep, header=None, skiprows=skip,
-                       nrows=_CHECKED_LINES, encoding=encoding, engine=engine,
-                       skip_blank_lines=True, compression=compression, **options)
+    head = pd.read_csv(lines, sep=sep, header=None, nrows=_CHECKED_LINES, engine=engine,
+                       skip_blank_lines=True, **options)
     if head.shape[1] > n_fields:
         raise ValueError(_more_fields(skip, head.shape[1], n_fields, sep))
 
@@ -669,6 +682,11 @@ class _IdEncoder:
     def _normalise(self, ids, offset):
         ids = np.asarray(ids)
         kind = ids.dtype.kind
+        if kind == "b" or (kind == "f" and np.isinf(ids).any()):
+            # pandas read 'True' / 'true' / 'TRUE' as one bool, 'inf' / 'Infinity' as one
+            # float: these ids are text, to be read as written
+            raise _NumbersAndText(f"{self.name} holds ids pandas reads as booleans or "
+                                  "infinities", self.role)
         if kind == "f":
             missing = np.isnan(ids)
             if missing.any():
