@@ -271,6 +271,8 @@ def _atomic_savez(path, arrays):
 # ---------------------------------------------------------------------- reading
 def _read_file(path):
     """Every array of the model file at ``path``, checked to carry the sparseals header."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"model file {path!r} is a directory; give the .npz file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
     arrays = _read(path)

@@ -253,6 +253,10 @@ def test_plot_without_matplotlib_is_one_line(small_csv, tmp_path, capsys, monkey
      "--blocks, --routing applies to fitting on a Dask cluster; add --scheduler ADDRESS"),
     (["fit", "{data}", "-o", "{tmp}/m.npz", "--connect-timeout", "1"],
      "--connect-timeout applies to fitting on a Dask cluster"),
+    (["evaluate", "{data}", "--seed", "-1"], "--seed must be a non-negative integer; got -1"),
+    (["fit", "{ml}", "-o", "{tmp}/m.npz", "--validation", "0.2", "--split-seed", "-1"],
+     "--split-seed must be a non-negative integer; got -1"),  # blamed --validation
+    (["info", "{tmp}"], "is a directory; give the .npz file"),  # 'does not exist'
     (["evaluate", "{data}", "--kfold", "3", "--test-size", "0.9"],
      "--test-size applies to the random split; with --kfold K each fold holds out 1/K"),
     # the data file overwritten by the model or the plot, the model by the plot

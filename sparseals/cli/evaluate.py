@@ -47,6 +47,8 @@ def run(args):
                        "out 1/K")
     if args.test_size is None:
         args.test_size = 0.2
+    if args.seed < 0:  # checked here: the split's own error would blame --test-size
+        raise CLIError(f"--seed must be a non-negative integer; got {args.seed}")
     model = build_model(args)
     ratings = read_data(args)
     if args.kfold is not None:

@@ -60,6 +60,8 @@ def run(args):
     for option, path in (("-o", args.output), ("--plot", args.plot)):
         if path is not None and os.path.exists(path) and os.path.samefile(path, args.data):
             raise CLIError(f"{option} {path} is the data file itself; choose another path")
+    if args.split_seed is not None and args.split_seed < 0:  # the split would blame
+        raise CLIError(f"--split-seed must be a non-negative integer; got {args.split_seed}")
     if args.plot is not None and os.path.abspath(args.plot) == os.path.abspath(args.output):
         raise CLIError("--plot and -o name the same file; choose two paths")
     model = build_model(args)
