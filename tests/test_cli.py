@@ -315,13 +315,13 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     model = sa.ExplicitALS(factors=2, iterations=1, random_state=0).fit(
         synthetic(20, 6000, 3000, seed=0))
     model.save(tmp_path / "m.npz")
-    reader = subprocess.Popen([sys.executable, "-m", "sparseals", "recommend",
-                               str(tmp_path / "m.npz"), "--user", "0", "-n", "6000"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert reader.stdout.readline().startswith(b"top ")
-    reader.stdout.close()  # ~150 kB of rows left: more than a pipe holds
-    assert reader.wait(timeout=120) == 1
-    assert reader.stderr.read() == b""
+    with subprocess.Popen([sys.executable, "-m", "sparseals", "recommend",
+                           str(tmp_path / "m.npz"), "--user", "0", "-n", "6000"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as reader:
+        assert reader.stdout.readline().startswith(b"top ")
+        reader.stdout.close()  # ~150 kB of rows left: more than a pipe holds
+        assert reader.wait(timeout=120) == 1
+        assert reader.stderr.read() == b""
 
 
 def test_positions_with_a_header_and_titles_for_integer_ids_only(tmp_path, capsys,

@@ -479,11 +479,10 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=()):
         if usecols is not None:  # a wide file: its first lines are checked
             with _data_lines(path, compression, encoding, header) as lines:
                 _check_field_counts(pd, lines, parse_sep, skip, engine, len(fields), options)
-        stream = _data_lines(path, compression, encoding, header)
-        reader = pd.read_csv(stream, sep=parse_sep, header=None, usecols=usecols,
-                             chunksize=chunksize, engine=engine, skip_blank_lines=True,
-                             **options, dtype={wanted[role]: str for role in text_ids} or None)
-        with stream, reader:
+        with _data_lines(path, compression, encoding, header) as stream, pd.read_csv(
+                stream, sep=parse_sep, header=None, usecols=usecols, chunksize=chunksize,
+                engine=engine, skip_blank_lines=True, **options,
+                dtype={wanted[role]: str for role in text_ids} or None) as reader:
             for frame in reader:
                 if gaps is not None:
                     if frame.shape[1] < width:  # pandas counts the fields of the first row
@@ -533,7 +532,7 @@ _CHECKED_LINES = 10_000
 def _data_lines(path, compression, encoding, header):
     """The file as text from its first data line: the blank lines before the header and
     the header are read here. pandas' ``skiprows`` counts blank lines one way in files
-    with ``\n`` line ends and another with ``\r`` alone (two blank lines as one)."""
+    with LF line ends and another in files with CR alone (two blank lines as one)."""
     opener = _COMPRESSIONS[compression][1] if compression else open
     stream = opener(path, "rt", encoding=encoding, newline="")
     if header:
