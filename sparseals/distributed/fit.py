@@ -127,6 +127,7 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
     model._initialise(ratings, rng, dtype)
     if init is not None:
         model._warm_start(init)
+    model.loss_history_ = list(history)  # matches the factors if building the blocks fails
     if layout is None:
         layout = _layout_from_ratings(client, ratings, n_blocks, routed)
     else:
