@@ -58,7 +58,8 @@ def run(args):
         _applies_only_with(args, ("blocks", "routing", "connect_timeout"), "--scheduler ADDRESS",
                            "fitting on a Dask cluster")
     for option, path in (("-o", args.output), ("--plot", args.plot)):
-        if path is not None and os.path.exists(path) and os.path.samefile(path, args.data):
+        if (path is not None and os.path.exists(path) and os.path.exists(args.data)
+                and os.path.samefile(path, args.data)):
             raise CLIError(f"{option} {path} is the data file itself; choose another path")
     if args.split_seed is not None and args.split_seed < 0:  # the split would blame
         raise CLIError(f"--split-seed must be a non-negative integer; got {args.split_seed}")
