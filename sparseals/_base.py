@@ -111,8 +111,7 @@ class ALSBase:
                 v.non_negative_float(getattr(self, name), name)
         v.non_negative_float(self.reg_exponent, "reg_exponent")
         v.positive_int(self.iterations, "iterations")
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise ValueError(f"warm_start must be True or False; got {self.warm_start!r}")
+        v.boolean(self.warm_start, "warm_start")
         v.optional_int(self.num_threads, "num_threads")
         if self.callback is not None and not callable(self.callback):
             raise ValueError(f"callback must be callable as callback(iteration, loss); got "
@@ -377,8 +376,7 @@ class ALSBase:
             Ties are broken by the lower item index.
         """
         self._check_fitted()
-        if not isinstance(exclude_seen, (bool, np.bool_)):  # 'False' would count as true
-            raise ValueError(f"exclude_seen must be True or False; got {exclude_seen!r}")
+        v.boolean(exclude_seen, "exclude_seen")
         single = np.ndim(users) == 0
         users = self._indices(users, "users", len(self.user_factors_), "users")
         n = v.positive_int(n, "n")

@@ -5,6 +5,7 @@ The kernels assume what these functions establish.
 """
 
 import numbers
+import os
 
 import numpy as np
 
@@ -21,6 +22,21 @@ def float_dtype(dtype, name="dtype"):
     if resolved not in FLOAT_DTYPES:
         raise ValueError(f"{name} must be 'float32' or 'float64'; got {dtype!r}")
     return resolved
+
+
+def boolean(value, name):
+    """Raise unless ``value`` is a bool (a string such as 'False' would count as true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def existing_file(path, what, hint="give the file in it"):
+    """Raise unless ``path`` is a file: a folder is named as one, not as missing."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what} {path!r} is a directory; {hint}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} {path!r} does not exist")
 
 
 def positive_int(value, name):

@@ -128,7 +128,7 @@ def auc(model, ratings, exclude_seen=True, threshold=None):
     """
     model, ratings = _check(model, ratings)
     users, starts, ends, indices = _relevant(ratings, threshold)
-    _check_bool(exclude_seen, "exclude_seen")
+    v.boolean(exclude_seen, "exclude_seen")
     import numba
 
     from ._kernels.ranking import auc_rows, auc_scratch
@@ -204,11 +204,6 @@ def _metric_names(metrics):
     return metrics
 
 
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False; got {value!r}")
-
-
 def _check(model, ratings):
     """The fitted model and ``ratings``, checked to share users and items."""
     if not hasattr(model, "item_factors_") or not hasattr(model, "_scoring_factors"):
@@ -274,7 +269,7 @@ def _topk_table(model, ratings, k, exclude_seen, threshold):
 
     model, ratings = _check(model, ratings)
     k = v.positive_int(k, "k")
-    _check_bool(exclude_seen, "exclude_seen")
+    v.boolean(exclude_seen, "exclude_seen")
     users, starts, ends, indices = _relevant(ratings, threshold)
     top, _ = model.recommend(users, n=k, exclude_seen=exclude_seen)
     out = np.empty((len(users), N_TOPK_METRICS), dtype=np.float64)

@@ -101,8 +101,7 @@ class ExplicitALS(ALSBase):
 
     def _validate_params(self):
         for name in ("biases", "nonnegative", "show_progress"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
+            v.boolean(getattr(self, name), name)
         return self._validate_common()
 
     def _initialise(self, ratings, rng, dtype):
@@ -338,8 +337,7 @@ class ImplicitALS(ALSBase):
         self.warm_start = warm_start
 
     def _validate_params(self):
-        if not isinstance(self.show_progress, (bool, np.bool_)):
-            raise ValueError(f"show_progress must be True or False; got {self.show_progress!r}")
+        v.boolean(self.show_progress, "show_progress")
         v.non_negative_float(self.alpha, "alpha")
         v.non_negative_float(self.unobserved_weight, "unobserved_weight")
         v.one_of(self.confidence, "confidence", _CONFIDENCES)

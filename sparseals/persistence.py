@@ -25,6 +25,8 @@ import tempfile
 
 import numpy as np
 
+from . import _validation as v
+
 __all__ = ["save", "load", "read_metadata", "ModelFileError", "FORMAT_VERSION"]
 
 FORMAT = "sparseals-model"
@@ -271,10 +273,7 @@ def _atomic_savez(path, arrays):
 # ---------------------------------------------------------------------- reading
 def _read_file(path):
     """Every array of the model file at ``path``, checked to carry the sparseals header."""
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"model file {path!r} is a directory; give the .npz file")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist")
+    v.existing_file(path, "model file", "give the .npz file")
     arrays = _read(path)
     if _META not in arrays:
         raise ModelFileError(f"{path} is not a sparseals model file: it has no {_META!r} entry "

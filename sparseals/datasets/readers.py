@@ -101,7 +101,7 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     >>> r, ts = read_ratings("u.data", user=0, item=1, rating=2, timestamp=3)  # doctest: +SKIP
     """
     path = os.fspath(path)
-    _check_file(path, "ratings file")
+    v.existing_file(path, "ratings file")
     dtype = v.float_dtype(dtype)
     v.one_of(duplicates, "duplicates", {"error", "sum", "last", "mean"})
     chunksize = v.positive_int(chunksize, "chunksize")
@@ -279,8 +279,8 @@ def load_movielens_titles(path):
         if not found:
             raise FileNotFoundError(f"no u.item, movies.dat or movies.csv in {path!r}")
         path = found[0]
-    elif not os.path.isfile(path):
-        raise FileNotFoundError(f"movie titles file {path!r} does not exist")
+    else:
+        v.existing_file(path, "movie titles file")
     name = os.path.basename(path).lower()
     if name.endswith(".csv"):
         try:
@@ -326,15 +326,8 @@ def _movielens_file(path):
             if os.path.isfile(candidate):
                 return candidate
         raise FileNotFoundError(f"no MovieLens ratings file ({', '.join(_ML_FILES)}) in {path!r}")
-    _check_file(path, "MovieLens file")
+    v.existing_file(path, "MovieLens file")
     return path
-
-
-def _check_file(path, what):
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{what} {path!r} is a directory; give the file in it")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} {path!r} does not exist")
 
 
 # ---------------------------------------------------------------------- text and Parquet

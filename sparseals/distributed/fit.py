@@ -104,8 +104,7 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         timeout = v.non_negative_float(timeout, "timeout")
     if checkpoint is not None:
         checkpoint = v.positive_int(checkpoint, "checkpoint")
-    if not isinstance(gather, (bool, np.bool_)):
-        raise ValueError(f"gather must be True or False; got {gather!r}")
+    v.boolean(gather, "gather")
     n_blocks = _block_counts(blocks, client)
     dtype = model._validate_params()
     rng = v.random_generator(model.random_state)
