@@ -105,10 +105,11 @@ class ALSBase:
     def _validate_common(self):
         """Checks shared by both models; returns the resolved float dtype."""
         v.positive_int(self.factors, "factors")
-        v.non_negative_float(self.regularization, "regularization")
+        dtype = v.float_dtype(self.dtype)
+        v.regularization(self.regularization, "regularization", dtype)
         for name in ("reg_users", "reg_items"):
             if getattr(self, name) is not None:
-                v.non_negative_float(getattr(self, name), name)
+                v.regularization(getattr(self, name), name, dtype)
         v.non_negative_float(self.reg_exponent, "reg_exponent")
         v.positive_int(self.iterations, "iterations")
         v.boolean(self.warm_start, "warm_start")
@@ -117,7 +118,7 @@ class ALSBase:
             raise ValueError(f"callback must be callable as callback(iteration, loss); got "
                              f"{self.callback!r}")
         v.random_generator(self.random_state)
-        return v.float_dtype(self.dtype)
+        return dtype
 
     @property
     def _reg_users(self):

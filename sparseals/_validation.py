@@ -234,6 +234,16 @@ def arithmetic_range(values, name, dtype):
                                        else ""))
 
 
+def regularization(value, name, dtype):
+    """A non-negative λ small enough that ``dtype`` holds it and the diagonal it joins."""
+    value = non_negative_float(value, name)
+    limit = float(arithmetic_limit(dtype)) ** 2
+    if value > limit:
+        raise ValueError(f"{name}={value:.3g} is too large for {np.dtype(dtype).name} "
+                         f"arithmetic (at most ~{limit:.1g})")
+    return value
+
+
 def arithmetic_limit(dtype):
     """The largest rating or weight the normal equations of ``dtype`` can hold."""
     return np.sqrt(np.finfo(dtype).max) / 1e4

@@ -102,8 +102,9 @@ def _checked_step_arguments(rows, other_factors, regularization, reg_exponent):
                          f"{other_factors.shape}")
     dtype = v.float_dtype(other_factors.dtype, "other_factors' dtype")
     other_factors = np.ascontiguousarray(v.finite_real(other_factors, "other_factors", dtype))
+    v.arithmetic_range(other_factors, "other_factors", dtype)  # their squares fill the systems
     rows = _as_compressed(rows, other_factors.shape[0], dtype)
-    reg = v.non_negative_float(regularization, "regularization")
+    reg = v.regularization(regularization, "regularization", dtype)
     nu = v.non_negative_float(reg_exponent, "reg_exponent")
     return rows, other_factors, reg, nu
 

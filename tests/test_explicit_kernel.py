@@ -275,6 +275,9 @@ def _edited(matrix, **arrays):
     (dict(rows=_edited(sp.coo_matrix(np.ones((2, 3))), col=[0, 1, 2, 0, 1, 9])), ValueError, r"rows.col contains id 9 at position 5, out of range for 3 rows of other_factors"),
     (dict(rows=np.ones((2, 3))), TypeError, r"rows must be a scipy.sparse matrix or a Compressed"),
     (dict(regularization=-1.0), ValueError, r"regularization must be a non-negative finite number; got -1.0"),
+    # factors whose squares overflow: the float32 solve returned zeros without a word
+    (dict(other_factors=np.full((3, 2), 1e20, dtype=np.float32)), ValueError, r"other_factors reach 1e\+20, too large for float32"),
+    (dict(regularization=1e39, other_factors=np.ones((3, 2), dtype=np.float32)), ValueError, r"regularization=1e\+39 is too large for float32 arithmetic \(at most ~3e\+30\)"),
     (dict(other_biases=np.ones(2)), ValueError, r"other_biases has length 2; expected 3"),
 ])
 def test_half_step_validates(kwargs, error, message):

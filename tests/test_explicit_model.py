@@ -260,6 +260,8 @@ def test_callback_progress_and_params():
     (dict(factors=2.5), r"factors must be a positive integer; got 2.5"),
     (dict(regularization=-0.1), r"regularization must be a non-negative finite number"),
     (dict(regularization=np.nan), r"regularization must be a non-negative finite number"),
+    (dict(regularization=1e39), r"regularization=1e\+39 is too large for float32 arithmetic"),
+    (dict(reg_users=1e301, dtype="float64"), r"reg_users=1e\+301 is too large for float64"),
     (dict(reg_items="x"), r"reg_items must be a non-negative number; got 'x'"),
     (dict(reg_exponent=-1), r"reg_exponent must be a non-negative"),
     (dict(iterations=0), r"iterations must be a positive integer"),

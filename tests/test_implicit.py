@@ -493,6 +493,17 @@ def test_weights_that_would_overflow_are_named(params, message):
         model.fold_in([0, 1], [2.0, 1.0])
 
 
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_fixed_factors_whose_squares_overflow_are_named(solver):
+    # their Gram matrix was inf: numpy's eigh raised a bare LinAlgError
+    X = sp.csr_matrix(np.array([[1.0, 0.0], [2.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"other_factors reach 1e\+20, too large for float32"):
+        implicit_half_step(X, np.full((2, 2), 1e20, dtype=np.float32), regularization=0.1,
+                           solver=solver)
+    factors, _ = implicit_half_step(X, np.full((2, 2), 1e20), regularization=0.1, solver=solver)
+    assert np.isfinite(factors).all()
+
+
 def test_fold_in_equals_the_full_half_step_row():
     rng = np.random.default_rng(9)
     dense = random_counts(rng, 50, 40)
