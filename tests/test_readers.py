@@ -1,6 +1,7 @@
 """File readers: read_ratings (text, Parquet, chunks), MovieLens loaders, titles."""
 
 import bz2
+import codecs
 import gzip
 import lzma
 
@@ -461,6 +462,14 @@ def test_titles_from_small_files(tmp_path):
     (tmp_path / "movies.dat").write_text("")
     with pytest.raises(ValueError, match="holds no movie titles"):
         load_movielens_titles(tmp_path / "movies.dat")
+
+
+@pytest.mark.parametrize("name, line", [("u.item", "1|Caf\u00e9 (1995)|01-Jan-1995||url|0\n"),
+                                         ("movies.dat", "1::Caf\u00e9 (1995)::Drama\n")])
+def test_titles_with_a_byte_order_mark(tmp_path, name, line):
+    # latin-1 read the mark as part of the first id: 'line 1: expected movie id'
+    (tmp_path / name).write_bytes(codecs.BOM_UTF8 + line.encode("utf-8"))
+    assert load_movielens_titles(tmp_path / name) == {1: "Caf\u00e9 (1995)"}
 
 
 def test_movielens_csv_with_a_byte_order_mark(tmp_path):

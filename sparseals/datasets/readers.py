@@ -8,6 +8,7 @@ is built once. pandas is imported only for text files and pyarrow only for Parqu
 """
 
 import bz2
+import codecs
 import csv
 import gzip
 import lzma
@@ -296,8 +297,11 @@ def load_movielens_titles(path):
             raise ValueError(f"{path} is not UTF-8 text, as MovieLens' movies.csv is: "
                              f"{error}") from None
     sep = "|" if name.endswith(".item") else "::"
-    # u.item and 1M's movies.dat are latin-1, 10M's movies.dat is UTF-8
-    for encoding in (("latin-1",) if sep == "|" else ("utf-8", "latin-1")):
+    # u.item and 1M's movies.dat are latin-1, 10M's movies.dat is UTF-8; a byte-order
+    # mark says UTF-8 (and latin-1 would read it as part of the first movie id)
+    with open(path, "rb") as f:
+        marked = f.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+    for encoding in ("utf-8-sig", "latin-1") if marked or sep == "::" else ("latin-1",):
         try:
             with open(path, encoding=encoding) as f:
                 rows = ((line, raw.rstrip("\r\n").split(sep))
