@@ -1,10 +1,15 @@
+import json
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
+import sparseals as sa
 from sparseals.cli import main
 from sparseals.cli.demo import run_demo
+from sparseals.datasets import synthetic
 
 
 def test_demo_prints_both_parts_and_learns():
@@ -34,22 +39,22 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"sparseals {sa.__version__}"
 
 
-def test_user_error_is_one_line(capsys):
-    assert main(["demo", "--ratings", "0"]) == 2
+@pytest.mark.parametrize("ratings, message", [
+    ("0", "ratings must be a positive integer"),
+    # these two were refused only after the textbook part, by the generator and the split
+    ("100000000000", "ratings must be from 100 (a test set of 10 % needs some) to 11,192,120 "
+                     "(half the 6040 × 3706 cells); got 100,000,000,000"),
+    ("3", "ratings must be from 100"),
+])
+def test_user_error_is_one_line(capsys, ratings, message):
+    assert main(["demo", "--ratings", ratings]) == 2
     out, err = capsys.readouterr()
-    assert err.strip().startswith("sparseals demo: error: ratings must be a positive integer")
+    assert err.strip().startswith(f"sparseals demo: error: {message}")
     assert "\n" not in err.strip()
     assert out == ""  # checked before the textbook part runs, not after
 
 
 # ---------------------------------------------------------------------- fit / evaluate / query
-import json  # noqa: E402
-import re  # noqa: E402
-
-import pytest  # noqa: E402
-
-import sparseals as sa  # noqa: E402
-from sparseals.datasets import synthetic  # noqa: E402
 
 
 def run(capsys, *argv):

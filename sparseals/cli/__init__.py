@@ -33,7 +33,8 @@ def build_parser():
         description="Fit the 50 × 200 textbook example, then a generated ~1M-rating data set "
                     "(no download), and print what was learned.")
     demo.add_argument("--ratings", type=int, default=1_000_209,
-                      help="ratings in the generated data set (default: MovieLens 1M's count)")
+                      help="ratings in the generated data set, 100 to 11,192,120 (default: "
+                           "MovieLens 1M's count)")
     demo.add_argument("--factors", type=int, default=32, help="factors for the generated set")
     demo.add_argument("--iterations", type=int, default=10)
     demo.add_argument("--seed", type=int, default=0)

@@ -11,10 +11,21 @@ from ..model_selection import train_test_split
 from ..models import ExplicitALS
 
 
+_FEWEST_RATINGS = 100
+"""Fewest generated ratings: 10 held out, at least."""
+
+
 def run_demo(ratings=1_000_209, factors=32, iterations=10, seed=0, num_threads=None, out=print):
     """Print the two demo fits (see the module docstring); returns the generated-set model."""
+    # checked before the first part runs, not after it
     for name, value in (("ratings", ratings), ("factors", factors), ("iterations", iterations)):
-        positive_int(value, name)  # before the first part runs, not after it
+        positive_int(value, name)
+    n_users, n_items, _ = PRESETS["ml1m"]
+    most = n_users * n_items // 2  # what the sparse generator can place
+    if not _FEWEST_RATINGS <= ratings <= most:
+        raise ValueError(f"ratings must be from {_FEWEST_RATINGS:,} (a test set of 10 % needs "
+                         f"some) to {most:,} (half the {n_users} × {n_items} cells); "
+                         f"got {ratings:,}")
     _textbook(seed, num_threads, out)
     return _movielens_sized(ratings, factors, iterations, seed, num_threads, out)
 
