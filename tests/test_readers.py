@@ -292,6 +292,11 @@ def test_read_errors(tmp_path, content, kwargs, message):
     (["1.5", "7", "2", "8"], [1.5, 2.0, 7.0, 8.0]),  # fractional, then whole numbers
     (["7", "2", "1.5", "8"], [1.5, 2.0, 7.0, 8.0]),
     (["007", "7", "3", "9"], [3, 7, 9]),  # all numbers: '007' is 7, as pandas reads it
+    # a uint64 chunk beside int64 ones: 2**64 - 1 wrapped to -1 when chunked
+    (["1", "18446744073709551615", "5", "18446744073709551614"],
+     [1, 5, 18446744073709551614, 18446744073709551615]),
+    # no integer type holds both: text, as one chunk reads them (chunked: -1 and a merge)
+    (["-3", "18446744073709551615", "5", "-1"], ["-1", "-3", "18446744073709551615", "5"]),
 ])
 def test_id_types_do_not_depend_on_the_chunk_size(tmp_path, ids, expected):
     """pandas types each chunk's column apart; a column with any text id is read again
@@ -302,6 +307,15 @@ def test_id_types_do_not_depend_on_the_chunk_size(tmp_path, ids, expected):
         r = read_ratings(path, "user", "item", "rating", chunksize=chunksize)
         assert r.user_ids.tolist() == expected, chunksize
         assert r.nnz == 4
+
+
+def test_integers_past_2_53_beside_fractions_are_refused_in_any_chunk(tmp_path):
+    """One chunk parsed them as floats and silently rounded 2**53 + 1 to 2**53."""
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating\n1.5,1,3\n9007199254740993,2,3\n9007199254740992,3,3\n")
+    for chunksize in (1, 100):
+        with pytest.raises(ValueError, match="mixes fractional ids with integers past 2"):
+            read_ratings(path, "user", "item", "rating", chunksize=chunksize)
 
 
 def test_blank_lines_before_the_header(tmp_path):

@@ -627,6 +627,8 @@ class _IdEncoder:
             if low >= 0 and high < max(self._TABLE_MIN, 4 * self.rows):
                 return self._encode_by_table(ids, int(high))
             self._leave_table()
+        if self.kind == "i" and self.ids is not None:
+            ids = self._one_integer_type(ids)
         try:
             unique, inverse = np.unique(ids, return_inverse=True)
         except TypeError:
@@ -688,9 +690,11 @@ class _IdEncoder:
             if missing.any():
                 raise ValueError(f"{self.name} has missing ids (first at row "
                                  f"{offset + int(np.flatnonzero(missing)[0])})")
-            if (self.kind != "f" and np.all(ids == np.round(ids))
-                    and np.all(np.abs(ids) < 2.0 ** 63)):
+            whole = np.all(ids == np.round(ids))
+            if self.kind != "f" and whole and np.all(np.abs(ids) < 2.0 ** 63):
                 ids, kind = ids.astype(np.int64), "i"
+            elif not whole:  # pandas parsed integers past 2**53 beside fractions: rounded
+                self._exact_floats(ids)
         elif kind == "O":
             missing = np.array([x is None or x != x for x in ids], dtype=bool)
             if missing.any():
@@ -716,6 +720,20 @@ class _IdEncoder:
             kind = "f"
         self.kind = kind
         return ids
+
+    def _one_integer_type(self, ids):
+        """This chunk's integer ids and the ids seen so far in one integer type: pandas
+        reads a chunk with an id past 2**63 - 1 as uint64 and the others as int64, which
+        numpy would otherwise compare as floats and merge by wrapping."""
+        common = np.result_type(ids.dtype, self.ids.dtype)
+        if common.kind == "f":  # uint64 beside a signed type: only uint64 holds both
+            if any(p.dtype.kind == "i" and len(p) and p.min() < 0 for p in (ids, self.ids)):
+                # no integer type holds both; pandas reads such a column, whole, as text
+                raise _NumbersAndText(f"{self.name} mixes negative ids with ids past "
+                                      "2**63 - 1", self.role)
+            common = np.dtype(np.uint64)
+        self.ids = self.ids.astype(common, copy=False)
+        return ids.astype(common, copy=False)
 
     def _exact_floats(self, ids):
         if len(ids) and np.abs(ids).max() >= 2 ** 53:
