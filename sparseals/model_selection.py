@@ -243,7 +243,7 @@ class GridSearchResult:
 
 
 def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k=10,
-                clip=None, warm_start=True, random_state=None, verbose=False):
+                clip=None, warm_start=False, random_state=None, verbose=False):
     """Cross-validate every combination of ``param_grid`` and pick the best.
 
     Parameters
@@ -264,9 +264,13 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
         Passed to :func:`sparseals.metrics.evaluate`.
     warm_start : bool
         Start each fit from the factors of the previous setting on the same fold when
-        both have the same ``factors``, ``biases`` and ``dtype`` (the grid is walked
-        so that such settings are neighbours). This saves iterations when the grid
-        varies regularisation; the optimum found can differ slightly from a cold start.
+        the two differ only in the penalties and weights (``regularization``,
+        ``reg_users``, ``reg_items``, ``reg_exponent``, ``alpha``,
+        ``unobserved_weight``); the grid is walked so that such settings are
+        neighbours. This saves iterations, but a warm-started setting's scores then
+        depend on the settings before it (a model stopped before it converges keeps
+        part of where it started), so the best setting found can differ from a cold
+        start's. Off by default: every setting's scores are those of a fresh fit.
     random_state : None, int, Generator, SeedSequence or RandomState
         Seeds the folds when ``cv`` is an int.
     verbose : bool
@@ -286,6 +290,7 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
 
     _check_model(model)
     _check_ratings(ratings)
+    v.boolean(warm_start, "warm_start")
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
     extra = () if metrics is None else _metric_names(metrics)  # a str names one metric
@@ -426,7 +431,8 @@ def _folds(cv, ratings, random_state):
 
 
 def _grid(model, param_grid):
-    """Every combination, ordered so that warm-startable settings are neighbours."""
+    """Every combination, ordered so that settings that may warm-start each other
+    (:func:`_compatible`) are neighbours."""
     if not isinstance(param_grid, dict) or not param_grid:
         raise ValueError(f"param_grid must be a non-empty dict of parameter → list of values; "
                          f"got {param_grid!r}")
@@ -443,8 +449,8 @@ def _grid(model, param_grid):
             raise ValueError(f"param_grid[{name!r}] must be a non-empty list of values; "
                              f"got {values!r}")
         grid[name] = listed
-    # structural parameters vary slowest, so runs of the same shape stay together
-    names = sorted(grid, key=lambda n: n not in ("factors", "biases", "dtype"))
+    # the parameters a warm start may change vary fastest, so such runs stay together
+    names = sorted(grid, key=lambda n: n in _WARM_STARTABLE)
     return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
 
 
@@ -459,9 +465,25 @@ def _fit_copy(model, train, params=None, init=None):
     return copy, time.perf_counter() - start
 
 
+_WARM_STARTABLE = frozenset(("regularization", "reg_users", "reg_items", "reg_exponent", "alpha",
+                             "unobserved_weight"))
+"""Parameters a grid_search setting may differ in from the one it warm-starts from:
+they move the optimum, not the model's shape or how long it is fitted."""
+
+
 def _compatible(model, previous):
-    same = ("factors", "biases", "dtype", "nonnegative")
-    return all(getattr(model, n, None) == getattr(previous, n, None) for n in same)
+    """Whether ``model`` may start from ``previous``'s factors: another setting that
+    differs from it only in :data:`_WARM_STARTABLE` (the same setting again starts cold)."""
+    ours, theirs = model.get_params(), previous.get_params()
+    differ = {name for name in ours if not _same_value(ours[name], theirs.get(name))}
+    return bool(differ) and differ <= _WARM_STARTABLE
+
+
+def _same_value(a, b):
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # e.g. arrays, whose == is elementwise
+        return a is b
 
 
 def _score(model, test, metrics, k, clip):

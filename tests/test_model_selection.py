@@ -162,7 +162,7 @@ def test_grid_search_picks_the_best_and_warm_starts(ratings):
     model = sa.ExplicitALS(iterations=3, biases=True, random_state=0)
     grid = {"regularization": [0.05, 5.0], "factors": [2, 3]}
     folds = list(KFold(3, random_state=0).split(ratings))
-    result = grid_search(model, ratings, grid, cv=folds, metrics=("mae",), warm_start=False)
+    result = grid_search(model, ratings, grid, cv=folds, metrics=("mae",))  # cold by default
     assert len(result.results_) == 4
     # the structural parameter varies slowest, so same-factor settings are neighbours
     assert [r["params"]["factors"] for r in result.results_] == [2, 2, 3, 3]
@@ -184,6 +184,29 @@ def test_grid_search_picks_the_best_and_warm_starts(ratings):
                         metrics="mae")
     assert [r["params"]["factors"] for r in named.results_] == [2, 3]
     assert "mean_mae" in named.results_[0]
+
+
+def test_grid_search_scores_do_not_depend_on_the_grid_order(ratings):
+    """A warm start by default made a setting's score depend on the settings before it
+    (3 iterations: reg 10 picked over reg 1, whose cold score was better)."""
+    model = sa.ExplicitALS(factors=3, iterations=3, random_state=0)
+    folds = list(KFold(3, random_state=0).split(ratings))
+    grid = [0.01, 0.1, 1.0, 10.0]
+
+    def scores(values, **options):
+        result = grid_search(model, ratings, {"regularization": values}, cv=folds, **options)
+        return {r["params"]["regularization"]: r["mean_rmse"] for r in result.results_}
+
+    assert scores(grid) == scores(grid[::-1])
+    assert scores(grid, warm_start=True) != scores(grid[::-1], warm_start=True)
+    # a warm start never continues the same setting, nor one that differs in how long
+    # or from where it is fitted ({"iterations": [1, 1, 2]} gave three fits of 1, 2, 4)
+    for name, values in (("iterations", [1, 1, 2]), ("random_state", [0, 0, 1])):
+        warm = grid_search(model, ratings, {name: values}, cv=folds, warm_start=True)
+        cold = grid_search(model, ratings, {name: values}, cv=folds)
+        assert [r["mean_rmse"] for r in warm.results_] == [r["mean_rmse"] for r in cold.results_]
+    with pytest.raises(ValueError, match="warm_start must be True or False; got 'yes'"):
+        grid_search(model, ratings, {"factors": [2]}, cv=folds, warm_start="yes")
 
 
 def test_warm_start_copies_the_previous_factors(ratings):
