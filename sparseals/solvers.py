@@ -188,35 +188,39 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
     """Half-step for a fully observed matrix: one shared K × K system, many right-hand sides.
 
     ``values`` is the dense (n_rows, n_cols) rating matrix. Returns the number of
-    singular systems, solved with a ridge (0 or 1).
+    singular systems, solved with a ridge (0 or 1). The right-hand sides and solves go
+    by :func:`_by_row_blocks`, so the result does not depend on the thread count.
     """
     from ._kernels.solve import FAILED, OK, factor_with_ridge
 
     use_bias = target_bias is not None
-    with kernel_threads(num_threads, blas=True):
+    k = other.shape[1]
+    with kernel_threads(num_threads) as n_threads:
         design = other
-        targets = values
+        offset = shift  # subtracted from every rating of a row
         if use_bias:
             design = np.hstack([other, np.ones((other.shape[0], 1), dtype=other.dtype)])
-            targets = values - (shift + other_bias)[None, :]
-        elif shift:
-            targets = values - shift
+            offset = shift + other_bias
         gram = design.T @ design
         gram[np.diag_indices_from(gram)] += reg * other.shape[0] ** reg_exponent
-        rhs = targets @ design
         # the kernels' factorisation, singular pivots and ridge included: scipy's
         # cho_factor took float32 rounding for pivots, and λ = 0 fits with more factors
         # than columns grew their factors each iteration until they overflowed
         lower = np.zeros_like(gram)
         status = factor_with_ridge(gram, len(gram), lower)
-        singular = int(status != OK)
-        solution = (np.zeros_like(rhs) if status == FAILED
-                    else scipy.linalg.cho_solve((lower, True), rhs.T).T)
-    k = other.shape[1]
-    target[:] = solution[:, :k]
-    if use_bias:
-        target_bias[:] = solution[:, k]
-    return singular
+
+        def solve(start, stop, thread):
+            if status == FAILED:
+                solution = np.zeros((stop - start, len(gram)), dtype=target.dtype)
+            else:
+                targets = values[start:stop] - offset if np.any(offset) else values[start:stop]
+                solution = scipy.linalg.cho_solve((lower, True), (targets @ design).T).T
+            target[start:stop] = solution[:, :k]
+            if use_bias:
+                target_bias[start:stop] = solution[:, k]
+
+        _by_row_blocks(len(values), n_threads, solve)
+    return int(status != OK)
 
 
 def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobserved_weight=1.0,
@@ -333,42 +337,53 @@ def _check_confidence_values(data, name, confidence, alpha, unobserved_weight, d
 
 
 _ROTATION_ROWS = 2048
-"""Rows per BLAS call of :func:`_rotated` (1 MiB of float32 at K = 128)."""
+"""Rows per BLAS call of :func:`_by_row_blocks` (1 MiB of float32 at K = 128)."""
 
 
-def _rotated(factors, basis, out, n_threads):
-    """``out = factors @ basis`` by blocks of rows, one BLAS call each, the blocks dealt
-    round-robin to ``n_threads`` Python threads (numpy releases the GIL); ``out`` may be
-    ``factors`` itself (one block of scratch per thread, not a second copy of the
-    factors). Returns ``out``.
+def _by_row_blocks(n_rows, n_threads, work):
+    """Call ``work(start, stop, thread)`` on the fixed blocks of ``_ROTATION_ROWS`` rows
+    of ``range(n_rows)``, dealt round-robin to ``n_threads`` Python threads (numpy
+    releases the GIL in BLAS and LAPACK).
 
     Inside ``kernel_threads`` BLAS runs on one thread, so this spreads the products
     over the cores without waking BLAS's own threads, whose spinning after a call slows
-    the numba kernel that follows, and without a numba kernel to compile. Every
-    block is a product of its own: the result does not depend on ``n_threads``.
+    the numba kernel that follows, and without a numba kernel to compile. The blocks do
+    not depend on ``n_threads``, and neither does the result: a BLAS call on its own
+    threads splits the work by their count and rounds differently.
     """
-    in_place = out is factors
-    n_blocks = -(-len(factors) // _ROTATION_ROWS)
+    n_blocks = -(-n_rows // _ROTATION_ROWS)
     n_threads = max(1, min(n_threads, n_blocks))
-    scratch = np.empty((n_threads if in_place else 0, _ROTATION_ROWS, basis.shape[1]),
-                       dtype=out.dtype)
 
-    def rotate_blocks(thread):
+    def run(thread):
         for block in range(thread, n_blocks, n_threads):
             start = block * _ROTATION_ROWS
-            stop = min(start + _ROTATION_ROWS, len(factors))
-            rotated = scratch[thread, :stop - start] if in_place else out[start:stop]
-            np.matmul(factors[start:stop], basis, out=rotated)
-            if in_place:
-                out[start:stop] = rotated
+            work(start, min(start + _ROTATION_ROWS, n_rows), thread)
 
     if n_threads == 1:
-        rotate_blocks(0)
+        run(0)
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(n_threads) as pool:
-            list(pool.map(rotate_blocks, range(n_threads)))  # list(): raise what a block raised
+            list(pool.map(run, range(n_threads)))  # list(): raise what a block raised
+
+
+def _rotated(factors, basis, out, n_threads):
+    """``out = factors @ basis`` by :func:`_by_row_blocks`; ``out`` may be ``factors``
+    itself (one block of scratch per thread, not a second copy of the factors).
+    Returns ``out``."""
+    in_place = out is factors
+    n_threads = max(1, min(n_threads, -(-len(factors) // _ROTATION_ROWS)))
+    scratch = np.empty((n_threads if in_place else 0, _ROTATION_ROWS, basis.shape[1]),
+                       dtype=out.dtype)
+
+    def rotate(start, stop, thread):
+        rotated = scratch[thread, :stop - start] if in_place else out[start:stop]
+        np.matmul(factors[start:stop], basis, out=rotated)
+        if in_place:
+            out[start:stop] = rotated
+
+    _by_row_blocks(len(factors), n_threads, rotate)
     return out
 
 
