@@ -4,6 +4,7 @@ import threading
 from contextlib import contextmanager
 
 from ._kernels._options import ROW_CHUNK
+from ._validation import optional_int
 
 _LOCK = threading.RLock()
 # Numba's workqueue layer aborts the process when two threads enter parallel kernels
@@ -30,9 +31,13 @@ def _blas_controller():
 
 
 def resolve_num_threads(num_threads):
-    """The thread count to use: ``None`` or 0 means every core numba may use."""
+    """The thread count to use: ``None`` or 0 means every core numba may use.
+
+    Checked here, where every entry point passes it (``False`` is not 0, ``1.5`` not 1).
+    """
     import numba
 
+    optional_int(num_threads, "num_threads")
     limit = numba.config.NUMBA_NUM_THREADS
     if num_threads is None or num_threads == 0:
         return limit

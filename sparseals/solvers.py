@@ -53,7 +53,8 @@ def explicit_half_step(rows, other_factors, *, regularization, reg_exponent=0.0,
         fewer active-set steps to the same solution. Checked, but not used, without
         ``nonnegative``.
     num_threads : int, optional
-        Numba threads; default all.
+        Threads for the parallel loops, as for the models (default or 0: all numba may
+        use; −1 all, −2 all but one). Results do not depend on it.
 
     Returns
     -------
@@ -270,7 +271,8 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
         Rows of the whole other side (M in λ_i); default ``len(other_factors)``.
         Give it together with ``other_gram``.
     num_threads : int, optional
-        Numba threads; default all.
+        Threads for the parallel loops, as for the models (default or 0: all numba may
+        use; −1 all, −2 all but one). Results do not depend on it.
 
     Returns
     -------

@@ -162,6 +162,14 @@ def test_thread_count_does_not_change_a_fully_observed_fit(monkeypatch, block_ro
         np.testing.assert_array_equal(fits[0].user_biases_, fits[1].user_biases_)
 
 
+def test_thread_count_is_checked_by_every_call_that_takes_it():
+    model = sa.ExplicitALS(factors=2, iterations=2, random_state=0).fit(np.eye(4) + 1)
+    for call in (lambda m: m.recommend(0), lambda m: m.similar_items(0),
+                 lambda m: m.fold_in([0], [1.0])):
+        with pytest.raises(ValueError, match="num_threads must be an integer or None; got '2'"):
+            call(model.set_params(num_threads="2"))
+
+
 def test_float32_agrees_with_float64():
     rng = np.random.default_rng(4)
     dense = observed_sample(rng)
