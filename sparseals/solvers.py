@@ -189,7 +189,7 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
     """Half-step for a fully observed matrix: one shared K × K system, many right-hand sides.
 
     ``values`` is the dense (n_rows, n_cols) rating matrix. Returns the number of
-    singular systems, solved with a ridge (0 or 1). The right-hand sides and solves go
+    rows whose system was singular and got a ridge: all or none, as they share one. The right-hand sides and solves go
     by :func:`_by_row_blocks`, so the result does not depend on the thread count.
     """
     from ._kernels.solve import FAILED, OK, factor_with_ridge
@@ -221,7 +221,7 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
                 target_bias[start:stop] = solution[:, k]
 
         _by_row_blocks(len(values), n_threads, solve)
-    return int(status != OK)
+    return len(values) if status != OK else 0  # every row shares the singular system
 
 
 def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobserved_weight=1.0,

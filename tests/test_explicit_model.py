@@ -105,7 +105,7 @@ def test_more_factors_than_columns_with_no_regularisation_stays_bounded_in_float
     # and the item factors grew to 1e10 (loss 21 instead of 0) or overflowed to NaN
     model = sa.ExplicitALS(factors=64, regularization=0.0, iterations=40, dtype="float32",
                            biases=biases, random_state=0).fit(dense)
-    assert model.n_singular_ == 2
+    assert model.n_singular_ == sum(dense.shape)  # every row of both sides
     assert np.abs(model.user_factors_).max() < 100 and np.abs(model.item_factors_).max() < 100
     assert model.loss_history_[-1] < 1e-6 * (dense ** 2).sum()
 
@@ -160,6 +160,17 @@ def test_thread_count_does_not_change_a_fully_observed_fit(monkeypatch, block_ro
     assert fits[0].loss_history_ == fits[1].loss_history_
     if biases:
         np.testing.assert_array_equal(fits[0].user_biases_, fits[1].user_biases_)
+
+
+def test_singular_rows_are_counted_alike_on_the_fully_observed_path():
+    """The shared-Gram path counted its one singular system as 1 where the sparse path
+    counted the rows that share it."""
+    dense = np.random.default_rng(0).standard_normal((60, 40))
+    almost = dense.copy()
+    almost[0, 0] = np.nan  # the same fit on the per-row path
+    counts = [sa.ExplicitALS(factors=50, regularization=0, iterations=2, random_state=0)
+              .fit(data).n_singular_ for data in (dense, almost)]
+    assert counts[0] == counts[1] and counts[0] >= 60
 
 
 def test_thread_count_is_checked_by_every_call_that_takes_it():
