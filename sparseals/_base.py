@@ -321,8 +321,11 @@ class ALSBase:
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
     def _indices(self, ids, name, size, what):
-        array = v.id_array(np.atleast_1d(ids), name)
-        v.ids_in_range(array, name, size, what)
+        """``ids`` as indices of ``what`` ('users' / 'items'): positions in the fitted
+        factors, not the original ids, which the messages point to."""
+        hint = f"; the model's {what[:-1]}_ids_[index] is the original id of each index"
+        array = v.id_array(np.atleast_1d(ids), name, hint)
+        v.ids_in_range(array, name, size, what, hint)
         return array
 
     def _scoring_factors(self, side, rows=slice(None)):

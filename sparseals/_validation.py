@@ -86,33 +86,33 @@ def _as_1d(values, name):
     return array
 
 
-def id_array(ids, name):
-    """``ids`` as a 1-D integer array (any integer dtype; never bool, float or object)."""
+def id_array(ids, name, hint=" (use Ratings.from_dataframe for arbitrary ids)"):
+    """``ids`` as a 1-D integer array (any integer dtype; never bool, float or object);
+    ``hint`` ends the message when they are text or objects."""
     array = _as_1d(ids, name)
     if array.dtype.kind not in "iu":
         if array.size == 0 and array.dtype.kind == "f":
             return array.astype(np.int64)
-        raise TypeError(
-            f"{name} must hold integer indices; got dtype {array.dtype}"
-            + (" (use Ratings.from_dataframe for arbitrary ids)" if array.dtype.kind in "OUS" else "")
-        )
+        raise TypeError(f"{name} must hold integer indices; got dtype {array.dtype}"
+                        + (hint if array.dtype.kind in "OUS" else ""))
     return array
 
 
-def ids_in_range(ids, name, size, what):
-    """Raise unless every id in ``ids`` lies in ``[0, size)``."""
+def ids_in_range(ids, name, size, what, hint=""):
+    """Raise unless every id in ``ids`` lies in ``[0, size)``; ``hint`` ends the message."""
     if ids.size == 0:
         return
     low = ids.min()
     if low < 0:
         first = int(np.flatnonzero(ids < 0)[0])
-        raise ValueError(f"{name} contains negative ids (first at position {first}: {ids[first]})")
+        raise ValueError(f"{name} contains negative ids (first at position {first}: "
+                         f"{ids[first]}){hint}")
     high = ids.max()
     if high >= size:
         first = int(np.flatnonzero(ids >= size)[0])
         raise ValueError(
             f"{name} contains id {ids[first]} at position {first}, out of range for "
-            f"{size} {what} (valid ids are 0..{size - 1})"
+            f"{size} {what} (valid ids are 0..{size - 1}){hint}"
         )
 
 

@@ -329,6 +329,12 @@ def test_bad_calls_on_a_model_are_named():
         model.predict([0, 1], [0])
     with pytest.raises(TypeError, match=r"items must hold integer indices"):
         model.predict([0], [0.5])
+    # original ids were pointed to Ratings.from_dataframe, which had built the model's data
+    with pytest.raises(TypeError, match=r"users must hold integer indices; got dtype <U3; the "
+                                        r"model's user_ids_\[index\] is the original id"):
+        model.recommend(["ann"])
+    with pytest.raises(ValueError, match=r"\(valid ids are 0..3\); the model's item_ids_"):
+        model.similar_items(10)
     with pytest.raises(ValueError, match=r"n must be a positive integer; got 0"):
         model.recommend(0, n=0)
     with pytest.raises(ValueError, match=r"items contains repeated item indices"):
