@@ -138,7 +138,8 @@ class KFold:
     n_splits : int
         Number of folds, at least 2.
     shuffle : bool
-        Assign ratings to folds at random (else by their row-major position).
+        Assign ratings to folds at random; else the p-th rating in row-major order
+        goes to fold ``p mod n_splits``.
     random_state : None, int, Generator, SeedSequence or RandomState
         Used when ``shuffle``.
 
@@ -149,24 +150,26 @@ class KFold:
     """
 
     def __init__(self, n_splits=5, shuffle=True, random_state=None):
+        if v.positive_int(n_splits, "n_splits") < 2:
+            raise ValueError(f"n_splits must be at least 2; got {n_splits}")
         self.n_splits = n_splits
-        self.shuffle = shuffle
+        self.shuffle = v.boolean(shuffle, "shuffle")  # 'False' is truthy: it shuffled
+        v.random_generator(random_state)
         self.random_state = random_state
 
     def split(self, ratings):
-        """Yield ``(train, test)`` Ratings for each fold."""
+        """An iterator of ``(train, test)`` Ratings, one pair per fold (the arguments are
+        checked at the call, not at the first fold)."""
         _check_ratings(ratings)
-        n_splits = v.positive_int(self.n_splits, "n_splits")
-        if n_splits < 2 or n_splits > ratings.nnz:
+        if self.n_splits > ratings.nnz:
             raise ValueError(f"n_splits must be between 2 and the number of ratings "
-                             f"({ratings.nnz}); got {n_splits}")
+                             f"({ratings.nnz}); got {self.n_splits}")
         position = np.arange(ratings.nnz)
         if self.shuffle:
             position = v.random_generator(self.random_state).permutation(ratings.nnz)
-        fold = np.empty(ratings.nnz, dtype=np.min_scalar_type(n_splits - 1))  # kept while yielding
-        fold[position] = np.arange(ratings.nnz) % n_splits  # sizes differ by at most one
-        for f in range(n_splits):
-            yield _split(ratings, fold == f)
+        fold = np.empty(ratings.nnz, dtype=np.min_scalar_type(self.n_splits - 1))
+        fold[position] = np.arange(ratings.nnz) % self.n_splits  # sizes differ by at most one
+        return (_split(ratings, fold == f) for f in range(self.n_splits))
 
     def __repr__(self):
         return (f"KFold(n_splits={self.n_splits}, shuffle={self.shuffle}, "

@@ -236,9 +236,15 @@ def test_validation_errors(ratings):
         split_by_time(ratings, [1, 2, 3])
     with pytest.raises(ValueError, match=r"at=5000 puts no rating in the test part"):
         split_by_time(ratings, np.arange(ratings.nnz), at=5000)
+    with pytest.raises(ValueError, match=r"n_splits must be at least 2; got 1"):
+        KFold(1)
     with pytest.raises(ValueError, match=r"n_splits must be between 2 and the number of "
-                                         r"ratings \(900\); got 1"):
-        list(KFold(1).split(ratings))
+                                         r"ratings \(900\); got 901"):
+        KFold(901).split(ratings)  # at the call, not at the first fold
+    with pytest.raises(ValueError, match=r"shuffle must be True or False; got 'False'"):
+        KFold(3, shuffle="False")  # a truthy string: it shuffled
+    with pytest.raises(ValueError, match=r"random_state must be None"):
+        KFold(3, random_state="seed")
     with pytest.raises(ValueError, match=r"cv must be a number of folds, a KFold or an iterable"):
         cross_validate(sa.ExplicitALS(), ratings, cv=None)
     with pytest.raises(ValueError, match=r"unknown metric 'accuracy'"):
