@@ -109,8 +109,9 @@ def hit_rate_at_k(model, ratings, k=10, exclude_seen=True, threshold=None):
 
 
 _AUC_BLOCK = 1 << 21
-"""Scores per thread and block of :func:`auc` (users × items, 8 MiB in float32): on the
-ml20m shape with K = 64, 2²⁰ took 1.1–1.3× as long and 2¹⁸ 2.2× (smaller gemms)."""
+"""Scores per thread and block of :func:`auc` (users × items, 8 MiB in float32; the
+block's copy of its users' factors is held to the same size): on the ml20m shape with
+K = 64, 2²⁰ took 1.1–1.3× as long and 2¹⁸ 2.2× (smaller gemms)."""
 
 
 def auc(model, ratings, exclude_seen=True, threshold=None):
@@ -142,7 +143,9 @@ def auc(model, ratings, exclude_seen=True, threshold=None):
     item_factors = np.ascontiguousarray(model._scoring_factors("item"))
     user_factors = model._scoring_factors("user")
     out = np.empty(len(users), dtype=np.float64)
-    user_block = max(1, _AUC_BLOCK // n_items)
+    # the block's scores and its query rows both stay within the budget, and a block
+    # need not be longer than the users there are
+    user_block = max(1, min(len(users), _AUC_BLOCK // max(n_items, item_factors.shape[1])))
     scratch = auc_scratch(numba.config.NUMBA_NUM_THREADS, n_items, item_factors.shape[1],
                           int((ends - starts).max()), item_factors.dtype, user_block)
     with kernel_threads(model.num_threads):

@@ -118,6 +118,27 @@ def test_kernels_on_a_hand_made_case():
     assert not scratch[0].any()  # the flags are left zeroed for the next row
 
 
+def test_auc_scratch_is_bounded_by_the_users_and_the_factors(monkeypatch):
+    """With 2 items and K = 4096 a block of 2²⁰ users' factors was allocated per thread
+    (32 GiB) for 2 users: a MemoryError."""
+    from sparseals._kernels import ranking
+
+    blocks = []
+    original = ranking.auc_scratch
+    monkeypatch.setattr(ranking, "auc_scratch",
+                        lambda *a: blocks.append(a[-1]) or original(*a))
+    train = sa.Ratings.from_coo([0, 1, 2, 3], [0, 1, 0, 1], [1.0, 1, 1, 1])
+    test = sa.Ratings.from_coo([0, 1], [1, 0], [1.0, 1], shape=(4, 2))
+    model = sa.ImplicitALS(factors=2, iterations=1, random_state=0).fit(train)
+    rng = np.random.default_rng(0)
+    model.user_factors_ = rng.standard_normal((4, 4096)).astype(np.float32)
+    model.item_factors_ = rng.standard_normal((2, 4096)).astype(np.float32)
+    scores = model.user_factors_ @ model.item_factors_.T
+    expected = np.mean([float(scores[0, 1] > scores[0, 0]), float(scores[1, 0] > scores[1, 1])])
+    assert metrics.auc(model, test, exclude_seen=False) == expected
+    assert blocks == [2]
+
+
 def test_auc_kernel_with_many_ties_matches_reference():
     """Scores of a few distinct values, so most pairs tie. Rows with up to 13 relevant items
     take the passes (four relevant items a pass, and the rest one by one); rows with more
