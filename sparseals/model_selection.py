@@ -64,7 +64,8 @@ def leave_k_out(ratings, k=1, min_ratings=None, timestamps=None, random_state=No
         (the leave-one-out protocol of BENCHMARKING.md uses ``k=1, min_ratings=5``).
     timestamps : array_like of int, optional
         One per rating, aligned with ``ratings.by_user`` (as the readers return them);
-        when given, each user's *latest* ``k`` ratings are held out, else random ones.
+        when given, each user's *latest* ``k`` ratings are held out (among equal times,
+        the later positions in ``by_user``, i.e. the higher item indices), else random ones.
     random_state : None, int, Generator, SeedSequence or RandomState
 
     Returns
