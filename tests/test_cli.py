@@ -172,6 +172,18 @@ def test_evaluate_split_and_kfold(small_csv, capsys):
     assert header[:3] == ["metric", "mean", "std"] and header[-2:] == ["fold", "3"]
 
 
+def test_evaluate_is_repeatable_without_random_state(small_csv, capsys):
+    """The folds were seeded (--seed 0) but the initial factors were not: the same
+    command printed another RMSE each run."""
+    columns = ["--user", "who", "--item", "what", "--rating", "stars", "--factors", "3",
+               "--iterations", "2", "--json"]
+    reports = [json.loads(run(capsys, "evaluate", small_csv, *columns, *more)[1])
+               for more in ([], [], ["--random-state", "0"], ["--seed", "1"])]
+    assert reports[0]["metrics"] == reports[1]["metrics"] == reports[2]["metrics"]
+    assert reports[0]["params"]["random_state"] == 0
+    assert reports[3]["params"]["random_state"] == 1  # the seed serves both
+
+
 def test_evaluate_ml100k_kfold_matches_cross_validate(shared_data, capsys):
     from sparseals.model_selection import cross_validate
 

@@ -21,7 +21,8 @@ def add_parser(commands):
     protocol.add_argument("--kfold", type=int, metavar="K",
                           help="K-fold cross-validation with random folds instead of one split")
     protocol.add_argument("--seed", type=int, default=0,
-                          help="seed of the split or the folds (default 0)")
+                          help="seed of the split or the folds, and of the initial factors "
+                               "unless --random-state is given (default 0)")
     protocol.add_argument("--metrics", help="comma-separated names from rmse, mae, precision, "
                                             "recall, ndcg, map, hit_rate, auc (default: rmse,mae "
                                             "for explicit; the ranking ones for implicit)")
@@ -50,6 +51,8 @@ def run(args):
     if args.seed < 0:  # checked here: the split's own error would blame --test-size
         raise CLIError(f"--seed must be a non-negative integer; got {args.seed}")
     model = build_model(args)
+    if model.random_state is None:  # an evaluation is repeatable: the same command, the same scores
+        model.set_params(random_state=args.seed)
     ratings = read_data(args)
     if args.kfold is not None:
         scores = _kfold(model, ratings, args, metrics, clip)
