@@ -120,13 +120,17 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
         format = "parquet" if path.lower().endswith(_PARQUET) else "csv"
     v.one_of(format, "format", {"csv", "parquet"})
     text_ids = set()  # id columns to read as text, as written
+    whole_sep = False  # '::' split at ':' (8× faster), until a ':' turns up inside a field
     while True:
         if format == "parquet":
             chunks = _parquet_chunks(path, columns, chunksize)
         else:
-            chunks = _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids)
+            chunks = _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids,
+                                  whole_sep)
         try:
             return _assemble(chunks, columns, dtype, duplicates, path)
+        except _SeparatorInField:
+            whole_sep = True
         except _NumbersAndText as mixed:
             # pandas types each chunk's column apart: numbers in some chunks, text in
             # others. Read the column again as text throughout, so that the answer does
@@ -414,7 +418,12 @@ def _split(line, sep):
     return [f.strip().strip('"').strip("'") for f in fields]
 
 
-def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=()):
+class _SeparatorInField(ValueError):
+    """A file read by splitting a repeated-character separator ('::') at one character
+    has that character inside a field: it must be read with the separator itself."""
+
+
+def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=(), whole_sep=False):
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is in the test extras
@@ -454,7 +463,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=()):
             wanted[role] = int(column)
     engine, parse_sep, usecols, gaps = "c", sep, sorted(set(wanted.values())), None
     if len(sep) > 1 and sep != r"\s+":
-        if set(sep) == {sep[0]} and first.count(sep[0]) == len(sep) * first.count(sep):
+        if (not whole_sep and set(sep) == {sep[0]}
+                and first.count(sep[0]) == len(sep) * first.count(sep)):
             # '::' (MovieLens 1M / 10M): pandas' C parser takes one-character separators
             # only, so split at ':' and check that the fields between stay empty; 8×
             # faster than its Python parser
@@ -485,11 +495,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=()):
                     if frame.shape[1] < width:  # pandas counts the fields of the first row
                         raise ValueError(f"the first data line has fewer than the {len(fields)} "
                                          "fields of the first line")
-                    filled = frame[gaps].notna().to_numpy().any(axis=1)
-                    if filled.any():
-                        row = frame.index[int(np.argmax(filled))]
-                        raise ValueError(f"line {row + 1 + skip} has a {sep[0]!r} "
-                                         "inside a field")
+                    if frame[gaps].notna().to_numpy().any():
+                        raise _SeparatorInField()
                 elif usecols is None:  # parsed whole: pandas counts the first data line
                     if frame.shape[1] > len(fields):
                         raise ValueError(_more_fields(skip, frame.shape[1], len(fields), sep))
@@ -501,6 +508,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=()):
                 yield {role: frame[pos].to_numpy() for role, pos in wanted.items()}
     except pd.errors.EmptyDataError:  # a header and nothing else
         return
+    except _SeparatorInField:
+        raise
     except _STREAM_ERRORS as error:  # gzip, bz2 and xz streams
         if compression is None:
             raise
@@ -510,10 +519,9 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=()):
         line = re.search(r"Expected \d+ fields in line (\d+)", reason)
         if line:  # pandas counts from the first data line
             line = int(line[1]) + skip
-        if gaps is not None and line:  # pandas counted the fields split at one character
-            reason = (f"line {line} has more fields than the first line, or a {sep[0]!r} "
-                      "inside a field")
-        elif line:
+        if gaps is not None and line:  # more fields split at one character: maybe one
+            raise _SeparatorInField() from None  # inside a field, so read with the whole sep
+        if line:
             reason = (f"line {line} has more fields than the first line; check sep= (a "
                       f"decimal comma in a file separated by {sep!r}?)")
         raise ValueError(f"could not read {path} as delimited text with sep={sep!r}: "
