@@ -235,6 +235,7 @@ class ALSBase:
 
     def _resumable_state(self, ratings, dtype):
         """The fitted arrays to resume from with ``warm_start=True`` (checked to match)."""
+        self._check_state()  # one side alone of another dtype was dropped without a word
         fitted = (len(self.user_factors_), len(self.item_factors_), self.user_factors_.shape[1],
                   self.user_factors_.dtype)
         wanted = (*ratings.shape, self.factors, dtype)
@@ -319,6 +320,35 @@ class ALSBase:
     def _check_fitted(self):
         if not hasattr(self, "item_factors_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+        self._check_state()
+
+    def _check_state(self):
+        """Raise unless the fitted arrays agree with each other (checks of O(1) cost).
+
+        The kernels index one side's factors with the other's and with the seen items:
+        an attribute replaced by one of another shape, dtype or byte order would be read
+        out of bounds or fail inside numba.
+        """
+        users = self.user_factors_
+        dtype = getattr(users, "dtype", None)
+        k = getattr(users, "shape", (0, 0))[-1]
+        for side, n in (("user", len(self.user_ids_)), ("item", len(self.item_ids_))):
+            for name, expected in ((f"{side}_factors_", (n, k)), (f"{side}_biases_", (n,))):
+                array = getattr(self, name, None)
+                if array is None and name.endswith("_biases_"):
+                    continue
+                shape, kind = getattr(array, "shape", None), getattr(array, "dtype", None)
+                if (shape != expected or k < 1 or kind != dtype
+                        or kind not in (np.float32, np.float64)):
+                    raise ValueError(
+                        f"the model's {name} has shape {shape} and dtype {kind}; expected "
+                        f"{expected} (one row per id in {side}_ids_) and the dtype of "
+                        f"user_factors_, native float32 or float64: were the fitted arrays "
+                        "replaced after the fit?")
+        if len(self._seen.indptr) != len(self.user_ids_) + 1:
+            raise ValueError(f"the model holds seen items for {len(self._seen.indptr) - 1} users "
+                             f"but {len(self.user_ids_)} user ids: were the fitted arrays "
+                             "replaced after the fit?")
 
     def _indices(self, ids, name, size, what):
         """``ids`` as indices of ``what`` ('users' / 'items'): positions in the fitted

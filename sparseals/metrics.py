@@ -213,6 +213,7 @@ def _check(model, ratings):
         raise ValueError(f"model must be a fitted sparseals model; got "
                          f"{type(model).__name__}" + (" (not fitted: call fit first)"
                                                       if hasattr(model, "fit") else ""))
+    model._check_state()
     if not isinstance(ratings, Ratings):
         raise TypeError(f"ratings must be a sparseals Ratings of held-out ratings; got "
                         f"{type(ratings).__name__}")

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 import sparseals as sa
 from naive import explicit_loss, top_n
 from sparseals._base import NotFittedError
-from sparseals.datasets import seed_example
+from sparseals.datasets import seed_example, synthetic
+from sparseals.metrics import rmse
 
 
 def observed_sample(rng, shape=(40, 30), density=0.3):
@@ -171,6 +172,34 @@ def test_singular_rows_are_counted_alike_on_the_fully_observed_path():
     counts = [sa.ExplicitALS(factors=50, regularization=0, iterations=2, random_state=0)
               .fit(data).n_singular_ for data in (dense, almost)]
     assert counts[0] == counts[1] and counts[0] >= 60
+
+
+@pytest.mark.parametrize("replace", [
+    lambda m: setattr(m, "item_factors_", np.hstack([m.item_factors_, m.item_factors_[:, :1]])),
+    lambda m: setattr(m, "item_factors_", m.item_factors_[:3].copy()),
+    lambda m: setattr(m, "item_factors_", m.item_factors_.astype(np.float64)),
+    lambda m: setattr(m, "user_factors_", m.user_factors_.astype(">f4")),
+    lambda m: setattr(m, "item_biases_", m.item_biases_.astype(np.float64)),
+    lambda m: setattr(m, "user_biases_", m.user_biases_[:-1].copy()),
+], ids=["K+1 columns", "fewer rows", "one side float64", "big-endian", "float64 biases",
+        "short biases"])
+@pytest.mark.parametrize("call", [
+    lambda m, r, p: m.recommend(np.arange(10)), lambda m, r, p: m.similar_items(0),
+    lambda m, r, p: m.predict([0], [1]), lambda m, r, p: m.fold_in([0, 1], [3.0, 4.0]),
+    lambda m, r, p: m.partial_fit_users([0, 1], r.csr[:2]),
+    lambda m, r, p: m.set_params(warm_start=True, iterations=1).fit(r),
+    lambda m, r, p: rmse(m, r), lambda m, r, p: m.save(p),
+], ids=["recommend", "similar_items", "predict", "fold_in", "partial_fit_users", "warm start",
+        "rmse", "save"])
+def test_fitted_arrays_replaced_by_mismatched_ones_are_refused(tmp_path, replace, call):
+    """Wider or shorter item factors ran the kernels out of bounds (silently, or garbage
+    exclusions); one side of another dtype or byte order failed inside numba; a warm
+    start dropped such item factors or biases without a word and restarted them."""
+    ratings = synthetic(40, 30, 400, seed=0)
+    model = sa.ExplicitALS(factors=4, iterations=2, biases=True, random_state=0).fit(ratings)
+    replace(model)
+    with pytest.raises(ValueError, match=r"were the fitted arrays replaced after the fit\?"):
+        call(model, ratings, tmp_path / "model.npz")
 
 
 def test_thread_count_is_checked_by_every_call_that_takes_it():
