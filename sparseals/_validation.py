@@ -95,7 +95,13 @@ def id_array(ids, name, hint=" (use Ratings.from_dataframe for arbitrary ids)"):
             return array.astype(np.int64)
         raise TypeError(f"{name} must hold integer indices; got dtype {array.dtype}"
                         + (hint if array.dtype.kind in "OUS" else ""))
-    return array
+    return native(array)
+
+
+def native(array):
+    """``array`` in the machine's byte order (a copy only when it is not): numba kernels
+    take native arrays only."""
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
 
 
 def ids_in_range(ids, name, size, what, hint=""):

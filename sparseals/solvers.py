@@ -97,7 +97,7 @@ def _starting_factors(initial, n_rows, k, dtype):
 
 def _checked_step_arguments(rows, other_factors, regularization, reg_exponent):
     """What both public half-steps check: the fixed factors, the rows, λ and ν."""
-    other_factors = np.asarray(other_factors)
+    other_factors = v.native(np.asarray(other_factors))
     if other_factors.ndim != 2 or other_factors.shape[1] == 0:
         raise ValueError(f"other_factors must be 2-D (n_cols, K) with K ≥ 1; got shape "
                          f"{other_factors.shape}")

@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from naive import explicit_rows, explicit_user_gradient
 from sparseals import solvers
 from sparseals.ratings import Compressed
-from sparseals.solvers import _dense_explicit_step, explicit_half_step
+from sparseals.solvers import _dense_explicit_step, explicit_half_step, implicit_half_step
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
 
@@ -291,6 +291,18 @@ def test_half_step_validates(kwargs, error, message):
     other = arguments.pop("other_factors")
     with pytest.raises(error, match=message):
         explicit_half_step(rows, other, **arguments)
+
+
+@pytest.mark.parametrize("step", [explicit_half_step, implicit_half_step])
+def test_half_steps_take_big_endian_arrays(step):
+    """A Compressed triple of '>i4' failed inside numba (TypingError), and '>f4' factors
+    were refused as not 'float32'."""
+    rows = sp.random(20, 30, density=0.3, format="csr", random_state=0, dtype=np.float32)
+    other = np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32)
+    swapped = Compressed(rows.indptr.astype(">i4"), rows.indices.astype(">i4"),
+                         rows.data.astype(">f4"))
+    got = step(swapped, other.astype(">f4"), regularization=0.1)[0]
+    assert_array_equal(got, step(rows, other, regularization=0.1)[0])
 
 
 def test_half_step_leaves_a_callers_matrix_with_duplicates_alone():
