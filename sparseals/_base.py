@@ -425,11 +425,25 @@ class ALSBase:
         else:
             excluded = Compressed(np.zeros(len(self.user_factors_) + 1, dtype=np.int32),
                                   np.zeros(0, dtype=np.int32), None)
-        query = self._scoring_factors("user", users)
-        result = self._top_n(query, self._scoring_factors("item", candidates), candidates,
-                             excluded.indptr[users], excluded.indptr[users + 1], excluded.indices,
-                             n_items, n)
+        exclusions = (excluded.indptr[users], excluded.indptr[users + 1], excluded.indices)
+        biases = self._bias_terms(users)
+        if items is None and (biases is None or len(users) < _PRUNE_MIN_QUERIES):
+            # every item: the factors as they are, not a copy gathered by index or widened
+            # by the biases (1M items at K = 128: 0.5-1 GB per call); the biases, if any,
+            # are added to the scores instead (many users take the pruned path below)
+            row_offset, column_bias = biases if biases is not None else (None, None)
+            query = self.user_factors_[users]
+            result = self._top_n(query, self.item_factors_, candidates, *exclusions, n_items, n,
+                                 row_offset, column_bias)
+        else:
+            result = self._top_n(self._scoring_factors("user", users),
+                                 self._scoring_factors("item", candidates), candidates,
+                                 *exclusions, n_items, n)
         return (result[0][0], result[1][0]) if single else result
+
+    def _bias_terms(self, users):
+        """``(per-user score offset, per-item bias)`` of a model with biases, else None."""
+        return None
 
     def similar_items(self, items, n=10):
         """The ``n`` items most similar to each given item (cosine of the factors), best first.
@@ -456,17 +470,22 @@ class ALSBase:
         everyone = np.arange(len(factors), dtype=np.int32)
         starts = np.arange(len(ids))
         result = self._top_n(normalised[ids], normalised, everyone, starts, starts + 1,
-                             ids.astype(np.int32), len(factors), n, offset=0.0)
+                             ids.astype(np.int32), len(factors), n, row_offset=0.0)
         return (result[0][0], result[1][0]) if single else result
 
     def _top_n(self, query, candidate_factors, candidates, exclude_start, exclude_end,
-               exclude_indices, n_labels, n, offset=None):
-        """Top ``n`` of query · candidates (+ the model's score offset unless ``offset`` given)."""
+               exclude_indices, n_labels, n, row_offset=None, column_bias=None):
+        """Top ``n`` of query · candidates + ``column_bias`` (none by default) + the
+        model's score offset, or ``row_offset`` (a number or one per query row)."""
         import numba
 
         from ._kernels.topk import score_scratch, score_top_n
 
         query_norms = column_bounds = np.empty(0)
+        if column_bias is None:
+            column_bias = np.empty(0, dtype=query.dtype)
+        elif len(query) >= _PRUNE_MIN_QUERIES:
+            raise ValueError("pruning needs the biases in the factors")  # a bug if reached
         if len(query) >= _PRUNE_MIN_QUERIES:
             # exact pruning (see score_top_n): candidates by decreasing norm, so that
             # the long tail of small-norm items is never scored once the heaps are good
@@ -480,16 +499,18 @@ class ALSBase:
         column_of[candidates] = np.arange(len(candidates), dtype=np.int32)
         out_items = np.empty((len(query), n), dtype=np.int32)
         out_scores = np.empty((len(query), n), dtype=query.dtype)
-        offset = self._score_offset() if offset is None else offset
+        row_offset = self._score_offset() if row_offset is None else row_offset
+        row_offset = np.broadcast_to(np.asarray(row_offset, dtype=query.dtype), len(query))
         user_block, item_block = _TOP_N_BLOCK
         # numba thread ids may range over the whole pool, whatever the count in use
         scratch = score_scratch(numba.config.NUMBA_NUM_THREADS, user_block, item_block,
                                 query.dtype)
         with kernel_threads(self.num_threads):
             score_top_n(np.ascontiguousarray(query), np.ascontiguousarray(candidate_factors),
-                        query.dtype.type(offset), candidates, exclude_start, exclude_end,
-                        exclude_indices, column_of, n, out_items, out_scores, user_block,
-                        item_block, scratch, query_norms, column_bounds)
+                        np.ascontiguousarray(row_offset), np.ascontiguousarray(column_bias),
+                        candidates, exclude_start, exclude_end, exclude_indices, column_of, n,
+                        out_items, out_scores, user_block, item_block, scratch, query_norms,
+                        column_bounds)
         return out_items, out_scores
 
     # ------------------------------------------------------------------ incremental updates

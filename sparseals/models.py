@@ -187,6 +187,11 @@ class ExplicitALS(ALSBase):
     def _score_offset(self):
         return self.global_mean_
 
+    def _bias_terms(self, users):
+        if self.user_biases_ is None:
+            return None
+        return self.user_biases_[users] + self.global_mean_, self.item_biases_
+
     def fold_in(self, items, values):
         """Factors for a new user from their ratings, with the item factors held fixed.
 
