@@ -434,7 +434,7 @@ class ALSBase:
             row_offset, column_bias = biases if biases is not None else (None, None)
             query = self.user_factors_[users]
             result = self._top_n(query, self.item_factors_, candidates, *exclusions, n_items, n,
-                                 row_offset, column_bias)
+                                 row_offset, column_bias=column_bias)
         else:
             result = self._top_n(self._scoring_factors("user", users),
                                  self._scoring_factors("item", candidates), candidates,
@@ -465,28 +465,32 @@ class ALSBase:
         n = min(v.positive_int(n, "n"), len(factors) - 1)
         if n < 1:
             raise ValueError(f"there is only one of the {what}: nothing to compare with")
-        norms = np.linalg.norm(factors, axis=1)
-        normalised = factors / np.where(norms > 0, norms, 1)[:, None]
+        # cosines as dot products scaled by the inverse norms, in the kernel: not a
+        # normalised copy of every factor row per call
+        norms = np.sqrt(np.einsum("ij,ij->i", factors, factors))  # no squared copy either
+        inverse = (1 / np.where(norms > 0, norms, 1)).astype(factors.dtype)
         everyone = np.arange(len(factors), dtype=np.int32)
         starts = np.arange(len(ids))
-        result = self._top_n(normalised[ids], normalised, everyone, starts, starts + 1,
-                             ids.astype(np.int32), len(factors), n, row_offset=0.0)
+        result = self._top_n(factors[ids] * inverse[ids, None], factors, everyone, starts,
+                             starts + 1, ids.astype(np.int32), len(factors), n, row_offset=0.0,
+                             column_scale=inverse)
         return (result[0][0], result[1][0]) if single else result
 
     def _top_n(self, query, candidate_factors, candidates, exclude_start, exclude_end,
-               exclude_indices, n_labels, n, row_offset=None, column_bias=None):
-        """Top ``n`` of query · candidates + ``column_bias`` (none by default) + the
-        model's score offset, or ``row_offset`` (a number or one per query row)."""
+               exclude_indices, n_labels, n, row_offset=None, column_scale=None,
+               column_bias=None):
+        """Top ``n`` of (query · candidates) × ``column_scale`` + ``column_bias`` (neither
+        by default; with them, no pruning) + the model's score offset, or ``row_offset``
+        (a number or one per query row)."""
         import numba
 
         from ._kernels.topk import score_scratch, score_top_n
 
         query_norms = column_bounds = np.empty(0)
-        if column_bias is None:
-            column_bias = np.empty(0, dtype=query.dtype)
-        elif len(query) >= _PRUNE_MIN_QUERIES:
-            raise ValueError("pruning needs the biases in the factors")  # a bug if reached
-        if len(query) >= _PRUNE_MIN_QUERIES:
+        prune = len(query) >= _PRUNE_MIN_QUERIES and column_scale is None and column_bias is None
+        column_scale, column_bias = (np.empty(0, dtype=query.dtype) if c is None else c
+                                     for c in (column_scale, column_bias))
+        if prune:
             # exact pruning (see score_top_n): candidates by decreasing norm, so that
             # the long tail of small-norm items is never scored once the heaps are good
             norms = np.sqrt(np.einsum("ij,ij->i", candidate_factors, candidate_factors,
@@ -507,7 +511,8 @@ class ALSBase:
                                 query.dtype)
         with kernel_threads(self.num_threads):
             score_top_n(np.ascontiguousarray(query), np.ascontiguousarray(candidate_factors),
-                        np.ascontiguousarray(row_offset), np.ascontiguousarray(column_bias),
+                        np.ascontiguousarray(row_offset), np.ascontiguousarray(column_scale),
+                        np.ascontiguousarray(column_bias),
                         candidates, exclude_start, exclude_end, exclude_indices, column_of, n,
                         out_items, out_scores, user_block, item_block, scratch, query_norms,
                         column_bounds)

@@ -275,17 +275,20 @@ def test_recommend_with_biases_on_either_path(prune, monkeypatch):
 
 
 @pytest.mark.parametrize("biases", [False, True])
-def test_recommend_for_one_user_does_not_copy_the_item_factors(biases):
-    """Gathering every item by index and widening the factors by the biases copied the
-    whole item table on each call (1M items at K = 128: 0.5-1 GB)."""
+@pytest.mark.parametrize("call", [lambda m: m.recommend(0), lambda m: m.similar_items(0)],
+                         ids=["recommend", "similar_items"])
+def test_one_query_does_not_copy_the_item_factors(biases, call):
+    """Gathering every item by index, widening the factors by the biases, or normalising
+    them for cosines copied the whole item table on each call (1M items at K = 128:
+    0.5-1 GB)."""
     import tracemalloc
 
     dense = np.random.default_rng(0).random((3, 50_000)).astype(np.float32)
     dense[dense < 0.5] = np.nan
     model = sa.ExplicitALS(factors=32, iterations=1, random_state=0, biases=biases).fit(dense)
-    model.recommend(0)
+    call(model)
     tracemalloc.start()
-    model.recommend(0)
+    call(model)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < model.item_factors_.nbytes / 4  # 6.4 MB of factors

@@ -76,11 +76,12 @@ def score_scratch(n_threads, user_block, item_block, dtype):
 
 
 @njit(**OUTER)
-def score_top_n(query, factors, row_offset, column_bias, labels, exclude_start, exclude_end,
-                exclude_indices, column_of, n, out_labels, out_scores, user_block, item_block,
-                scratch, query_norms, column_bounds):
-    """Best ``n`` of ``query @ factors.T + column_bias + row_offset[:, None]`` per row
-    (``column_bias`` may be empty: no column term), scoring and selecting together.
+def score_top_n(query, factors, row_offset, column_scale, column_bias, labels, exclude_start,
+                exclude_end, exclude_indices, column_of, n, out_labels, out_scores, user_block,
+                item_block, scratch, query_norms, column_bounds):
+    """Best ``n`` of ``(query @ factors.T) * column_scale + column_bias + row_offset[:, None]``
+    per row (``column_scale`` and ``column_bias`` may be empty: no such term), scoring
+    and selecting together.
 
     Parallel over blocks of ``user_block`` rows; each thread scores its rows
     against ``item_block`` columns at a time with one single-threaded gemm into
@@ -96,8 +97,8 @@ def score_top_n(query, factors, row_offset, column_bias, labels, exclude_start, 
     more entry, 0, at the end) and ``query_norms[r] = ‖query[r]‖``. A block of rows
     stops scoring once every row's n-th best score beats ``‖q‖ · column_bounds[c]``
     (Cauchy–Schwarz, widened by the rounding of a K-term dot product): no later
-    column can enter any of its heaps. The bound knows nothing of ``column_bias``:
-    pruning needs it empty (fold the biases into the factors instead).
+    column can enter any of its heaps. The bound knows nothing of the column terms:
+    pruning needs them empty (fold them into the factors instead).
     """
     n_rows = query.shape[0]
     n_cols = factors.shape[0]
@@ -122,6 +123,9 @@ def score_top_n(query, factors, row_offset, column_bias, labels, exclude_start, 
             for i in range(rows):
                 r = r0 + i
                 row = scores[i]
+                if column_scale.shape[0] > 0:
+                    for c in range(width):
+                        row[c] *= column_scale[c0 + c]
                 if column_bias.shape[0] > 0:
                     for c in range(width):
                         row[c] += column_bias[c0 + c]
