@@ -442,8 +442,11 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
         other = _rotated(other, basis, np.empty(other.shape, dtype=dtype), n_threads)
         if use_cg:  # the CG start; the exact solver does not read target
             _rotated(target, basis, target, n_threads)
-    # numba thread ids may range over the whole pool, whatever the count in use
-    scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1], dtype, use_cg)
+    # numba thread ids may range over the whole pool, whatever the count in use; a
+    # long-row plan was made for the full gather block
+    longest = None if long_rows is not None else int(np.diff(rows.indptr).max(initial=0))
+    scratch = allocate_scratch(numba.config.NUMBA_NUM_THREADS, other.shape[1], dtype, use_cg,
+                               longest)
     row_losses = np.empty(0) if row_losses is None else row_losses
     defer_long = bool(use_cg) and long_rows is not None
     if defer_long and (long_rows.n_rows != len(target) or len(long_rows.ptr) != len(other) + 1

@@ -44,10 +44,14 @@ def gather_rows(k, dtype):
     return max(1024, GATHER_BYTES // (k * np.dtype(dtype).itemsize))
 
 
-def allocate_scratch(n_threads, k, dtype, use_cg):
+def allocate_scratch(n_threads, k, dtype, use_cg, longest=None):
     """Per-thread scratch for :func:`cg_half_step` (``use_cg``) or :func:`exact_half_step`
-    (allocated once per half-step)."""
+    (allocated once per half-step). ``longest``, the longest row to solve if known,
+    caps the gather block: a fold-in of a few ratings needs no 4 MiB per thread. Every
+    row that fits the full block fits the capped one, so the results are the same."""
     gather = gather_rows(k, dtype)
+    if longest is not None:
+        gather = max(1, min(gather, longest))
     rows = np.empty((n_threads, gather, k), dtype=dtype)  # gathered factor rows
     # weights c − α₀, CG targets c·p, and for the CG the ratings' scores y·x and y·p
     weights = np.empty((n_threads, 4 if use_cg else 2, gather), dtype=dtype)
