@@ -361,12 +361,14 @@ class ImplicitALS(ALSBase):
                                  float(self.unobserved_weight), data.dtype)
 
     def _step(self, rows, other, target, reg, use_cg, row_losses=None, long_rows=None,
-              other_gram=None, n_other=-1):
+              other_gram=None, n_other=-1, in_fit=False):
+        # in a fit, the other side is rotated in place (_iterate_or_restore keeps a copy
+        # of both sides anyway); a fold-in or partial fit must leave it as it is
         return _implicit_step(rows, other, target, reg, float(self.reg_exponent),
                               float(self.alpha), float(self.unobserved_weight), self.confidence,
                               use_cg, int(self.cg_steps), self.num_threads,
                               other_gram=other_gram, n_other=n_other, row_losses=row_losses,
-                              long_rows=long_rows)
+                              long_rows=long_rows, rotate_other_in_place=in_fit)
 
     def _listed_ratings(self, ratings, dtype):
         """The ratings of the rows the CG cannot gather, planned once per fit."""
@@ -396,11 +398,13 @@ class ImplicitALS(ALSBase):
                     _plan_long_rows(ratings.by_item, ratings.by_user, self.factors, dtype))
             long_users, long_items = self._long_rows
         self.n_singular_ = self._step(ratings.by_user, self.item_factors_, self.user_factors_,
-                                      self._reg_users, use_cg, long_rows=long_users)
+                                      self._reg_users, use_cg, long_rows=long_users,
+                                      in_fit=True)
         # the item step also gives the loss's observed cells, from the rows it gathers
         item_losses = np.empty(len(self.item_factors_))
         self.n_singular_ += self._step(ratings.by_item, self.user_factors_, self.item_factors_,
-                                       self._reg_items, use_cg, item_losses, long_items)
+                                       self._reg_items, use_cg, item_losses, long_items,
+                                       in_fit=True)
         return float(item_losses.sum())
 
     def _solve_rows(self, side, rows, target, target_bias=None):

@@ -408,7 +408,7 @@ def _plan_long_rows(rows, transposed, factors, dtype):
 
 def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confidence, use_cg,
                    cg_steps, num_threads, other_gram=None, n_other=-1, row_losses=None,
-                   long_rows=None):
+                   long_rows=None, rotate_other_in_place=False):
     """Unchecked implicit half-step: fills ``target`` in place (it is the CG start).
 
     ``other_gram`` (``otherᵀ other`` of the whole other side) and ``n_other`` (its
@@ -422,6 +422,10 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
     The kernels see both sides rotated into the eigenvector basis of G = α₀ YᵀY (a
     rotated copy of ``other``; ``target`` in place), where G is diagonal, and ``target``
     is rotated back at the end (:mod:`sparseals._kernels.implicit`).
+    ``rotate_other_in_place`` rotates ``other`` itself, and back, instead of a copy of
+    it: a fit's half-steps save a copy of the larger side that way (its rows then
+    change by rounding, and a failure in between leaves them rotated: the fit restores
+    them). A caller's array is never rotated in place.
     """
     import numba
 
@@ -439,7 +443,8 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
         eigenvalues, basis = np.linalg.eigh(alpha0 * gram.astype(np.float64))
         gram_diagonal = np.maximum(eigenvalues, 0.0).astype(dtype)  # G is semi-definite
         basis = basis.astype(dtype)
-        other = _rotated(other, basis, np.empty(other.shape, dtype=dtype), n_threads)
+        rotated = other if rotate_other_in_place else np.empty(other.shape, dtype=dtype)
+        other = _rotated(other, basis, rotated, n_threads)
         if use_cg:  # the CG start; the exact solver does not read target
             _rotated(target, basis, target, n_threads)
     # numba thread ids may range over the whole pool, whatever the count in use; a
@@ -469,5 +474,8 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
                          float(reg_exponent), len(other) if n_other < 0 else int(n_other),
                          dtype.type(c0), dtype.type(c1), dtype.type(alpha0), int(cg_steps),
                          row_losses)
-        _rotated(target, np.ascontiguousarray(basis.T), target, n_threads)
+        back = np.ascontiguousarray(basis.T)
+        _rotated(target, back, target, n_threads)
+        if rotate_other_in_place:
+            _rotated(other, back, other, n_threads)
     return int(np.count_nonzero(singular))
