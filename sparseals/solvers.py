@@ -188,9 +188,10 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
                          reg_exponent, num_threads):
     """Half-step for a fully observed matrix: one shared K × K system, many right-hand sides.
 
-    ``values`` is the dense (n_rows, n_cols) rating matrix. Returns the number of
-    rows whose system was singular and got a ridge: all or none, as they share one. The right-hand sides and solves go
-    by :func:`_by_row_blocks`, so the result does not depend on the thread count.
+    ``values`` is the dense (n_rows, n_cols) rating matrix. Returns the number of rows
+    whose system was singular and got a ridge: all or none, as they share one. The
+    right-hand sides and solves go by :func:`_by_row_blocks`, so the result does not
+    depend on the thread count.
     """
     from ._kernels.solve import FAILED, OK, factor_with_ridge
 
@@ -425,7 +426,7 @@ def _implicit_step(rows, other, target, reg, reg_exponent, alpha, alpha0, confid
     ``rotate_other_in_place`` rotates ``other`` itself, and back, instead of a copy of
     it: a fit's half-steps save a copy of the larger side that way (its rows then
     change by rounding, and a failure in between leaves them rotated: the fit restores
-    them). A caller's array is never rotated in place.
+    them). The public half-step never rotates its caller's array.
     """
     import numba
 
