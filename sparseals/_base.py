@@ -460,6 +460,7 @@ class ALSBase:
         return self._similar(self.user_factors_, users, n, "users")
 
     def _similar(self, factors, ids, n, what):
+        factors = np.asarray(factors)  # factors left on a cluster: gathered once, not thrice
         single = np.ndim(ids) == 0
         ids = self._indices(ids, what, len(factors), what)
         n = min(v.positive_int(n, "n"), len(factors) - 1)

@@ -151,16 +151,21 @@ class KFold:
     """
 
     def __init__(self, n_splits=5, shuffle=True, random_state=None):
-        if v.positive_int(n_splits, "n_splits") < 2:
-            raise ValueError(f"n_splits must be at least 2; got {n_splits}")
         self.n_splits = n_splits
-        self.shuffle = v.boolean(shuffle, "shuffle")  # 'False' is truthy: it shuffled
-        v.random_generator(random_state)
+        self.shuffle = shuffle
         self.random_state = random_state
+        self._check()
+
+    def _check(self):
+        if v.positive_int(self.n_splits, "n_splits") < 2:
+            raise ValueError(f"n_splits must be at least 2; got {self.n_splits}")
+        v.boolean(self.shuffle, "shuffle")  # 'False' is truthy: it shuffled
+        v.random_generator(self.random_state)
 
     def split(self, ratings):
         """An iterator of ``(train, test)`` Ratings, one pair per fold (the arguments are
         checked at the call, not at the first fold)."""
+        self._check()  # again: the attributes may have been set since
         _check_ratings(ratings)
         if self.n_splits > ratings.nnz:
             raise ValueError(f"n_splits must be between 2 and the number of ratings "

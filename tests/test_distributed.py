@@ -134,6 +134,15 @@ def test_factors_left_on_the_cluster_still_recommend(client, biases):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(model.predict(users, [1, 2, 3, 4, 5]),
                                   gathered.predict(users, [1, 2, 3, 4, 5]))
+    gathers = []
+    real_gather = sd.DistributedRows.gather
+    sd.DistributedRows.gather = lambda rows: gathers.append(1) or real_gather(rows)
+    try:  # one gather for a call, not three (norms, then scores)
+        for got, want in zip(model.similar_users(5, n=3), gathered.similar_users(5, n=3)):
+            np.testing.assert_array_equal(got, want)
+    finally:
+        sd.DistributedRows.gather = real_gather
+    assert len(gathers) == 1
     with pytest.raises(TypeError, match="gather=False.*gather()"):
         model.user_factors_[0] = 1.0
     with pytest.raises(ValueError, match="gather must be True or False"):

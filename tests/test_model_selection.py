@@ -245,6 +245,10 @@ def test_validation_errors(ratings):
         KFold(3, shuffle="False")  # a truthy string: it shuffled
     with pytest.raises(ValueError, match=r"random_state must be None"):
         KFold(3, random_state="seed")
+    changed = KFold(3)
+    changed.n_splits = 1  # set after the constructor: one fold with an empty train part
+    with pytest.raises(ValueError, match=r"n_splits must be at least 2; got 1"):
+        changed.split(ratings)
     with pytest.raises(ValueError, match=r"cv must be a number of folds, a KFold or an iterable"):
         cross_validate(sa.ExplicitALS(), ratings, cv=None)
     with pytest.raises(ValueError, match=r"unknown metric 'accuracy'"):

@@ -62,6 +62,11 @@ def test_double_colon_files_with_a_colon_inside_a_field(tmp_path, chunksize):
         path.write_text(f"u::i::r\n1::2::3\n{bad_line}\n7::8::9\n")
         with pytest.raises(ValueError, match=message):
             read_ratings(path, "u", "i", "r", chunksize=chunksize)
+    # in the last field of the first data line, which sizes pandas' frame: '12:30' was
+    # read as 12 (on any other line it was an error)
+    path.write_text("u::i::r::ts\n1::2::4::12:30\n3::4::5::13\n")
+    with pytest.raises(ValueError, match=r"timestamp column 'ts' must hold integer times"):
+        read_ratings(path, "u", "i", "r", timestamp="ts", chunksize=chunksize)
 
 
 @pytest.mark.parametrize("bad_line", ["1:2::3", "1::2:5::3", "4::5::6:"])

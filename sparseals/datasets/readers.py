@@ -495,7 +495,9 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=(), w
                     if frame.shape[1] < width:  # pandas counts the fields of the first row
                         raise ValueError(f"the first data line has fewer than the {len(fields)} "
                                          "fields of the first line")
-                    if frame[gaps].notna().to_numpy().any():
+                    # a ':' inside a field shifts what follows into a gap, or, on the first
+                    # data line (which sizes the frame), past the last field
+                    if frame.shape[1] > width or frame[gaps].notna().to_numpy().any():
                         raise _SeparatorInField()
                 elif usecols is None:  # parsed whole: pandas counts the first data line
                     if frame.shape[1] > len(fields):
