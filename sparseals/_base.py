@@ -426,19 +426,16 @@ class ALSBase:
             excluded = Compressed(np.zeros(len(self.user_factors_) + 1, dtype=np.int32),
                                   np.zeros(0, dtype=np.int32), None)
         exclusions = (excluded.indptr[users], excluded.indptr[users + 1], excluded.indices)
-        biases = self._bias_terms(users)
-        if items is None and (biases is None or len(users) < _PRUNE_MIN_QUERIES):
-            # every item: the factors as they are, not a copy gathered by index or widened
-            # by the biases (1M items at K = 128: 0.5-1 GB per call); the biases, if any,
-            # are added to the scores instead (many users take the pruned path below)
-            row_offset, column_bias = biases if biases is not None else (None, None)
-            query = self.user_factors_[users]
-            result = self._top_n(query, self.item_factors_, candidates, *exclusions, n_items, n,
-                                 row_offset, column_bias=column_bias)
-        else:
-            result = self._top_n(self._scoring_factors("user", users),
-                                 self._scoring_factors("item", candidates), candidates,
-                                 *exclusions, n_items, n)
+        # every item: the factors as they are, not a copy gathered by index or widened by
+        # the biases (1M items at K = 128: 0.5-1 GB per call); the biases, if any, are
+        # added to the scores instead, the same way for any number of users
+        row_offset, column_bias = self._bias_terms(users) or (None, None)
+        factors = self.item_factors_
+        if items is not None:
+            factors = factors[candidates]
+            column_bias = None if column_bias is None else column_bias[candidates]
+        result = self._top_n(self.user_factors_[users], factors, candidates, *exclusions,
+                             n_items, n, row_offset, column_bias=column_bias)
         return (result[0][0], result[1][0]) if single else result
 
     def _bias_terms(self, users):
@@ -487,8 +484,8 @@ class ALSBase:
 
         from ._kernels.topk import score_scratch, score_top_n
 
-        query_norms = column_bounds = np.empty(0)
-        prune = len(query) >= _PRUNE_MIN_QUERIES and column_scale is None and column_bias is None
+        query_norms = column_bounds = bias_bounds = np.empty(0)
+        prune = len(query) >= _PRUNE_MIN_QUERIES and column_scale is None
         column_scale, column_bias = (np.empty(0, dtype=query.dtype) if c is None else c
                                      for c in (column_scale, column_bias))
         if prune:
@@ -500,6 +497,10 @@ class ALSBase:
             candidates, candidate_factors = candidates[order], candidate_factors[order]
             column_bounds = np.append(norms[order], 0.0)
             query_norms = np.sqrt(np.einsum("ij,ij->i", query, query, dtype=np.float64))
+            if len(column_bias):
+                column_bias = column_bias[order]
+                largest_after = np.maximum.accumulate(column_bias[::-1].astype(np.float64))
+                bias_bounds = np.append(largest_after[::-1], -np.inf)
         column_of = np.full(n_labels, -1, dtype=np.int32)
         column_of[candidates] = np.arange(len(candidates), dtype=np.int32)
         out_items = np.empty((len(query), n), dtype=np.int32)
@@ -516,7 +517,7 @@ class ALSBase:
                         np.ascontiguousarray(column_bias),
                         candidates, exclude_start, exclude_end, exclude_indices, column_of, n,
                         out_items, out_scores, user_block, item_block, scratch, query_norms,
-                        column_bounds)
+                        column_bounds, bias_bounds)
         return out_items, out_scores
 
     # ------------------------------------------------------------------ incremental updates

@@ -274,6 +274,35 @@ def test_recommend_with_biases_on_either_path(prune, monkeypatch):
         np.testing.assert_array_equal(got[user], scores[user, items[user]])
 
 
+def test_pruned_recommend_with_biases_finds_small_items_with_large_biases(monkeypatch):
+    """Pruning skips the items of small norm once the heaps are good; with biases added in
+    the kernel its bound must count the largest bias still ahead, or a small-norm item
+    with a large bias is lost. Scores no longer depend on how many users are asked."""
+    import sparseals._base as base
+
+    monkeypatch.setattr(base, "_TOP_N_BLOCK", (16, 64))
+    rng = np.random.default_rng(4)
+    dense = observed_sample(rng, (600, 300), 0.05)
+    model = sa.ExplicitALS(factors=4, iterations=1, random_state=0, biases=True).fit(dense)
+    model.item_factors_ *= np.append(np.geomspace(3.0, 1.0, 100), np.full(200, 1e-3))[
+        rng.permutation(300), None].astype(np.float32)
+    small = np.flatnonzero(np.linalg.norm(model.item_factors_, axis=1) < 0.01)
+    model.item_biases_[:] = 0.0
+    model.item_biases_[small[:3]] = 50.0  # best for everyone who has not rated them
+    scores = (model.user_factors_ @ model.item_factors_.T + model.item_biases_[None, :]
+              + model.user_biases_[:, None] + model.global_mean_)
+    monkeypatch.setattr(base, "_PRUNE_MIN_QUERIES", 1)
+    items, got = model.recommend(np.arange(600), n=5)
+    for user in range(600):
+        seen = np.flatnonzero(~np.isnan(dense[user]))
+        np.testing.assert_array_equal(items[user], top_n(scores[user], 5, seen))
+        np.testing.assert_allclose(got[user], scores[user, items[user]], rtol=1e-5)
+    monkeypatch.setattr(base, "_PRUNE_MIN_QUERIES", 10 ** 9)
+    unpruned = model.recommend(np.arange(600), n=5)
+    np.testing.assert_array_equal(unpruned[0], items)
+    np.testing.assert_array_equal(unpruned[1], got)  # the same arithmetic either way
+
+
 @pytest.mark.parametrize("biases", [False, True])
 @pytest.mark.parametrize("call", [lambda m: m.recommend(0), lambda m: m.similar_items(0)],
                          ids=["recommend", "similar_items"])

@@ -78,7 +78,7 @@ def score_scratch(n_threads, user_block, item_block, dtype):
 @njit(**OUTER)
 def score_top_n(query, factors, row_offset, column_scale, column_bias, labels, exclude_start,
                 exclude_end, exclude_indices, column_of, n, out_labels, out_scores, user_block,
-                item_block, scratch, query_norms, column_bounds):
+                item_block, scratch, query_norms, column_bounds, bias_bounds):
     """Best ``n`` of ``(query @ factors.T) * column_scale + column_bias + row_offset[:, None]``
     per row (``column_scale`` and ``column_bias`` may be empty: no such term), scoring
     and selecting together.
@@ -97,15 +97,18 @@ def score_top_n(query, factors, row_offset, column_scale, column_bias, labels, e
     more entry, 0, at the end) and ``query_norms[r] = ‖query[r]‖``. A block of rows
     stops scoring once every row's n-th best score beats ``‖q‖ · column_bounds[c]``
     (Cauchy–Schwarz, widened by the rounding of a K-term dot product): no later
-    column can enter any of its heaps. The bound knows nothing of the column terms:
-    pruning needs them empty (fold them into the factors instead).
+    column can enter any of its heaps. With ``column_bias``, ``bias_bounds[c]`` is the
+    largest bias of the columns from c on, added to the bound. Pruning needs
+    ``column_scale`` empty.
     """
     n_rows = query.shape[0]
     n_cols = factors.shape[0]
     block_scores, sizes_s = scratch
     n_blocks = (n_rows + user_block - 1) // user_block
     prune = column_bounds.shape[0] > 0
-    rounding = 1.0 + 4.0 * query.shape[1] * np.finfo(query.dtype).eps
+    eps = np.finfo(query.dtype).eps
+    rounding = 1.0 + 4.0 * query.shape[1] * eps
+    biased = bias_bounds.shape[0] > 0
     for blk in prange(n_blocks):
         tid = numba.get_thread_id()
         sizes = sizes_s[tid]
@@ -151,6 +154,9 @@ def score_top_n(query, factors, row_offset, column_scale, column_bias, labels, e
                 done = True
                 for i in range(rows):
                     bound = query_norms[r0 + i] * column_bounds[c1] * rounding
+                    if biased:  # and the rounding of adding the bias to the dot product
+                        bound += bias_bounds[c1]
+                        bound += 2.0 * eps * abs(bound)
                     if sizes[i] < n or not out_scores[r0 + i, 0] > bound:
                         done = False
                         break
