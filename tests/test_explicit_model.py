@@ -252,8 +252,8 @@ def test_recommend_matches_brute_force_and_never_returns_seen_items():
 
 @pytest.mark.parametrize("prune", [False, True])
 def test_recommend_with_biases_on_either_path(prune, monkeypatch):
-    """Few users add the biases to the scores in the kernel; many users (the pruned
-    path) fold them into the factors. Integer factors and biases: exact ties."""
+    """Few users, and many users (the pruned path), both add the biases to the scores in
+    the kernel. Integer factors and biases: exact ties."""
     import sparseals._base as base
 
     monkeypatch.setattr(base, "_PRUNE_MIN_QUERIES", 1 if prune else 10 ** 9)
