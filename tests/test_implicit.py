@@ -508,7 +508,7 @@ def test_fixed_factors_whose_squares_overflow_are_named(solver):
 def test_a_fits_half_step_rotates_the_other_side_in_place(solver):
     """A fit's half-step rotated a copy of the other side (for the item step, one more
     copy of the user factors: fit peaks of 2.05 × (CSR + CSC + factors) at K = 128 on a
-    fifth of the ml20m shape, 1.66 now)."""
+    quarter of the ml20m shape, 1.66 now)."""
     import tracemalloc
 
     from sparseals.solvers import _implicit_step
