@@ -331,6 +331,13 @@ def test_recommend_ties_are_broken_by_lower_index_and_candidates_can_be_restrict
     np.testing.assert_array_equal(items, [1, 2, 4, 0])
     items, _ = model.recommend([0, 1], n=10, exclude_seen=False, items=[5, 3, 0])
     np.testing.assert_array_equal(items, [[0, 5, 3], [0, 5, 3]])
+    # scores that differ before the global mean is added and tie after it: the offset was
+    # added after the selection, so two equal scores came out as items [1, 0]
+    model.global_mean_ = 3.0
+    model.item_factors_[:] = np.array([[0.0], [1e-7], [0.0], [0.0], [0.0], [0.0]])
+    items, scores = model.recommend(0, n=2, exclude_seen=False, items=[0, 1])
+    assert scores[0] == scores[1] == np.float32(3.0)
+    np.testing.assert_array_equal(items, [0, 1])
 
 
 def test_recommend_pads_when_exclusions_leave_too_few_candidates():

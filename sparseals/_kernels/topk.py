@@ -132,6 +132,12 @@ def score_top_n(query, factors, row_offset, column_scale, column_bias, labels, e
                 if column_bias.shape[0] > 0:
                     for c in range(width):
                         row[c] += column_bias[c0 + c]
+                # the offset before the selection: scores that round to one value once
+                # it is added are ranked as ties (by the lower label), as they are shown
+                shift = row_offset[r]
+                if shift != 0.0:
+                    for c in range(width):
+                        row[c] += shift
                 for p in range(exclude_start[r], exclude_end[r]):
                     c = column_of[exclude_indices[p]]
                     if c >= c0 and c < c1:
@@ -154,16 +160,16 @@ def score_top_n(query, factors, row_offset, column_scale, column_bias, labels, e
                 done = True
                 for i in range(rows):
                     bound = query_norms[r0 + i] * column_bounds[c1] * rounding
-                    if biased:  # and the rounding of adding the bias to the dot product
+                    if biased:
                         bound += bias_bounds[c1]
-                        bound += 2.0 * eps * abs(bound)
+                    if biased or row_offset[r0 + i] != 0.0:
+                        # the terms added, and the rounding of each addition
+                        bound += row_offset[r0 + i]
+                        bound += 4.0 * eps * (abs(bound) + abs(row_offset[r0 + i]))
                     if sizes[i] < n or not out_scores[r0 + i, 0] > bound:
                         done = False
                         break
                 if done:
                     break
         for i in range(rows):
-            hs = out_scores[r0 + i]
-            _finish(hs, out_labels[r0 + i], sizes[i], n)
-            for pos in range(sizes[i]):
-                hs[pos] += row_offset[r0 + i]
+            _finish(out_scores[r0 + i], out_labels[r0 + i], sizes[i], n)
