@@ -98,8 +98,9 @@ def score_top_n(query, factors, row_offset, column_scale, column_bias, labels, e
     stops scoring once every row's n-th best score beats ``‖q‖ · column_bounds[c]``
     (Cauchy–Schwarz, widened by the rounding of a K-term dot product): no later
     column can enter any of its heaps. With ``column_bias``, ``bias_bounds[c]`` is the
-    largest bias of the columns from c on, added to the bound. Pruning needs
-    ``column_scale`` empty.
+    largest bias of the columns from c on, added to the bound, as is the row's offset
+    (added to the scores before the selection, so that scores equal as returned rank
+    by the lower label). Pruning needs ``column_scale`` empty.
     """
     n_rows = query.shape[0]
     n_cols = factors.shape[0]
