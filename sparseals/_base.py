@@ -426,9 +426,9 @@ class ALSBase:
             excluded = Compressed(np.zeros(len(self.user_factors_) + 1, dtype=np.int32),
                                   np.zeros(0, dtype=np.int32), None)
         exclusions = (excluded.indptr[users], excluded.indptr[users + 1], excluded.indices)
-        # every item: the factors as they are, not a copy gathered by index or widened by
-        # the biases (1M items at K = 128: 0.5-1 GB per call); the biases, if any, are
-        # added to the scores instead, the same way for any number of users
+        # the item factors as they are (gathered only when items= picks some), not a copy
+        # widened by the biases (1M items at K = 128: 0.5-1 GB per call); the biases, if
+        # any, are added to the scores instead, the same way for any number of users
         row_offset, column_bias = self._bias_terms(users) or (None, None)
         factors = self.item_factors_
         if items is not None:
@@ -478,8 +478,8 @@ class ALSBase:
                exclude_indices, n_labels, n, row_offset=None, column_scale=None,
                column_bias=None):
         """Top ``n`` of (query · candidates) × ``column_scale`` + ``column_bias`` (neither
-        by default; with them, no pruning) + the model's score offset, or ``row_offset``
-        (a number or one per query row)."""
+        by default; a column scale turns pruning off) + the model's score offset, or
+        ``row_offset`` (a number or one per query row)."""
         import numba
 
         from ._kernels.topk import score_scratch, score_top_n
