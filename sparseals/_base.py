@@ -36,6 +36,11 @@ def _integer_union(existing, given, name):
                      f"{name}")
 
 
+def _row_norms(rows):
+    """Euclidean norm of each row, in float64, without a squared copy of ``rows``."""
+    return np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
+
+
 def _nothing_stored(matrix):
     """True for a sparse matrix without entries or a dense one that is all NaN."""
     if sp.issparse(matrix):
@@ -465,7 +470,7 @@ class ALSBase:
             raise ValueError(f"there is only one of the {what}: nothing to compare with")
         # cosines as dot products scaled by the inverse norms, in the kernel: not a
         # normalised copy of every factor row per call
-        norms = np.sqrt(np.einsum("ij,ij->i", factors, factors))  # no squared copy either
+        norms = _row_norms(factors)
         inverse = (1 / np.where(norms > 0, norms, 1)).astype(factors.dtype)
         everyone = np.arange(len(factors), dtype=np.int32)
         starts = np.arange(len(ids))
@@ -491,12 +496,11 @@ class ALSBase:
         if prune:
             # exact pruning (see score_top_n): candidates by decreasing norm, so that
             # the long tail of small-norm items is never scored once the heaps are good
-            norms = np.sqrt(np.einsum("ij,ij->i", candidate_factors, candidate_factors,
-                                      dtype=np.float64))
+            norms = _row_norms(candidate_factors)
             order = np.argsort(-norms, kind="stable")
             candidates, candidate_factors = candidates[order], candidate_factors[order]
             column_bounds = np.append(norms[order], 0.0)
-            query_norms = np.sqrt(np.einsum("ij,ij->i", query, query, dtype=np.float64))
+            query_norms = _row_norms(query)
             if len(column_bias):
                 column_bias = column_bias[order]
                 largest_after = np.maximum.accumulate(column_bias[::-1].astype(np.float64))
