@@ -238,23 +238,41 @@ def _errors(model, ratings, clip):
     rows = ratings.by_user
     users = np.repeat(np.arange(ratings.shape[0], dtype=np.int32), np.diff(rows.indptr))
     predictions = model.predict(users, rows.indices).astype(np.float64)
-    if clip is not None:
-        if (not isinstance(clip, (tuple, list)) or len(clip) != 2
-                or not all(isinstance(c, numbers.Real) and not isinstance(c, bool)
-                           and c == c for c in clip) or clip[0] > clip[1]):  # c == c: not NaN
-            raise ValueError(f"clip must be a pair of numbers (low, high) with low <= high; "
-                             f"got {clip!r}")
+    if _checked_clip(clip) is not None:
         np.clip(predictions, float(clip[0]), float(clip[1]), out=predictions)
     return predictions - rows.data
+
+
+def _checked_clip(clip):
+    if clip is not None and (
+            not isinstance(clip, (tuple, list)) or len(clip) != 2
+            or not all(isinstance(c, numbers.Real) and not isinstance(c, bool)
+                       and c == c for c in clip) or clip[0] > clip[1]):  # c == c: not NaN
+        raise ValueError(f"clip must be a pair of numbers (low, high) with low <= high; "
+                         f"got {clip!r}")
+    return clip
+
+
+def _checked_threshold(threshold):
+    if threshold is not None and (isinstance(threshold, bool)
+                                  or not isinstance(threshold, numbers.Real)):
+        raise ValueError(f"threshold must be a number or None; got {threshold!r}")
+    return threshold
+
+
+def _check_options(k, clip, exclude_seen, threshold):
+    """The scoring options of :func:`evaluate`, checked before any work is done on them."""
+    v.positive_int(k, "k")
+    _checked_clip(clip)
+    v.boolean(exclude_seen, "exclude_seen")
+    _checked_threshold(threshold)
 
 
 def _relevant(ratings, threshold):
     """Users with relevant held-out items and those items as CSR slices (start, end, indices)."""
     rows = ratings.by_user
     indptr, indices = rows.indptr.astype(np.int64), rows.indices
-    if threshold is not None:
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-            raise ValueError(f"threshold must be a number or None; got {threshold!r}")
+    if _checked_threshold(threshold) is not None:
         keep = rows.data >= threshold
         row_of = np.repeat(np.arange(ratings.shape[0]), np.diff(indptr))
         counts = np.bincount(row_of[keep], minlength=ratings.shape[0])

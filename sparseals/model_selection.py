@@ -184,7 +184,7 @@ class KFold:
 
 # ---------------------------------------------------------------------- evaluation
 def cross_validate(model, ratings, cv=5, metrics=("rmse", "mae"), k=10, clip=None,
-                   random_state=None):
+                   random_state=None, exclude_seen=True, threshold=None):
     """Fit a fresh copy of ``model`` on each training fold and score its test fold.
 
     Parameters
@@ -200,6 +200,9 @@ def cross_validate(model, ratings, cv=5, metrics=("rmse", "mae"), k=10, clip=Non
         Passed to :func:`sparseals.metrics.evaluate`.
     random_state : None, int, Generator, SeedSequence or RandomState
         Seeds the folds when ``cv`` is an int.
+    exclude_seen, threshold
+        Passed to :func:`sparseals.metrics.evaluate` (the ranking metrics): the seen
+        items are each fold's training items.
 
     Returns
     -------
@@ -211,14 +214,16 @@ def cross_validate(model, ratings, cv=5, metrics=("rmse", "mae"), k=10, clip=Non
     >>> scores = cross_validate(ExplicitALS(biases=True), ratings, cv=5)  # doctest: +SKIP
     >>> scores["rmse"].mean()  # doctest: +SKIP
     """
-    from .metrics import _metric_names
+    from .metrics import _check_options, _metric_names
 
     _check_model(model)
     metrics = _metric_names(metrics)
+    _check_options(k, clip, exclude_seen, threshold)
+    options = dict(k=k, clip=clip, exclude_seen=exclude_seen, threshold=threshold)
     results = {name: [] for name in metrics + ("fit_time",)}
     for train, test in _folds(cv, ratings, random_state):
         fitted, seconds = _fit_copy(model, train)
-        _record(results, _score(fitted, test, metrics, k, clip), seconds)
+        _record(results, _score(fitted, test, metrics, options), seconds)
     return {name: np.asarray(values, dtype=np.float64) for name, values in results.items()}
 
 
@@ -252,7 +257,8 @@ class GridSearchResult:
 
 
 def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k=10,
-                clip=None, warm_start=False, random_state=None, verbose=False):
+                clip=None, warm_start=False, random_state=None, verbose=False,
+                exclude_seen=True, threshold=None):
     """Cross-validate every combination of ``param_grid`` and pick the best.
 
     Parameters
@@ -284,6 +290,8 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
         Seeds the folds when ``cv`` is an int.
     verbose : bool
         Print one line per setting.
+    exclude_seen, threshold
+        As in :func:`cross_validate`.
 
     Returns
     -------
@@ -295,7 +303,7 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
     >>> result = grid_search(ExplicitALS(biases=True), ratings, grid)  # doctest: +SKIP
     >>> result.best_params_  # doctest: +SKIP
     """
-    from .metrics import METRICS, _metric_names
+    from .metrics import METRICS, _check_options, _metric_names
 
     _check_model(model)
     _check_ratings(ratings)
@@ -304,6 +312,8 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
         raise ValueError(f"unknown metric {metric!r}; choose from {list(METRICS)}")
     extra = () if metrics is None else _metric_names(metrics)  # a str names one metric
     metrics = _metric_names((metric,) + tuple(m for m in extra if m != metric))
+    _check_options(k, clip, exclude_seen, threshold)
+    options = dict(k=k, clip=clip, exclude_seen=exclude_seen, threshold=threshold)
     settings = _grid(model, param_grid)
     folds = list(_folds(cv, ratings, random_state))
     previous = [None] * len(folds)
@@ -313,7 +323,7 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
         for f, (train, test) in enumerate(folds):
             init = previous[f] if warm_start else None
             fitted, seconds = _fit_copy(model, train, params, init)
-            _record(scores, _score(fitted, test, metrics, k, clip), seconds)
+            _record(scores, _score(fitted, test, metrics, options), seconds)
             previous[f] = fitted
         row = {"params": params}
         for name in metrics:
@@ -495,10 +505,10 @@ def _same_value(a, b):
         return a is b
 
 
-def _score(model, test, metrics, k, clip):
+def _score(model, test, metrics, options):
     from .metrics import evaluate
 
-    return evaluate(model, test, metrics, k=k, clip=clip)
+    return evaluate(model, test, metrics, **options)
 
 
 def _record(results, scores, seconds):

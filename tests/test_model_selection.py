@@ -209,6 +209,50 @@ def test_grid_search_scores_do_not_depend_on_the_grid_order(ratings):
         grid_search(model, ratings, {"factors": [2]}, cv=folds, warm_start="yes")
 
 
+def test_ranking_options_reach_the_metrics(ratings):
+    """cross_validate and grid_search scored with exclude_seen=True and no threshold only."""
+    from sparseals.metrics import evaluate
+
+    model = sa.ExplicitALS(factors=3, iterations=3, random_state=0)
+    folds = list(KFold(3, random_state=0).split(ratings))
+    fitted = [sa.ExplicitALS(**model.get_params()).fit(train) for train, _ in folds]
+    for options in ({"exclude_seen": False}, {"threshold": 4.0},
+                    {"exclude_seen": False, "threshold": 3.5}):
+        expected = [evaluate(f, test, ("ndcg", "auc"), k=5, **options)
+                    for f, (_, test) in zip(fitted, folds)]
+        scores = cross_validate(model, ratings, cv=folds, metrics=("ndcg", "auc"), k=5,
+                                **options)
+        for name in ("ndcg", "auc"):
+            assert scores[name].tolist() == [e[name] for e in expected]
+        result = grid_search(model, ratings, {"factors": [3]}, cv=folds, metric="auc", k=5,
+                             **options)
+        assert result.best_score_ == pytest.approx(np.mean([e["auc"] for e in expected]),
+                                                   rel=1e-12)
+    plain = cross_validate(model, ratings, cv=folds, metrics="ndcg", k=5)["ndcg"]
+    assert plain.tolist() != cross_validate(model, ratings, cv=folds, metrics="ndcg", k=5,
+                                            exclude_seen=False)["ndcg"].tolist()
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"k": 0}, r"k must be a positive integer"),
+    ({"clip": (5, 1)}, r"clip must be a pair of numbers"),
+    ({"exclude_seen": "no"}, r"exclude_seen must be True or False"),
+    ({"threshold": "4"}, r"threshold must be a number or None"),
+])
+def test_bad_scoring_options_fail_before_any_fit(ratings, option, message, monkeypatch):
+    """A bad k or clip was found after the first fold's fit."""
+    import sparseals.model_selection as ms
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("fitted before checking the options")
+
+    monkeypatch.setattr(ms, "_fit_copy", no_fit)
+    with pytest.raises(ValueError, match=message):
+        cross_validate(sa.ExplicitALS(), ratings, cv=3, metrics="ndcg", **option)
+    with pytest.raises(ValueError, match=message):
+        grid_search(sa.ExplicitALS(), ratings, {"factors": [2]}, cv=3, metric="ndcg", **option)
+
+
 def test_warm_start_copies_the_previous_factors(ratings):
     previous = sa.ExplicitALS(factors=3, iterations=5, random_state=0).fit(ratings)
     model = sa.ExplicitALS(factors=3, iterations=1, random_state=1)
