@@ -19,7 +19,8 @@ def float_dtype(dtype, name="dtype"):
         resolved = np.dtype(dtype)
     except TypeError:
         resolved = None
-    if resolved not in FLOAT_DTYPES:
+    # np.dtype(None) is float64 (and a dtype compares equal to None): not a choice
+    if dtype is None or resolved not in FLOAT_DTYPES:
         raise ValueError(f"{name} must be 'float32' or 'float64'; got {dtype!r}")
     return resolved
 
@@ -80,6 +81,10 @@ def random_generator(seed, name="random_state"):
 
 
 def _as_1d(values, name):
+    if isinstance(values, np.ma.MaskedArray) and np.ma.is_masked(values):
+        # np.asarray would read the values under the mask
+        raise ValueError(f"{name} is a masked array with masked entries; pass only the "
+                         f"entries you mean (e.g. array[~array.mask])")
     array = np.asarray(values)
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional; got an array of shape {array.shape}")
@@ -93,6 +98,9 @@ def id_array(ids, name, hint=" (use Ratings.from_dataframe for arbitrary ids)"):
     if array.dtype.kind not in "iu":
         if array.size == 0 and array.dtype.kind == "f":
             return array.astype(np.int64)
+        if array.dtype.kind == "f" and np.isnan(array).any():  # e.g. pandas Int64 with NA
+            first = int(np.flatnonzero(np.isnan(array))[0])
+            raise ValueError(f"{name} has missing ids (NaN, first at position {first})")
         raise TypeError(f"{name} must hold integer indices; got dtype {array.dtype}"
                         + (hint if array.dtype.kind in "OUS" else ""))
     return native(array)

@@ -134,6 +134,9 @@ class Ratings:
                     f"{role} column {column!r} is not in the DataFrame; its columns are "
                     f"{list(df.columns)}"
                 )
+            if column is not None and list(df.columns).count(column) > 1:
+                raise ValueError(f"{role} column {column!r} appears "
+                                 f"{list(df.columns).count(column)} times in the DataFrame")
         if len(df) == 0:
             raise ValueError("no ratings given: the DataFrame is empty")
         codes = {}
@@ -158,6 +161,14 @@ class Ratings:
         """Ratings from a dense 2-D array in which NaN (or a masked array's mask) marks
         an unobserved cell."""
         dtype = v.float_dtype(dtype)
+        if sp.issparse(array):
+            raise TypeError("from_dense takes a dense array in which NaN marks unobserved "
+                            "cells; use Ratings.from_sparse for a scipy.sparse matrix")
+        if type(array).__module__.startswith("pandas") and hasattr(array, "to_numpy"):
+            try:  # nullable columns (Float64, Int64) hold NA, which numpy reads as objects
+                array = array.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                pass  # not numbers: rejected below, with the usual message
         if isinstance(array, np.ma.MaskedArray):  # np.asarray would drop the mask
             if array.dtype.kind in "iuf":
                 array = array.astype(np.result_type(array.dtype, np.float32)).filled(np.nan)
@@ -187,19 +198,29 @@ class Ratings:
 
     @classmethod
     def from_sparse(cls, matrix, dtype="float32", duplicates="error"):
-        """Ratings from any scipy.sparse matrix or array (users × items).
+        """Ratings from a scipy.sparse matrix or array (users × items) in CSR, CSC, COO,
+        LIL or DOK format.
 
-        Every stored entry is a rating, explicit zeros included.
+        Every stored entry is a rating, explicit zeros included. BSR and DIA matrices are
+        refused: they store cells that are not entries (block fill, diagonal padding).
         """
         if not sp.issparse(matrix):
             raise TypeError(f"matrix must be a scipy.sparse matrix; got {type(matrix).__name__}")
         dtype = v.float_dtype(dtype)
         if matrix.ndim != 2:
             raise ValueError(f"the sparse rating matrix must be 2-D; got shape {matrix.shape}")
+        unclear = {"bsr": "the zeros that fill its blocks are stored too",
+                   "dia": "its diagonals are padded, and scipy drops their stored zeros"}
+        if matrix.format in unclear:
+            raise TypeError(
+                f"from_sparse cannot tell a {matrix.format.upper()} matrix's ratings from its "
+                f"other cells ({unclear[matrix.format]}); convert it with .tocsr() and keep "
+                "the entries you mean (eliminate_zeros() drops stored zeros)")
         shape = v.shape_2d(tuple(int(s) for s in matrix.shape))
         v.sparse_structure(matrix, "the sparse matrix", "users", "items")
         if matrix.nnz == 0:
             raise ValueError(f"the sparse rating matrix {shape} has no stored entries")
+        _check_shape_memory(shape, matrix.nnz)
         if matrix.format in ("csr", "csc"):
             nnz = matrix.nnz
             # a fresh view: scipy caches has_canonical_format, stale once arrays are edited
@@ -224,6 +245,7 @@ class Ratings:
     def _build(cls, users, items, values, shape, duplicates, user_ids=None, item_ids=None):
         """CSR and CSC from validated COO arrays, resolving duplicate pairs."""
         n = len(values)
+        _check_shape_memory(shape, n)
         coo = sp.coo_matrix((values, (users, items)), shape=shape)
         csr = coo.tocsr()  # sums duplicates, sorts indices (O(nnz), no Python loop)
         del coo
@@ -293,6 +315,21 @@ class Ratings:
                 f"{density:.3%} dense, {self.dtype.name})")
 
 
+def _check_shape_memory(shape, nnz):
+    """MemoryError, before anything is allocated, when the arrays kept per user and per
+    item (an index pointer and an id each, 16 bytes with the conversions' copies) cannot
+    fit: a mistyped ``shape`` would otherwise get the process killed by the system."""
+    from ._memory import GIB, available_bytes
+
+    need = 16 * (shape[0] + shape[1] + 2)
+    available = available_bytes()
+    if available is not None and need > available:
+        raise MemoryError(
+            f"a rating matrix of shape {shape} needs about {need / GIB:.1f} GiB for its "
+            f"per-user and per-item arrays, more than the {available / GIB:.1f} GiB "
+            f"available; is the shape right? ({nnz:,} ratings)")
+
+
 def _indptr_dtype(nnz):
     return np.int32 if nnz <= v.INT32_MAX else np.int64
 
@@ -320,7 +357,7 @@ def _last_occurrences(users, items, shape):
     return order[is_last]
 
 
-_ID_TABLE_MIN = 1 << 24
+_ID_TABLE_SLACK = 1 << 16
 
 
 def _one_kind_of_ids(series, name, role):
@@ -330,9 +367,15 @@ def _one_kind_of_ids(series, name, role):
     file can store). An object column mixing kinds is an error: 1 and '1' would
     silently be two users, 1 and True one.
     """
+    import pandas as pd
+    from pandas.api.types import infer_dtype
+
+    if isinstance(series.dtype, pd.SparseDtype):
+        series = series.sparse.to_dense()
+    if isinstance(series.dtype, pd.CategoricalDtype):  # coded in category order otherwise
+        series = series.astype(series.cat.categories.dtype)
     if series.dtype != object:
         return series
-    from pandas.api.types import infer_dtype
 
     inferred = infer_dtype(series, skipna=False)
     if inferred == "integer":
@@ -352,9 +395,10 @@ def _one_kind_of_ids(series, name, role):
 def _encode_ids(series):
     """(int32 codes, sorted distinct ids) of a pandas Series without missing values.
 
-    Non-negative integer ids below ``max(2²⁴, 4 × rows)`` (MovieLens, Netflix and most
+    Non-negative integer ids below ``4 × rows + 2¹⁶`` (MovieLens, Netflix and most
     exported ids) are coded through a table indexed by the id: 11–14× faster than
     ``pd.factorize(sort=True)`` on 20M rows, whose int64 codes also doubled the memory.
+    The bound keeps the table (5 bytes per possible id) in proportion to the input.
     """
     import pandas as pd
 
@@ -362,7 +406,7 @@ def _encode_ids(series):
         # pandas' nullable Int64 & co. name their numpy dtype apart
         ids = series.to_numpy(dtype=getattr(series.dtype, "numpy_dtype", series.dtype))
         low, high = ids.min(), ids.max()
-        if low >= 0 and high < max(_ID_TABLE_MIN, 4 * len(ids)):
+        if low >= 0 and high < 4 * len(ids) + _ID_TABLE_SLACK:
             present = np.zeros(int(high) + 1, dtype=bool)
             present[ids] = True
             table = np.cumsum(present, dtype=np.int32)

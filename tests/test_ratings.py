@@ -228,6 +228,17 @@ def _edited(matrix, **arrays):
     (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1], "i": [2]}), user="u", item="i", rating="r"), ValueError, r"rating column 'r' is not in the DataFrame; its columns are \['u', 'i'\]"),
     (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1.0, None], "i": [2, 3], "r": [1, 2]}), user="u", item="i", rating="r"), ValueError, r"user column 'u' has missing ids \(first at row 1\)"),
     (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [], "i": [], "r": []}), user="u", item="i", rating="r"), ValueError, r"the DataFrame is empty"),
+    # each of these was accepted: values under a mask, block fill or dropped zeros as
+    # ratings, float64 for dtype=None, a confusing message
+    (lambda: Ratings.from_coo([0, 1, 2], [0, 1, 2], np.ma.masked_array([5.0, -999.0, 3.0], mask=[0, 1, 0])), ValueError, r"values is a masked array with masked entries"),
+    (lambda: Ratings.from_coo(np.ma.masked_array([0, 7], mask=[0, 1]), [0, 1], [1, 2]), ValueError, r"users is a masked array with masked entries"),
+    (lambda: Ratings.from_sparse(sp.csr_matrix(np.array([[5.0, 0.0], [0.0, 3.0]])).tobsr(blocksize=(2, 2))), TypeError, r"cannot tell a BSR matrix's ratings from its other cells"),
+    (lambda: Ratings.from_sparse(sp.dia_matrix((np.array([[0.0, 2.0]]), [0]), shape=(2, 2))), TypeError, r"cannot tell a DIA matrix's ratings"),
+    (lambda: Ratings.from_coo([0], [0], [1.0], dtype=None), ValueError, r"dtype must be 'float32' or 'float64'; got None"),
+    (lambda: Ratings.from_sparse(sp.eye(2, format="csr")).astype(None), ValueError, r"dtype must be 'float32' or 'float64'; got None"),
+    (lambda: Ratings.from_coo(pd.array([0, None], dtype="Int64"), [0, 1], [1, 2]), ValueError, r"users has missing ids \(NaN, first at position 1\)"),
+    (lambda: Ratings.from_dense(sp.eye(2, format="csr")), TypeError, r"use Ratings.from_sparse for a scipy.sparse matrix"),
+    (lambda: Ratings.from_dataframe(pd.DataFrame([[1, 2, 3.0]], columns=["userId", "userId", "rating"]), item="userId"), ValueError, r"user column 'userId' appears 2 times"),
 ])
 def test_every_bad_input_is_named(call, error, message):
     with pytest.raises(error, match=message):
@@ -253,3 +264,58 @@ def test_non_contiguous_and_big_endian_inputs_are_accepted():
 
 def test_repr_says_size():
     assert "2 users × 2 items, 2 ratings" in repr(Ratings.from_coo([0, 1], [0, 1], [1, 2]))
+
+
+def test_masked_array_without_masked_entries_is_plain():
+    r = Ratings.from_coo(np.ma.masked_array([0, 1]), [0, 1], np.ma.masked_array([4.0, 2.0]))
+    np.testing.assert_array_equal(r.csr.toarray(), [[4, 0], [0, 2]])
+
+
+def test_from_dense_reads_pandas_missing_values_as_unobserved():
+    """A DataFrame of nullable columns was refused as "dtype object"."""
+    frame = pd.DataFrame({"a": pd.array([1.0, None], dtype="Float64"),
+                          "b": pd.array([None, 2], dtype="Int64")})
+    np.testing.assert_array_equal(Ratings.from_dense(frame).to_dense(), [[1, np.nan], [np.nan, 2]])
+
+
+def test_from_dataframe_categorical_and_sparse_id_columns():
+    """Categorical ids were coded in category order, not sorted; a sparse id column
+    raised "Cannot interpret 'Sparse[int64, 0]' as a data type"."""
+    frame = pd.DataFrame({"u": pd.Categorical(["c", "b", "a"], categories=["c", "b", "a"]),
+                          "i": pd.arrays.SparseArray([3, 1, 2]), "r": [1.0, 2.0, 3.0]})
+    r = Ratings.from_dataframe(frame, user="u", item="i", rating="r")
+    assert r.user_ids.tolist() == ["a", "b", "c"] and r.item_ids.tolist() == [1, 2, 3]
+    np.testing.assert_array_equal(r.to_dense(), [[np.nan, 3, np.nan], [2, np.nan, np.nan],
+                                                 [np.nan, np.nan, 1]])
+
+
+def test_integer_id_table_is_in_proportion_to_the_rows():
+    """Three rows with an id just under 2²⁴ built a 16M-entry table (80 MB)."""
+    import tracemalloc
+
+    frame = pd.DataFrame({"userId": [1, 16_777_215, 5], "movieId": [1, 2, 3],
+                          "rating": [1.0, 2.0, 3.0]})
+    tracemalloc.start()
+    try:
+        r = Ratings.from_dataframe(frame)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert r.user_ids.tolist() == [1, 5, 16_777_215]
+    assert peak < 1 << 20
+
+
+def test_a_shape_too_large_for_memory_is_refused_before_allocating(monkeypatch):
+    """shape=(2³¹ − 1, 2³¹ − 1) for 3 ratings got the process killed by the system."""
+    import sparseals._memory
+
+    monkeypatch.setattr(sparseals._memory, "available_bytes", lambda: 1 << 30)
+    with pytest.raises(MemoryError, match=r"shape \(50000000, 20000000\) needs about 1.0 GiB "
+                                          r"for its per-user and per-item arrays, more than "
+                                          r"the 1.0 GiB available; is the shape right\? "
+                                          r"\(3 ratings\)"):
+        Ratings.from_coo([0, 1, 2], [0, 1, 2], [1.0, 2.0, 3.0], shape=(50_000_000, 20_000_000))
+    wide = sp.csr_matrix(([1.0], ([0], [0])), shape=(1, 70_000_000))
+    with pytest.raises(MemoryError, match=r"shape \(1, 70000000\)"):
+        Ratings.from_sparse(wide)
+    assert Ratings.from_coo([0], [0], [1.0], shape=(1000, 1000)).shape == (1000, 1000)
