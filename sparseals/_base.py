@@ -361,7 +361,8 @@ class ALSBase:
         hint = f"; the model's {what[:-1]}_ids_[index] is the original id of each index"
         array = v.id_array(np.atleast_1d(ids), name, hint)
         v.ids_in_range(array, name, size, what, hint)
-        return array
+        # callers compute with them (users + 1 in int8 wrapped 127 to -128)
+        return array.astype(np.intp, copy=False)
 
     def _scoring_factors(self, side, rows=slice(None)):
         """Rows of the factors whose dot products give full scores (biases folded in by

@@ -250,6 +250,26 @@ def test_recommend_matches_brute_force_and_never_returns_seen_items():
     np.testing.assert_array_equal(everything, top_n(scores[0], 60))
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32])
+def test_queries_take_indices_of_any_integer_dtype(dtype):
+    """recommend computed users + 1 in the caller's dtype: int8 127 wrapped to -128 (no
+    items at all) and uint8 255 to 0 (seen items recommended)."""
+    rng = np.random.default_rng(7)
+    dense = observed_sample(rng, (300, 50), 0.2)
+    model = sa.ExplicitALS(factors=3, iterations=2, random_state=0).fit(dense)
+    users = np.array([u for u in (0, 126, 127, 254, 255, 299) if u <= np.iinfo(dtype).max])
+    expected = model.recommend(users, n=50)
+    narrow = model.recommend(users.astype(dtype), n=50)
+    np.testing.assert_array_equal(narrow[0], expected[0])
+    np.testing.assert_array_equal(narrow[1], expected[1])
+    last = users[-1]
+    single = model.recommend(dtype(last), n=50)
+    np.testing.assert_array_equal(single[0], expected[0][-1])
+    assert not set(single[0]) & set(np.flatnonzero(~np.isnan(dense[last])))
+    np.testing.assert_array_equal(model.predict(users.astype(dtype), users.astype(dtype) % 50),
+                                  model.predict(users, users % 50))
+
+
 @pytest.mark.parametrize("prune", [False, True])
 def test_recommend_with_biases_on_either_path(prune, monkeypatch):
     """Few users, and many users (the pruned path), both add the biases to the scores in
