@@ -280,15 +280,17 @@ class ALSBase:
         """MemoryError before allocating when the fit cannot fit in the memory available."""
         from ._memory import check_fit_memory
 
+        systems = getattr(self, "solver", None) != "cg"  # the CG forms no K × K systems
         if isinstance(X, Ratings):
             check_fit_memory(type(self).__name__, X.shape, X.nnz, self.factors, dtype,
                              ratings_to_build=False, values_to_copy=X.dtype != dtype,
-                             listed=self._listed_ratings(X, dtype))
+                             listed=self._listed_ratings(X, dtype), systems=systems)
         elif (sp.issparse(X) or isinstance(X, np.ndarray)) and X.ndim == 2:
             nnz = X.nnz if sp.issparse(X) else X.size  # dense: at most every cell
             # what a fit lists once more is at most nnz: within the conversion's transient
             check_fit_memory(type(self).__name__, X.shape, nnz, self.factors, dtype,
-                             ratings_to_build=True, values_to_copy=False, listed=nnz)
+                             ratings_to_build=True, values_to_copy=False, listed=nnz,
+                             systems=systems)
         # anything else: as_ratings names the problem
 
     def _listed_ratings(self, ratings, dtype):

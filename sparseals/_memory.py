@@ -19,15 +19,18 @@ def available_bytes():
     return None
 
 
-def fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy, listed=0):
+def fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy, listed=0,
+              systems=True):
     """Bytes a fit allocates beyond its input.
 
     Two copies of the factors (the live ones and the last completed iteration's),
     the ratings by user and by item when they must be built from the input (plus the
     transient arrays of that conversion), a copy of the values when only the dtype
     changes, the ``listed`` ratings that the fit lists once more (at most 4 bytes and a
-    value each: the implicit CG's long rows, sparseals/_kernels/long_rows.py), and
-    per-row work arrays.
+    value each: the implicit CG's long rows, sparseals/_kernels/long_rows.py), per-row
+    work arrays, per thread the gathered factor rows and, for solvers that form each
+    row's K × K system (``systems``: all but the implicit CG), three such matrices, and
+    the K × K matrices shared by all rows.
     """
     n_users, n_items = shape
     itemsize = np.dtype(dtype).itemsize
@@ -40,17 +43,24 @@ def fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy, list
     else:
         total += listed_bytes + (2 * nnz * itemsize if values_to_copy else 0)
     total += 8 * (n_users + n_items)  # per-row losses and status
-    # per-thread gather blocks (4 MiB each: the explicit item step's, the implicit CG's; two
-    # for the exact implicit solver) and the bounded partial sums of the implicit CG's
-    # long rows (sparseals/_kernels/long_rows.py)
-    total += (8 << 20) * (os.cpu_count() or 1) + (64 << 20)
+    # per-thread gather blocks (4 MiB, or 1024 rows when K is large: two for the exact
+    # implicit solver), the rows' systems (normal matrix, its factor, NNLS work), and
+    # the bounded partial sums of the implicit CG's long rows (sparseals/_kernels/long_rows.py)
+    per_thread = 2 * max(4 << 20, 1024 * (factors + 1) * itemsize)
+    if systems:
+        per_thread += 3 * (factors + 1) ** 2 * itemsize
+    total += per_thread * (os.cpu_count() or 1) + (64 << 20)
+    # a shared K × K matrix: the implicit Gram matrix, its float64 copy, eigenvectors and
+    # LAPACK's work (the dense explicit path's system is one of them)
+    total += 4 * 8 * (factors + 1) ** 2
     return total
 
 
 def check_fit_memory(model_name, shape, nnz, factors, dtype, ratings_to_build, values_to_copy,
-                     listed=0):
+                     listed=0, systems=True):
     """Raise MemoryError, with the estimate and what to change, if the fit cannot fit."""
-    need = fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy, listed)
+    need = fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy, listed,
+                     systems)
     available = available_bytes()
     if available is None or need <= available:
         return

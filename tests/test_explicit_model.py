@@ -570,6 +570,28 @@ def test_memory_guard_refuses_a_fit_that_cannot_fit(monkeypatch):
     sa.ExplicitALS(factors=2, iterations=1).fit(np.ones((5, 5)))
 
 
+@pytest.mark.parametrize("model", [sa.ExplicitALS(factors=2000, iterations=1),
+                                   sa.ImplicitALS(factors=2000, iterations=1, solver="cg")])
+def test_memory_guard_counts_the_k_by_k_matrices(model, monkeypatch):
+    """A 3 × 3 fit at K = 2000 was estimated at ~80 MB, leaving out the per-thread and
+    shared K × K matrices (K = 100,000 then failed in a raw numpy allocation of 75 GiB)."""
+    from sparseals import _memory
+
+    monkeypatch.setattr(_memory, "available_bytes", lambda: 100 << 20)
+    with pytest.raises(MemoryError, match=r"would need about 0.\d+ GiB .* 2000 factors"):
+        model.fit(sa.Ratings.from_coo([0, 1, 2], [0, 1, 2], [1.0, 2.0, 3.0]))
+    counted = []
+    real_check = _memory.check_fit_memory
+    monkeypatch.setattr(_memory, "check_fit_memory",
+                        lambda *a, **kw: counted.append(kw["systems"]) or real_check(*a, **kw))
+    monkeypatch.setattr(_memory, "available_bytes", lambda: None)
+    ratings = sa.Ratings.from_dense(np.ones((5, 5)))
+    for fitted in (sa.ExplicitALS(factors=2, iterations=1), sa.ImplicitALS(factors=2, iterations=1),
+                   sa.ImplicitALS(factors=2, iterations=1, solver="cholesky")):
+        fitted.fit(ratings)
+    assert counted == [True, False, True]  # the CG forms no per-row K × K systems
+
+
 def test_warm_start_resumes_an_interrupted_fit_exactly():
     dense = observed_sample(np.random.default_rng(12))
 
