@@ -4,6 +4,7 @@ import bz2
 import codecs
 import gzip
 import lzma
+import re
 
 import numpy as np
 import pytest
@@ -255,6 +256,50 @@ def test_parquet_reads_like_csv(tmp_path):
     pq.write_table(table, tmp_path / "d.parquet")
     r, ts = read_ratings(tmp_path / "d.parquet", "user", "item", "rating", timestamp="when")
     assert r.by_user.data.tolist() == [4.5, 3.0] and ts.tolist() == [5, 6_000_000_000]
+
+
+@pytest.mark.parametrize("column, dtype", [
+    (np.array(["2020-01-01", "2021-01-01"], "datetime64[s]"), "datetime64"),  # was its epoch time
+    ([True, False], "bool"),  # 1 and 0
+    (np.array([5, 6], "timedelta64[s]"), "timedelta64"),
+    (np.array(["2020-01-01", "2021-01-01"], "datetime64[D]"), "datetime64"),  # date32
+])
+def test_parquet_ratings_that_are_not_numbers_are_refused(tmp_path, column, dtype):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"userId": [1, 2], "movieId": [10, 20], "rating": column}),
+                   tmp_path / "r.parquet")
+    with pytest.raises(TypeError, match=rf"rating column 'rating' must hold real numbers; got "
+                                        rf"dtype {dtype}.*\(row 0 holds"):
+        read_ratings(tmp_path / "r.parquet")
+    # with a null, pyarrow hands booleans over as Python objects
+    pq.write_table(pa.table({"userId": [1, 2], "movieId": [10, 20], "rating": [True, None]}),
+                   tmp_path / "r.parquet")
+    with pytest.raises(TypeError, match=r"must hold real numbers: row 0 holds True \(bool\)"):
+        read_ratings(tmp_path / "r.parquet")
+
+
+@pytest.mark.parametrize("chunksize", [1, 100])
+def test_csv_boolean_ratings_are_refused(tmp_path, chunksize):
+    path = tmp_path / "r.csv"
+    path.write_text("userId,movieId,rating\n1,10,True\n2,20,False\n")  # read as 1.0 and 0.0
+    with pytest.raises(TypeError, match=r"rating column 'rating' must hold real numbers; got "
+                                        r"dtype bool \(row 0 holds True\)"):
+        read_ratings(path, chunksize=chunksize)
+
+
+@pytest.mark.parametrize("chunksize", [1, 100])
+@pytest.mark.parametrize("text", ["1_0", "\u0664", "4\u00a0", "0x10"])
+def test_csv_ratings_are_numbers_as_pandas_reads_them(tmp_path, chunksize, text):
+    """float() read '1_0' as 10, an Arabic-Indic 4 as 4 and took a no-break space."""
+    path = tmp_path / "r.csv"
+    # in one chunk, the spellings pandas reads pass and the first other one is named
+    path.write_text(f"userId,movieId,rating\n1,10, 4 \n2,20,-.5E1\n3,30,+2.\n4,40,3e-1\n"
+                    f"5,50,{text}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(f"rating column 'rating' is not numeric: "
+                                                   f"row 4 holds {text!r}")):
+        read_ratings(path, chunksize=chunksize)
 
 
 def test_parquet_without_pyarrow_gives_install_hint(tmp_path, monkeypatch):

@@ -10,8 +10,10 @@ is built once. pandas is imported only for text files and pyarrow only for Parqu
 import bz2
 import codecs
 import csv
+import decimal
 import gzip
 import lzma
+import numbers
 import os
 import re
 import zlib
@@ -95,6 +97,9 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     ValueError
         The file is empty, lacks a column, holds ids that are missing or mix numbers
         and text, or values that are not finite numbers.
+    TypeError
+        The rating column holds booleans, dates, durations or other things that are not
+        numbers.
 
     Examples
     --------
@@ -764,13 +769,12 @@ class _IdEncoder:
 
 def _values(raw, name, dtype, offset):
     raw = np.asarray(raw)
-    if raw.dtype.kind not in "iuf":
-        try:  # text such as 'nan' or 'inf' (only empty fields are read as missing)
-            raw = raw.astype(np.float64)
-        except (TypeError, ValueError):
-            bad = next((p for p, x in enumerate(raw) if not _is_number(x)), 0)
-            raise ValueError(f"{name} is not numeric: row {offset + bad} holds {raw[bad]!r}; "
-                             "check sep=, header= and the column names") from None
+    if raw.dtype.kind in "OU":  # text such as 'nan' (only empty fields are missing), decimals
+        raw = _parsed(raw, name, offset)
+    elif raw.dtype.kind not in "iuf":  # numpy would cast dates, durations and bools
+        raise TypeError(f"{name} must hold real numbers; got dtype {raw.dtype} (row {offset} "
+                        f"holds {raw[0]}); check the column names, or convert the column "
+                        "to numbers first")
     try:
         return v.value_array(raw, name, dtype, offset=offset)
     except ValueError as error:  # reading stops at the first chunk with a bad value
@@ -778,12 +782,24 @@ def _values(raw, name, dtype, offset):
                          "where reading stopped)") from None
 
 
-def _is_number(x):
-    try:
-        float(x)
-    except (TypeError, ValueError):
-        return False
-    return True
+# a number as pandas reads one, and 'nan' (pandas leaves it as text when only empty fields
+# are missing); float() takes more: '1_0', non-ASCII digits and spaces
+_NUMBER = re.compile(r"\s*[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf(inity)?|nan)\s*",
+                     re.IGNORECASE | re.ASCII)
+
+
+def _parsed(raw, name, offset):
+    """An object column of number texts (and Parquet decimals) as float64."""
+    for row, x in enumerate(raw):
+        if isinstance(x, str) or x is None:
+            if x is None or not _NUMBER.fullmatch(x):
+                raise ValueError(f"{name} is not numeric: row {offset + row} holds {x!r}; "
+                                 "check sep=, header= and the column names")
+        elif isinstance(x, bool) or not isinstance(x, (numbers.Real, decimal.Decimal)):
+            raise TypeError(f"{name} must hold real numbers: row {offset + row} holds {x!r} "
+                            f"({type(x).__name__}); check the column names, or convert the "
+                            "column to numbers first")
+    return raw.astype(np.float64)
 
 
 def _assemble(chunks, columns, dtype, duplicates, path):
