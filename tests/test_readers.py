@@ -302,6 +302,32 @@ def test_csv_ratings_are_numbers_as_pandas_reads_them(tmp_path, chunksize, text)
         read_ratings(path, chunksize=chunksize)
 
 
+def test_missing_or_out_of_range_timestamps_name_their_row(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for stamps in (pa.array([np.datetime64(5, "s"), None], pa.timestamp("s")),  # was INT64_MIN
+                   pa.array([5, None], pa.int64())):  # read as float64 NaN
+        pq.write_table(pa.table({"userId": [1, 2], "movieId": [10, 20], "rating": [4.0, 3.0],
+                                 "ts": stamps}), tmp_path / "r.parquet")
+        with pytest.raises(ValueError, match=r"timestamp column 'ts' has no time in row 1 "
+                                             r"\(an empty field, a null or a short line\)"):
+            read_ratings(tmp_path / "r.parquet", timestamp="ts")
+    path = tmp_path / "r.csv"
+    for line in ("2,20,3", "2,20,3,"):  # was 'must hold integer times; got float64'
+        path.write_text(f"userId,movieId,rating,ts\n1,10,4,5\n{line}\n3,30,1,7\n")
+        with pytest.raises(ValueError, match=r"timestamp column 'ts' has no time in row 1"):
+            read_ratings(path, timestamp="ts")
+    # uint64 past 2**63 - 1 wrapped to a negative time
+    path.write_text("userId,movieId,rating,ts\n1,10,4,5\n2,20,3,18446744073709551615\n")
+    for chunksize in (1, 100):
+        with pytest.raises(ValueError, match=r"timestamp column 'ts' holds 18446744073709551615 "
+                                             r"in row 1, past the largest time int64 holds"):
+            read_ratings(path, timestamp="ts", chunksize=chunksize)
+    path.write_text("userId,movieId,rating,ts\n1,10,4,5\n2,20,3,9223372036854775807\n")
+    assert read_ratings(path, timestamp="ts")[1].tolist() == [5, 2**63 - 1]
+
+
 def test_parquet_without_pyarrow_gives_install_hint(tmp_path, monkeypatch):
     import builtins
 

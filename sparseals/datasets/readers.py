@@ -802,6 +802,27 @@ def _parsed(raw, name, offset):
     return raw.astype(np.float64)
 
 
+def _times(raw, name, offset):
+    """A chunk of a timestamp column as int64 Unix seconds."""
+    stamps = np.asarray(raw)
+    kind = stamps.dtype.kind
+    if kind in "Mf":  # Parquet's timestamp types (NaT: null); pandas' NaN: an empty field
+        missing = np.isnat(stamps) if kind == "M" else np.isnan(stamps)
+        if missing.any():
+            raise ValueError(f"{name} has no time in row {offset + int(np.argmax(missing))} "
+                             "(an empty field, a null or a short line); fill it or drop the row")
+        if kind == "M":
+            stamps = stamps.astype("datetime64[s]").astype(np.int64)
+    if stamps.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer times; got {stamps.dtype} in rows "
+                         f"{offset}..{offset + len(stamps) - 1}")
+    if stamps.dtype == np.uint64 and len(stamps) and stamps.max() > np.iinfo(np.int64).max:
+        row = int(np.argmax(stamps > np.iinfo(np.int64).max))
+        raise ValueError(f"{name} holds {stamps[row]} in row {offset + row}, past the largest "
+                         "time int64 holds (2**63 - 1); check the column, or drop the row")
+    return stamps.astype(np.int64, copy=False)
+
+
 def _assemble(chunks, columns, dtype, duplicates, path):
     encoders = {role: _IdEncoder(role, columns[role]) for role in ("user", "item")}
     parts = {role: _Segments() for role in ("user", "item", "rating", "timestamp")
@@ -817,13 +838,8 @@ def _assemble(chunks, columns, dtype, duplicates, path):
             parts["rating"].append(_values(chunk["rating"], f"rating column {columns['rating']!r}",
                                            dtype, offset))
         if "timestamp" in columns:
-            stamps = np.asarray(chunk["timestamp"])
-            if stamps.dtype.kind == "M":  # Parquet's timestamp types: Unix seconds
-                stamps = stamps.astype("datetime64[s]").astype(np.int64)
-            if stamps.dtype.kind not in "iu":
-                raise ValueError(f"timestamp column {columns['timestamp']!r} must hold integer "
-                                 f"times; got {stamps.dtype} in rows {offset}..{offset + n - 1}")
-            parts["timestamp"].append(stamps.astype(np.int64, copy=False))
+            parts["timestamp"].append(_times(chunk["timestamp"], f"timestamp column "
+                                             f"{columns['timestamp']!r}", offset))
         offset += n
     if offset == 0:
         raise ValueError(f"{path} holds no ratings")
