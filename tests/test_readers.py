@@ -445,6 +445,30 @@ def test_ids_pandas_would_read_as_booleans_or_infinities_are_text(tmp_path):
         read_ratings(path, user=None, item="i")  # a bare KeyError 'user'
 
 
+@pytest.mark.parametrize("chunksize", [1, 2, 100])
+def test_text_ids_lose_the_spaces_around_them(tmp_path, chunksize):
+    """'u1 ' and 'u1' were two users (the spaces before a field were dropped, not after)."""
+    path = tmp_path / "r.csv"
+    path.write_text("u,i,rating\nu1 ,a,4\nu1,b ,3\n u1\t, c ,5\nu2,a,1\n007 ,a,2\n7,b,2\n")
+    r = read_ratings(path, "u", "i", "rating", chunksize=chunksize)
+    assert r.user_ids.tolist() == ["007", "7", "u1", "u2"]
+    assert r.item_ids.tolist() == ["a", "b", "c"]
+    assert dense_of(r) == {("u1", "a"): 4.0, ("u1", "b"): 3.0, ("u1", "c"): 5.0,
+                           ("u2", "a"): 1.0, ("007", "a"): 2.0, ("7", "b"): 2.0}
+    path.write_text("u\ti\trating\nu1 \ta\t4\nu1\ta\t3\n")
+    with pytest.raises(ValueError, match=r"1 duplicated \(user, item\) pair.*\(u1, a\)"):
+        read_ratings(path, "u", "i", "rating", chunksize=chunksize)
+
+
+def test_parquet_text_ids_are_kept_as_written(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"userId": [" u1", "u1 "], "movieId": [10, 10], "rating": [4, 3]}),
+                   tmp_path / "r.parquet")
+    assert read_ratings(tmp_path / "r.parquet").user_ids.tolist() == [" u1", "u1 "]
+
+
 def test_header_fields_are_split_as_pandas_splits_them(tmp_path):
     """A quoted header name holding the separator shifted every column by one."""
     path = tmp_path / "q.csv"

@@ -59,8 +59,9 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
         Column names (read from the header row) or 0-based column positions.
         ``rating=None`` gives every pair the value 1 (implicit feedback without counts).
         An id column whose every id is a number holds numbers (``'007'`` and ``'7'``
-        are then one id); one with any other id is read as text, as written. Only an
-        empty field is a missing value.
+        are then one id); one with any other id is read as text, as written (less the
+        spaces around it in a text file, as for the header's names). Only an empty field
+        is a missing value.
     timestamp : str or int, optional
         A timestamp column (integers, or Parquet timestamps, taken as Unix seconds);
         when given, the timestamps are returned too.
@@ -133,7 +134,7 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
             chunks = _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids,
                                   whole_sep)
         try:
-            return _assemble(chunks, columns, dtype, duplicates, path)
+            return _assemble(chunks, columns, dtype, duplicates, path, format == "csv")
         except _SeparatorInField:
             whole_sep = True
         except _NumbersAndText as mixed:
@@ -624,8 +625,9 @@ class _IdEncoder:
 
     _TABLE_MIN = 1 << 24
 
-    def __init__(self, role, column):
+    def __init__(self, role, column, strip=False):
         self.role = role
+        self.strip = strip  # text ids lose the spaces around them
         self.name = f"{role} column {column!r}"
         self.ids = None  # the distinct ids seen, sorted
         self.codes = None  # code of each of them
@@ -759,9 +761,15 @@ class _IdEncoder:
     def finish(self):
         """(sorted ids, remap) with ``remap[code]`` the position of that code's id."""
         self._leave_table()
-        remap = np.empty(len(self.ids), dtype=np.int32)
-        remap[self.codes] = np.arange(len(self.ids), dtype=np.int32)
-        ids = self.ids
+        ids, position = self.ids, np.arange(len(self.ids))
+        if self.strip and ids.dtype == object:
+            # pandas' skipinitialspace dropped the spaces before a field, not those after:
+            # 'u1 ' and 'u1' become one id here, as the header's names are stripped
+            stripped = np.array([x.strip() if isinstance(x, str) else x for x in ids],
+                                dtype=object)
+            ids, position = np.unique(stripped, return_inverse=True)
+        remap = np.empty(len(self.codes), dtype=np.int32)
+        remap[self.codes] = position.ravel()
         if ids.dtype == object and all(isinstance(x, str) for x in ids):
             ids = ids.astype(str)
         return ids, remap
@@ -823,8 +831,8 @@ def _times(raw, name, offset):
     return stamps.astype(np.int64, copy=False)
 
 
-def _assemble(chunks, columns, dtype, duplicates, path):
-    encoders = {role: _IdEncoder(role, columns[role]) for role in ("user", "item")}
+def _assemble(chunks, columns, dtype, duplicates, path, strip_ids):
+    encoders = {role: _IdEncoder(role, columns[role], strip_ids) for role in ("user", "item")}
     parts = {role: _Segments() for role in ("user", "item", "rating", "timestamp")
              if role in columns}
     offset = 0
