@@ -513,7 +513,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=(), w
                         raise ValueError(f"the first data line has {frame.shape[1]} fields, "
                                          f"fewer than the {len(fields)} of the first line: "
                                          f"no {missing[0]} column")
-                yield {role: frame[pos].to_numpy() for role, pos in wanted.items()}
+                yield {role: _text_column(pd, frame[pos]) if role in ("user", "item")
+                       else frame[pos].to_numpy() for role, pos in wanted.items()}
     except pd.errors.EmptyDataError:  # a header and nothing else
         return
     except _SeparatorInField:
@@ -534,6 +535,14 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=(), w
                       f"decimal comma in a file separated by {sep!r}?)")
         raise ValueError(f"could not read {path} as delimited text with sep={sep!r}: "
                          f"{reason}") from None
+
+
+def _text_column(pd, column):
+    """An id column: numbers as an array, text hashed into :class:`_Text`."""
+    if not pd.api.types.is_string_dtype(column.dtype):
+        return column.to_numpy()
+    codes, uniques = pd.factorize(column)
+    return _Text(codes, uniques)
 
 
 _WHOLE_LINE_FIELDS = 8
@@ -600,9 +609,20 @@ def _parquet_chunks(path, columns, chunksize):
             wanted[role] = names[int(column)]
     read = sorted(set(wanted.values()))
     for batch in parquet.iter_batches(batch_size=chunksize, columns=read):
-        arrays = {name: batch.column(read.index(name)).to_numpy(zero_copy_only=False)
-                  for name in read}
-        yield {role: arrays[name] for role, name in wanted.items()}
+        yield {role: _parquet_column(batch.column(read.index(name)), role in ("user", "item"))
+               for role, name in wanted.items()}
+
+
+def _parquet_column(column, ids):
+    """A column as an array; ids held as text hashed into :class:`_Text`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if ids and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        encoded = column.dictionary_encode()
+        return _Text(pc.fill_null(encoded.indices, -1).to_numpy(),
+                     encoded.dictionary.to_numpy(zero_copy_only=False))
+    return column.to_numpy(zero_copy_only=False)
 
 
 # ---------------------------------------------------------------------- assembly
@@ -614,13 +634,29 @@ class _NumbersAndText(ValueError):
         self.role = role
 
 
+class _Text:
+    """A chunk of text ids as ``codes`` (-1: missing) into its distinct ``uniques``.
+
+    pandas and pyarrow hash their own string arrays: Python strings are then made once
+    per distinct id of a chunk, not once per row.
+    """
+
+    def __init__(self, codes, uniques):
+        self.codes = codes
+        self.uniques = np.asarray(uniques, dtype=object)
+
+    def __len__(self):
+        return len(self.codes)
+
+
 class _IdEncoder:
     """Incremental id → code map: codes in order of first appearance, sorted at the end.
 
     Non-negative integer ids below ``max(2²⁴, 4 × rows read)`` (MovieLens, Netflix and
     most exported ids) are looked up in a table indexed by the id, one gather per
-    chunk; other ids keep a sorted array of the distinct ids seen, which costs a sort
-    of every chunk (4× slower on 10M MovieLens-like rows).
+    chunk; other numbers keep a sorted array of the distinct ids seen, which costs a
+    sort of every chunk (4× slower on 10M MovieLens-like rows). Text ids are hashed
+    (a dict): sorting Python strings chunk by chunk took 10× longer than the parsing.
     """
 
     _TABLE_MIN = 1 << 24
@@ -634,11 +670,21 @@ class _IdEncoder:
         self.kind = None
         self.table = None  # code of each id (-1: not seen), while the ids allow one
         self.distinct = 0  # distinct ids in the table
+        self.seen = {}  # text id → code
         self.rows = 0  # rows encoded
 
     def encode(self, ids, offset):
         ids = self._normalise(ids, offset)
         self.rows += len(ids)
+        if self.kind == "O":
+            missing = ids.codes < 0
+            if missing.any():
+                raise ValueError(f"{self.name} has missing ids (first at row "
+                                 f"{offset + int(np.argmax(missing))})")
+            seen = self.seen
+            codes = np.fromiter((seen.setdefault(x, len(seen)) for x in ids.uniques), np.int32,
+                                len(ids.uniques))
+            return codes[ids.codes]
         if self.kind == "i" and self.ids is None:
             low, high = ids.min(), ids.max()
             if low >= 0 and high < max(self._TABLE_MIN, 4 * self.rows):
@@ -646,12 +692,7 @@ class _IdEncoder:
             self._leave_table()
         if self.kind == "i" and self.ids is not None:
             ids = self._one_integer_type(ids)
-        try:
-            unique, inverse = np.unique(ids, return_inverse=True)
-        except TypeError:
-            raise _NumbersAndText(f"{self.name} mixes numbers and text in rows {offset}.."
-                                  f"{offset + len(ids) - 1}; make its ids one type",
-                                  self.role) from None
+        unique, inverse = np.unique(ids, return_inverse=True)
         if self.ids is None:
             self.ids = unique
             self.codes = np.arange(len(unique), dtype=np.int64)
@@ -695,8 +736,12 @@ class _IdEncoder:
         self.table = None
 
     def _normalise(self, ids, offset):
-        ids = np.asarray(ids)
-        kind = ids.dtype.kind
+        if not isinstance(ids, _Text):
+            ids = np.asarray(ids)
+            if ids.dtype.kind in "OU":  # not hashed by the reader (Parquet decimals): the
+                missing = [x is None or x != x for x in ids]  # dict merges equal rows
+                ids = _Text(np.where(missing, -1, np.arange(len(ids))), ids)
+        kind = "O" if isinstance(ids, _Text) else ids.dtype.kind
         if kind == "b" or (kind == "f" and np.isinf(ids).any()):
             # pandas read 'True' / 'true' / 'TRUE' as one bool, 'inf' / 'Infinity' as one
             # float: these ids are text, to be read as written
@@ -712,16 +757,8 @@ class _IdEncoder:
                 ids, kind = ids.astype(np.int64), "i"
             elif not whole:  # pandas parsed integers past 2**53 beside fractions: rounded
                 self._exact_floats(ids)
-        elif kind == "O":
-            missing = np.array([x is None or x != x for x in ids], dtype=bool)
-            if missing.any():
-                raise ValueError(f"{self.name} has missing ids (first at row "
-                                 f"{offset + int(np.flatnonzero(missing)[0])})")
         elif kind == "u":
             kind = "i"
-        if kind in "U":
-            kind = "O"
-            ids = ids.astype(object)
         if self.kind is not None and kind != self.kind:
             if {kind, self.kind} != {"i", "f"}:
                 raise _NumbersAndText(f"{self.name} mixes numbers and text (rows from {offset} "
@@ -761,18 +798,23 @@ class _IdEncoder:
     def finish(self):
         """(sorted ids, remap) with ``remap[code]`` the position of that code's id."""
         self._leave_table()
-        ids, position = self.ids, np.arange(len(self.ids))
-        if self.strip and ids.dtype == object:
+        if self.kind != "O":
+            remap = np.empty(len(self.ids), dtype=np.int32)
+            remap[self.codes] = np.arange(len(self.ids), dtype=np.int32)
+            return self.ids, remap
+        ids = np.fromiter(self.seen, dtype=object, count=len(self.seen))  # in code order
+        if self.strip:
             # pandas' skipinitialspace dropped the spaces before a field, not those after:
             # 'u1 ' and 'u1' become one id here, as the header's names are stripped
-            stripped = np.array([x.strip() if isinstance(x, str) else x for x in ids],
-                                dtype=object)
-            ids, position = np.unique(stripped, return_inverse=True)
-        remap = np.empty(len(self.codes), dtype=np.int32)
-        remap[self.codes] = position.ravel()
-        if ids.dtype == object and all(isinstance(x, str) for x in ids):
+            ids[:] = [x.strip() if isinstance(x, str) else x for x in ids]
+        try:
+            ids, remap = np.unique(ids, return_inverse=True)
+        except TypeError:  # pandas typed part of a chunk as numbers and part as text
+            raise _NumbersAndText(f"{self.name} mixes numbers and text; make its ids one type",
+                                  self.role) from None
+        if all(isinstance(x, str) for x in ids):
             ids = ids.astype(str)
-        return ids, remap
+        return ids, remap.ravel().astype(np.int32)
 
 
 def _values(raw, name, dtype, offset):
