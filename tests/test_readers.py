@@ -172,6 +172,43 @@ def test_a_chunk_pandas_types_part_numbers_part_text_is_read_again_as_text():
         encoder.finish()
 
 
+def test_an_id_lookup_table_is_sized_by_the_rows_read(tmp_path, monkeypatch):
+    """A 3-row file with id 2**24 - 1 filled a 64 MB table (a floor of 2**24 entries)."""
+    import tracemalloc
+
+    from sparseals.datasets import readers
+
+    path = tmp_path / "r.csv"
+    path.write_text("userId,movieId,rating\n16777215,1,4\n1,16777215,3\n5,5,1\n")
+    monkeypatch.setattr(readers._Segments, "_BYTES", 1024)  # untouched, but traced
+    read_ratings(path)  # pandas' first-use allocations
+    tracemalloc.start()
+    try:
+        r = read_ratings(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+    assert r.user_ids.tolist() == r.item_ids.tolist() == [1, 5, 16777215]
+
+
+def test_ids_move_between_lookup_table_and_sorted_ids_as_rows_are_read(tmp_path, monkeypatch):
+    """An id too large for the rows read so far is sorted; once enough rows are read, the
+    ids return to a table (which must hold every id seen, not only the chunk's)."""
+    from sparseals.datasets import readers
+
+    monkeypatch.setattr(readers._IdEncoder, "_TABLE_SLACK", 8)
+    rng = np.random.default_rng(3)
+    users = [60] + rng.integers(0, 50, 199).tolist()
+    users[120] = 700  # the table is left again, and entered again near the end
+    rows = [(u, k, 1.0, 0) for k, u in enumerate(users)]
+    path = write_csv(tmp_path / "r.csv", rows=rows)
+    for chunksize in (1, 3, 1000):
+        r = read_ratings(path, "user", "item", "rating", chunksize=chunksize)
+        assert dense_of(r) == expected(rows)
+        assert r.user_ids.tolist() == sorted(set(users))
+
+
 def test_gzip_and_no_rating_column(tmp_path):
     path = tmp_path / "r.csv.gz"
     with gzip.open(path, "wt") as f:

@@ -652,14 +652,16 @@ class _Text:
 class _IdEncoder:
     """Incremental id → code map: codes in order of first appearance, sorted at the end.
 
-    Non-negative integer ids below ``max(2²⁴, 4 × rows read)`` (MovieLens, Netflix and
+    Non-negative integer ids below ``4 × rows read + 2¹⁶`` (MovieLens, Netflix and
     most exported ids) are looked up in a table indexed by the id, one gather per
     chunk; other numbers keep a sorted array of the distinct ids seen, which costs a
-    sort of every chunk (4× slower on 10M MovieLens-like rows). Text ids are hashed
-    (a dict): sorting Python strings chunk by chunk took 10× longer than the parsing.
+    sort of every chunk (4× slower on 10M MovieLens-like rows), until enough rows are
+    read for a table, which thus stays within a few times the size of the codes kept
+    (a 3-row file with id 2²⁴ - 1 filled 64 MB). Text ids are hashed (a dict): sorting
+    Python strings chunk by chunk took 10× longer than the parsing.
     """
 
-    _TABLE_MIN = 1 << 24
+    _TABLE_SLACK = 1 << 16
 
     def __init__(self, role, column, strip=False):
         self.role = role
@@ -670,6 +672,7 @@ class _IdEncoder:
         self.kind = None
         self.table = None  # code of each id (-1: not seen), while the ids allow one
         self.distinct = 0  # distinct ids in the table
+        self.low = self.high = None  # smallest and largest integer id seen
         self.seen = {}  # text id → code
         self.rows = 0  # rows encoded
 
@@ -685,13 +688,15 @@ class _IdEncoder:
             codes = np.fromiter((seen.setdefault(x, len(seen)) for x in ids.uniques), np.int32,
                                 len(ids.uniques))
             return codes[ids.codes]
-        if self.kind == "i" and self.ids is None:
-            low, high = ids.min(), ids.max()
-            if low >= 0 and high < max(self._TABLE_MIN, 4 * self.rows):
-                return self._encode_by_table(ids, int(high))
+        if self.kind == "i":
+            low, high = int(ids.min()), int(ids.max())
+            self.low = low if self.low is None else min(low, self.low)
+            self.high = high if self.high is None else max(high, self.high)
+            if self.low >= 0 and self.high < 4 * self.rows + self._TABLE_SLACK:
+                return self._encode_by_table(ids, self.high)
             self._leave_table()
-        if self.kind == "i" and self.ids is not None:
-            ids = self._one_integer_type(ids)
+            if self.ids is not None:
+                ids = self._one_integer_type(ids)
         unique, inverse = np.unique(ids, return_inverse=True)
         if self.ids is None:
             self.ids = unique
@@ -716,6 +721,10 @@ class _IdEncoder:
             grown = np.full(size, -1, dtype=np.int32)
             if self.table is not None:
                 grown[:len(self.table)] = self.table
+            elif self.ids is not None:  # back from the sorted arrays, now that rows allow
+                grown[self.ids] = self.codes
+                self.distinct = len(self.ids)
+                self.ids = self.codes = None
             self.table = grown
         codes = self.table[ids]
         new = codes < 0
@@ -728,7 +737,7 @@ class _IdEncoder:
         return codes
 
     def _leave_table(self):
-        """Move the table's ids to the sorted arrays, for good."""
+        """Move the table's ids to the sorted arrays."""
         if self.table is None:
             return
         self.ids = np.flatnonzero(self.table >= 0)
