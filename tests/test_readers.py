@@ -594,6 +594,24 @@ def test_bad_rating_in_a_later_chunk_names_its_row_in_the_file(tmp_path):
         read_ratings(path, "user", "item", "rating", chunksize=2)
 
 
+def test_bytes_paths_and_an_unknown_encoding(tmp_path):
+    """A bytes path was an internal TypeError, an unknown encoding a bare LookupError."""
+    import os
+
+    path = write_csv(tmp_path / "r.csv")
+    r = read_ratings(os.fsencode(path), "user", "item", "rating")
+    assert dense_of(r) == expected()
+    (tmp_path / "u.data").write_text("1\t10\t4\t100\n")
+    (tmp_path / "u.item").write_text("10|Ten (1995)|01-Jan-1995||url|0\n")
+    assert load_movielens(os.fsencode(tmp_path)).nnz == 1
+    assert load_movielens_titles(os.fsencode(tmp_path)) == {10: "Ten (1995)"}
+    with pytest.raises(TypeError, match="path must be a str, bytes or os.PathLike; got 3"):
+        read_ratings(3)
+    for encoding in ("bogus", "base64", None):
+        with pytest.raises(ValueError, match=f"encoding {encoding!r} is not a text encoding"):
+            read_ratings(path, "user", "item", "rating", encoding=encoding)
+
+
 def test_missing_file():
     with pytest.raises(FileNotFoundError, match="ratings file 'nowhere.csv' does not exist"):
         read_ratings("nowhere.csv")

@@ -51,7 +51,7 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, bytes or os.PathLike
         The file. ``.parquet`` / ``.pq`` is Parquet (needs ``pyarrow``); anything
         else is delimited text, optionally gzip, bz2 or xz compressed (recognised by
         the file's first bytes, whatever its name).
@@ -97,7 +97,7 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
         ``path`` does not exist.
     ValueError
         The file is empty, lacks a column, holds ids that are missing or mix numbers
-        and text, or values that are not finite numbers.
+        and text, or values that are not finite numbers; ``encoding`` is unknown.
     TypeError
         The rating column holds booleans, dates, durations or other things that are not
         numbers.
@@ -107,11 +107,16 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     >>> r = read_ratings("ratings.csv")  # doctest: +SKIP
     >>> r, ts = read_ratings("u.data", user=0, item=1, rating=2, timestamp=3)  # doctest: +SKIP
     """
-    path = os.fspath(path)
+    path = _path(path)
     v.existing_file(path, "ratings file")
     dtype = v.float_dtype(dtype)
     v.one_of(duplicates, "duplicates", {"error", "sum", "last", "mean"})
     chunksize = v.positive_int(chunksize, "chunksize")
+    try:
+        "".encode(encoding)
+    except (LookupError, TypeError):
+        raise ValueError(f"encoding {encoding!r} is not a text encoding Python knows; give one "
+                         "such as 'utf-8' or 'latin-1'") from None
     if user is None or item is None:
         raise ValueError("user and item name the id columns (a name or a position); only "
                          "rating and timestamp may be None")
@@ -166,7 +171,7 @@ def load_movielens(path, return_timestamps=False, dtype="float32", download=Fals
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, bytes or os.PathLike
         A MovieLens folder (holding ``u.data``, ``ratings.dat`` or ``ratings.csv``) or
         one of those files; ``u1.base`` / ``u1.test`` style split files of the 100K
         set work too.
@@ -208,7 +213,7 @@ def load_movielens(path, return_timestamps=False, dtype="float32", download=Fals
         path = fetch_movielens(path, cache_dir)
     elif cache_dir is not None:
         raise ValueError("cache_dir applies with download=True only")
-    path = _movielens_file(os.fspath(path))
+    path = _movielens_file(_path(path))
     layout, problem = _movielens_layout(path)
     if problem is not None:
         raise ValueError(problem)
@@ -270,7 +275,7 @@ def load_movielens_titles(path):
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, bytes or os.PathLike
         A MovieLens folder, or its ``u.item`` (100K, ``|``-separated, latin-1),
         ``movies.dat`` (1M / 10M, ``::``-separated) or ``movies.csv`` (latest / 20M / 25M).
 
@@ -283,7 +288,7 @@ def load_movielens_titles(path):
     >>> load_movielens_titles("../shared/data/ml-100k")[1]  # doctest: +SKIP
     'Toy Story (1995)'
     """
-    path = os.fspath(path)
+    path = _path(path)
     if os.path.isdir(path):
         found = [os.path.join(path, f) for f in ("u.item", "movies.dat", "movies.csv")
                  if os.path.isfile(os.path.join(path, f))]
@@ -331,6 +336,14 @@ def _titles(rows, path):
     if not titles:
         raise ValueError(f"{path} holds no movie titles")
     return titles
+
+
+def _path(path):
+    """A file or folder path (str, bytes or os.PathLike) as str."""
+    try:
+        return os.fsdecode(path)
+    except TypeError:
+        raise TypeError(f"path must be a str, bytes or os.PathLike; got {path!r}") from None
 
 
 def _movielens_file(path):
