@@ -230,6 +230,22 @@ def test_loss_plot(small_csv, tmp_path, capsys):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_loss_plot_after_early_stopping_kept_an_earlier_iteration(small_csv, tmp_path, capsys):
+    """The loss history ends at the kept iteration, the held-out one at the last run: both
+    were plotted against one x range ('x and y must have same first dimension')."""
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "loss.png"
+    status, out, err = run(capsys, "fit", small_csv, "-o", tmp_path / "m.npz", "--user", "who",
+                           "--item", "what", "--rating", "stars", "--iterations", "30",
+                           "--validation", "0.2", "--patience", "1", "--metric", "ndcg",
+                           "--factors", "6", "--random-state", "0", "--plot", plot)
+    assert status == 0, err
+    model = sa.load(tmp_path / "m.npz")
+    assert model.best_iteration_ < len(model.validation_history_) - 1  # an earlier one kept
+    assert f"saved the loss plot to {plot}" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_plot_without_matplotlib_is_one_line(small_csv, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
     err = user_error(capsys, "fit", small_csv, "-o", tmp_path / "m.npz", "--plot", "loss.png")

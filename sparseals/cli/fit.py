@@ -152,18 +152,22 @@ def _plot(model, path):
 
     figure = Figure(figsize=(6, 4), layout="tight")
     axes = figure.add_subplot()
-    iterations = range(1, len(model.loss_history_) + 1)
-    axes.plot(iterations, model.loss_history_, marker="o", label="training loss")
+    axes.plot(_iterations(model.loss_history_), model.loss_history_, marker="o",
+              label="training loss")
     axes.set_xlabel("iteration")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel("loss")
     axes.set_yscale("log")
     axes.set_title(f"{type(model).__name__}, {model.factors} factors")
     history = getattr(model, "validation_history_", None)
-    if history:
+    if history:  # every iteration run; the loss history ends at the kept one
         held = axes.twinx()
-        held.plot(iterations, history, color="C1", marker="s",
+        held.plot(_iterations(history), history, color="C1", marker="s",
                   label=f"held-out {model.validation_metric_}")
         held.set_ylabel(f"held-out {model.validation_metric_}")
         held.axvline(model.best_iteration_ + 1, color="C1", linestyle=":")
     figure.savefig(path)
+
+
+def _iterations(history):
+    return range(1, len(history) + 1)
