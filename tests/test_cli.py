@@ -316,6 +316,28 @@ def test_user_mistakes_are_one_line_with_status_2(argv, message, small_csv, ml10
     assert message.format(**fill) in err
 
 
+def test_too_little_memory_is_one_line(small_csv, tmp_path, capsys, monkeypatch):
+    """The library's MemoryError ('would need about ... use fewer factors') and numpy's own
+    allocation failure printed a traceback and exit status 1."""
+    columns = ["--user", "who", "--item", "what", "--rating", "stars"]
+    err = user_error(capsys, "fit", small_csv, "-o", tmp_path / "m.npz", *columns,
+                     "--factors", "1000000000")
+    assert err.startswith("sparseals fit: error: ExplicitALS.fit would need about ")
+    assert "use fewer factors" in err
+
+    def allocate(*args, **kwargs):
+        try:
+            from numpy._core._exceptions import _ArrayMemoryError
+        except ImportError:  # numpy < 2
+            from numpy.core._exceptions import _ArrayMemoryError
+        raise _ArrayMemoryError((2 ** 40,), np.dtype("float64"))
+
+    monkeypatch.setattr(sa.ExplicitALS, "fit", allocate)
+    err = user_error(capsys, "fit", small_csv, "-o", tmp_path / "m.npz", *columns)
+    assert err == ("sparseals fit: error: Unable to allocate 8.00 TiB for an array with shape "
+                   "(1099511627776,) and data type float64")
+
+
 def test_fit_reads_a_parquet_file(tmp_path, capsys):
     # the MovieLens-layout check read the first lines as text and, once text checks its
     # bytes, refused the Parquet file before read_ratings could take it

@@ -9,9 +9,11 @@ import sys
 
 from ._common import CLIError
 
-# what a user mistake raises (bad values, files, ids); anything else is a bug and keeps its
+# what a user mistake raises (bad values, files, ids, more memory than the machine has, as
+# the library's estimate or numpy's allocation says); anything else is a bug and keeps its
 # traceback
-_USER_ERRORS = (CLIError, ValueError, TypeError, OSError, ImportError, FloatingPointError)
+_USER_ERRORS = (CLIError, ValueError, TypeError, OSError, ImportError, FloatingPointError,
+                MemoryError)
 
 
 class _Parser(argparse.ArgumentParser):
