@@ -400,6 +400,41 @@ def test_positions_with_a_header_and_titles_for_integer_ids_only(tmp_path, capsy
     assert status == 0 and "Four Rooms" not in out  # neither '03' nor '3' is movie 3
 
 
+def test_date_and_duration_ids(tmp_path, capsys):
+    """Ids of pandas datetime / timedelta columns were compared with the text as given:
+    no id was found, not even the ones the error message listed."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"user": pd.to_datetime(["2020-01-01 00:00", "2020-01-01 00:00",
+                                                  "2020-01-02 12:30", "2020-01-03 00:00"]),
+                          "item": pd.to_timedelta([5, 7, 5, 9], unit="s"),
+                          "rating": [4.0, 3.0, 5.0, 1.0]})
+    model = sa.ExplicitALS(factors=2, iterations=1, random_state=0).fit(
+        sa.Ratings.from_dataframe(frame, user="user", item="item", rating="rating"))
+    path = tmp_path / "m.npz"
+    model.save(path)
+    status, out, err = run(capsys, "recommend", path, "--user", "2020-01-02T12:30", "--json")
+    assert status == 0, err
+    result = json.loads(out)
+    assert result["user"] == str(model.user_ids_[1])
+    shown = [row["item"] for row in result["items"]]  # '7000000 microseconds' or the like
+    assert sorted(shown) == [str(model.item_ids_[1]), str(model.item_ids_[2])]  # 5 s was seen
+    for item in shown:  # the ids printed are read back
+        assert run(capsys, "similar", path, "--item", item)[0] == 0
+    unit = np.datetime_data(model.item_ids_.dtype)[0]
+    count = int(model.item_ids_[2] / np.timedelta64(1, unit))  # 9 s in the model's unit
+    status, out, _ = run(capsys, "similar", path, "--item", count, "--json")
+    assert status == 0 and json.loads(out)["item"] == str(model.item_ids_[2])
+    assert "user id 2020-01-02 is not in the model" in user_error(  # not cut to a day
+        capsys, "recommend", path, "--user", "2020-01-02")
+    assert "--user 'soon' is not a date; this model's user ids are dates" in user_error(
+        capsys, "recommend", path, "--user", "soon")
+    assert "is not a date" in user_error(  # numpy would shift a time zone to UTC
+        capsys, "recommend", path, "--user", "2020-01-02T13:30+01:00")
+    assert "--item '9 parsecs' is not a duration" in user_error(
+        capsys, "similar", path, "--item", "9 parsecs")
+
+
 def test_duplicate_pairs_hint_names_the_flag(tmp_path, capsys):
     data = tmp_path / "twice.csv"
     data.write_text("userId,movieId,rating\n1,2,3\n1,3,4\n1,2,5\n")

@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -139,26 +140,62 @@ def read_data(args):
 # ---------------------------------------------------------------------- ids and titles
 def position_of(ids, raw, what, option):
     """Index of the original id given as text ``raw`` in ``ids`` (a model's id map)."""
+    kind = ids.dtype.kind
     value = raw
-    if ids.dtype.kind in "iu":
-        try:
-            value = int(raw)
-        except ValueError:
-            raise CLIError(f"{option} {raw!r} is not an integer; this model's {what} ids are "
-                           "integers") from None
-    elif ids.dtype.kind == "f":
-        try:
-            value = float(raw)
-        except ValueError:
-            raise CLIError(f"{option} {raw!r} is not a number; this model's {what} ids are "
-                           "numbers") from None
+    if kind in _ID_KINDS:
+        value = _parse_id(raw, ids.dtype)
+        if value is None:
+            one, many = _ID_KINDS[kind]
+            if kind == "m":
+                many = many.format(unit=_unit_name(ids.dtype))
+            raise CLIError(f"{option} {raw!r} is not {one}; this model's {what} ids are {many}")
     found = np.flatnonzero(ids == value)
     if len(found) == 0:
-        span = f"{ids.min()}..{ids.max()}" if ids.dtype.kind in "iuf" else "e.g. " + ", ".join(
+        span = f"{ids.min()}..{ids.max()}" if kind in "iuf" else "e.g. " + ", ".join(
             repr(str(x)) for x in ids[:3])
         raise CLIError(f"{what} id {raw} is not in the model (it has {len(ids):,} {what}s, "
                        f"ids {span})")
     return int(found[0])
+
+
+# id dtype kinds that are not text: what one id is, what the ids are
+_ID_KINDS = {
+    "i": ("an integer", "integers"), "u": ("an integer", "integers"),
+    "f": ("a number", "numbers"),
+    "M": ("a date", "dates (e.g. 2020-01-31 or 2020-01-31T12:00:00, without a time zone)"),
+    "m": ("a duration", "durations in whole {unit} (e.g. '5 {unit}' or 5)"),
+}
+
+
+def _parse_id(raw, dtype):
+    """The text ``raw`` as an id of ``dtype`` (a kind of ``_ID_KINDS``), or None."""
+    if dtype.kind == "M":
+        # no unit given: the model's unit would cut 12:30 to a day's id; a time zone makes
+        # numpy warn and shift the time to UTC
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                return np.datetime64(raw)
+            except (ValueError, Warning):
+                return None
+    if dtype.kind == "m":  # as printed: '5 seconds', or the count alone
+        unit = np.datetime_data(dtype)[0]
+        count, _, name = raw.partition(" ")
+        if name not in ("", unit, _unit_name(dtype)):
+            return None
+        try:
+            return np.timedelta64(int(count), unit)
+        except ValueError:
+            return None
+    try:
+        return int(raw) if dtype.kind in "iu" else float(raw)
+    except ValueError:
+        return None
+
+
+def _unit_name(dtype):
+    """'seconds' for a timedelta64[s] dtype: the unit as numpy prints a duration."""
+    return str(np.timedelta64(2, np.datetime_data(dtype)[0])).split()[1]
 
 
 def load_titles(path):
@@ -179,6 +216,8 @@ def title_of(titles, item_id):
 
 def plain(value):
     """A numpy scalar as the Python value JSON and printing expect."""
+    if isinstance(value, (np.datetime64, np.timedelta64)):
+        return str(value)  # as --user / --item read it back (.item() may give a datetime)
     return value.item() if isinstance(value, np.generic) else value
 
 
