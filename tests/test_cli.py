@@ -352,6 +352,22 @@ def test_fit_reads_a_parquet_file(tmp_path, capsys):
     assert "read 4 ratings of 3 users × 3 items" in out
 
 
+@pytest.mark.parametrize("name, text, values", [
+    ("r.csv", "userId,movieId,rating\n1,10,1e39\n1,11,0.1\n2,10,0.7\n", [1e39, 0.1, 0.7]),
+    ("ratings.csv", "userId,movieId,rating,timestamp\n1,10,0.1,5\n1,11,0.2,6\n2,10,0.7,7\n",
+     [0.1, 0.2, 0.7]),
+], ids=["read_ratings", "load_movielens"])
+def test_dtype_float64_reads_the_ratings_as_float64(name, text, values, tmp_path, capsys):
+    """The ratings were read as float32 whatever --dtype said: 1e39 was refused as too large
+    and the other values were rounded before the float64 fit."""
+    data = tmp_path / name
+    data.write_text(text)
+    status, _, err = run(capsys, "fit", data, "-o", tmp_path / "m.npz", "--dtype", "float64",
+                         "--biases", "--factors", "1", "--iterations", "1")
+    assert status == 0, err
+    assert sa.load(tmp_path / "m.npz").global_mean_ == np.mean(values)
+
+
 def test_headings_count_the_rows_shown(tmp_path, capsys):
     """'top 100 items' headed the 2 items that exclusions leave."""
     data = tmp_path / "tiny.csv"

@@ -110,8 +110,9 @@ def _column(value, default):
     return int(value) if value.isdigit() else value
 
 
-def read_data(args):
-    """The ratings named by ``args.data`` and the data options, as :class:`~sparseals.Ratings`."""
+def read_data(args, dtype):
+    """The ratings named by ``args.data`` and the data options, as :class:`~sparseals.Ratings`
+    of ``dtype`` (the model's: a float64 fit must not read float32-rounded values)."""
     from ..datasets import load_movielens, read_ratings
     from ..datasets.readers import _movielens_layout
     from ..ratings import DuplicatePairsError
@@ -123,7 +124,7 @@ def read_data(args):
                  for name in ("user", "item", "rating", "sep", "header"))
     try:
         if not custom and (os.path.isdir(path) or _movielens_layout(path)[0] is not None):
-            return load_movielens(path, duplicates=args.duplicates)
+            return load_movielens(path, dtype=dtype, duplicates=args.duplicates)
         if os.path.isdir(path):
             raise CLIError(f"{path!r} is a folder; give a ratings file")
         sep = None if args.sep is None else args.sep.replace("\\t", "\t")
@@ -131,7 +132,7 @@ def read_data(args):
         if user is None or item is None:
             raise CLIError("--user and --item name id columns; only --rating takes 'none'")
         return read_ratings(path, user=user, item=item, rating=_column(args.rating, "rating"),
-                            sep=sep, header=args.header, duplicates=args.duplicates)
+                            sep=sep, header=args.header, dtype=dtype, duplicates=args.duplicates)
     except DuplicatePairsError as error:  # its message names the Python argument
         raise CLIError(f"{error.found}; pass --duplicates sum, last or mean to combine "
                        "them") from None

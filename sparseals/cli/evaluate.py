@@ -53,7 +53,7 @@ def run(args):
     model = build_model(args)
     if model.random_state is None:  # an evaluation is repeatable: the same command, the same scores
         model.set_params(random_state=args.seed)
-    ratings = read_data(args)
+    ratings = read_data(args, model.dtype)
     if args.kfold is not None:
         scores = _kfold(model, ratings, args, metrics, clip)
     else:

@@ -67,7 +67,7 @@ def run(args):
         raise CLIError("--plot and -o name the same file; choose two paths")
     model = build_model(args)
     start = time.perf_counter()
-    ratings = read_data(args)
+    ratings = read_data(args, model.dtype)
     print(f"read {ratings.nnz:,} ratings of {ratings.shape[0]:,} users × "
           f"{ratings.shape[1]:,} items from {args.data} ({time.perf_counter() - start:.1f} s)")
     start = time.perf_counter()
