@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import subprocess
 import sys
@@ -244,6 +245,28 @@ def test_loss_plot_after_early_stopping_kept_an_earlier_iteration(small_csv, tmp
     assert model.best_iteration_ < len(model.validation_history_) - 1  # an earlier one kept
     assert f"saved the loss plot to {plot}" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_paths(small_csv, tmp_path, capsys):
+    """--plot lossplot wrote lossplot.png but said lossplot; a directory was written into (as
+    its '.png'), and so was the current one for ''; loss.txt was refused only after the fit
+    and the save."""
+    pytest.importorskip("matplotlib")
+    argv = ["fit", small_csv, "-o", tmp_path / "m.npz", "--user", "who", "--item", "what",
+            "--rating", "stars", "--iterations", "1", "--plot"]
+    status, out, err = run(capsys, *argv, tmp_path / "lossplot")
+    assert status == 0, err
+    assert out.splitlines()[-1] == f"saved the loss plot to {tmp_path / 'lossplot.png'}"
+    assert (tmp_path / "lossplot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "m.npz").unlink()
+    for plot, message in [(tmp_path, f"--plot {tmp_path} names a directory"),
+                          (f"{tmp_path}{os.sep}", f"--plot {tmp_path}{os.sep} names a directory"),
+                          ("", "--plot needs a file name"),
+                          (tmp_path / "loss.txt", f"--plot {tmp_path / 'loss.txt'}: matplotlib "
+                                                  "cannot write .txt files; use one of .")]:
+        status, out, err = run(capsys, *argv, plot)
+        assert status == 2 and message in err
+        assert out == "" and not (tmp_path / "m.npz").exists()  # checked before the fit
 
 
 def test_plot_without_matplotlib_is_one_line(small_csv, tmp_path, capsys, monkeypatch):

@@ -27,7 +27,8 @@ def add_parser(commands):
     stopping.add_argument("--split-seed", type=int,
                           help="seed of the held-out split (default 0)")
     parser.add_argument("--plot", metavar="PNG",
-                        help="save a plot of the loss per iteration (needs matplotlib)")
+                        help="save a plot of the loss per iteration (needs matplotlib); .png "
+                             "is added to a name without a suffix")
     cluster = parser.add_argument_group("fitting on a Dask cluster (pip install sparseals[dask])")
     cluster.add_argument("--scheduler", metavar="ADDRESS",
                          help="fit on the dask.distributed cluster at ADDRESS "
@@ -47,10 +48,7 @@ def run(args):
     # the output paths are checked before the data is read and fitted, not after
     check_target(args.output)
     if args.plot is not None:
-        directory = os.path.dirname(os.path.abspath(args.plot))
-        if not os.path.isdir(directory):
-            raise CLIError(f"--plot {args.plot}: the folder {directory} does not exist")
-        _check_matplotlib()
+        args.plot = _plot_path(args.plot)
     if args.validation is None:
         _applies_only_with(args, ("metric", "patience", "split_seed"), "--validation FRACTION",
                            "early stopping")
@@ -63,8 +61,10 @@ def run(args):
             raise CLIError(f"{option} {path} is the data file itself; choose another path")
     if args.split_seed is not None and args.split_seed < 0:  # the split would blame
         raise CLIError(f"--split-seed must be a non-negative integer; got {args.split_seed}")
-    if args.plot is not None and os.path.abspath(args.plot) == os.path.abspath(args.output):
-        raise CLIError("--plot and -o name the same file; choose two paths")
+    if args.plot is not None:
+        if os.path.abspath(args.plot) == os.path.abspath(args.output):
+            raise CLIError("--plot and -o name the same file; choose two paths")
+        _check_plot_format(args.plot)
     model = build_model(args)
     start = time.perf_counter()
     ratings = read_data(args, model.dtype)
@@ -138,12 +138,30 @@ def _fit_on_cluster(model, ratings, args):
 _CONNECT_TIMEOUT = 30.0
 
 
-def _check_matplotlib():
+def _plot_path(path):
+    """The file ``--plot path`` is to write (matplotlib adds .png when there is no suffix)."""
+    if not path:
+        raise CLIError("--plot needs a file name, e.g. loss.png")
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
+        raise CLIError(f"--plot {path} names a directory; give a file name, e.g. "
+                       f"{os.path.join(path, 'loss.png')}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"--plot {path}: the folder {directory} does not exist")
+    return path if os.path.splitext(path)[1] else path + ".png"
+
+
+def _check_plot_format(path):
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib.backend_bases
     except ImportError:
         raise CLIError("--plot needs matplotlib, which is not installed: pip install matplotlib "
                        "(or pip install sparseals[plot])") from None
+    formats = matplotlib.backend_bases.FigureCanvasBase.get_supported_filetypes()
+    suffix = os.path.splitext(path)[1]
+    if suffix[1:].lower() not in formats:
+        raise CLIError(f"--plot {path}: matplotlib cannot write {suffix} files; use one of "
+                       + ", ".join("." + name for name in sorted(formats)))
 
 
 def _plot(model, path):
