@@ -474,6 +474,24 @@ def test_date_and_duration_ids(tmp_path, capsys):
         capsys, "similar", path, "--item", "9 parsecs")
 
 
+def test_tables_print_float_ids_in_full(tmp_path, capsys):
+    """Float ids were printed to 4 decimals like the scores: item 0.493828 showed as 0.4938,
+    which is no item of the model."""
+    data = tmp_path / "r.csv"
+    data.write_text("userId,movieId,rating\n1,0.493828,4\n1,0.25,3\n2,0.493828,5\n2,1e-20,1\n"
+                    "3,7.5,2\n")
+    assert run(capsys, "fit", data, "-o", tmp_path / "m.npz", "--factors", "2",
+               "--iterations", "1")[0] == 0
+    status, out, _ = run(capsys, "similar", tmp_path / "m.npz", "--item", "0.25")
+    assert status == 0
+    shown = [line.split()[1] for line in out.splitlines()[2:]]
+    assert sorted(shown, key=float) == ["1e-20", "0.493828", "7.5"]
+    assert all(f"{float(line.split()[2]):.4f}" == line.split()[2]  # scores: 4 decimals
+               for line in out.splitlines()[2:])
+    for item in shown:
+        assert run(capsys, "similar", tmp_path / "m.npz", "--item", item)[0] == 0
+
+
 def test_duplicate_pairs_hint_names_the_flag(tmp_path, capsys):
     data = tmp_path / "twice.csv"
     data.write_text("userId,movieId,rating\n1,2,3\n1,3,4\n1,2,5\n")

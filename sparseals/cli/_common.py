@@ -223,11 +223,13 @@ def plain(value):
 
 
 # ---------------------------------------------------------------------- output
-def print_table(header, rows):
-    """Columns aligned: text left, numbers right (no header row when ``header`` is None)."""
+def print_table(header, rows, exact=()):
+    """Columns aligned: text left, numbers right (no header row when ``header`` is None);
+    floats to 4 decimals, but in full in the columns numbered in ``exact`` (ids, which must
+    read back)."""
     width = len(header) if header is not None else len(rows[0])
     cells = ([] if header is None else [[str(c) for c in header]]) + [
-        [_cell(c) for c in row] for row in rows]
+        [_cell(c, i in exact) for i, c in enumerate(row)] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(width)]
     numeric = [bool(rows) and all(_is_number(row[i]) for row in rows) for i in range(width)]
     for row in cells:
@@ -235,10 +237,10 @@ def print_table(header, rows):
                         for i, (c, w) in enumerate(zip(row, widths))).rstrip())
 
 
-def _cell(value):
+def _cell(value, exact):
     value = plain(value)
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return repr(value) if exact else f"{value:.4f}"  # repr: the shortest that reads back
     return "" if value is None else str(value)
 
 

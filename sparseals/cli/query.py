@@ -88,4 +88,4 @@ def _show(model, items, scores, titles, as_json, subject, heading):
         return
     print(heading(len(rows)))  # fewer than -n when too few candidates are left
     header = ["rank", "item", "score"] + (["title"] if titles is not None else [])
-    print_table(header, [[row[name] for name in header] for row in rows])
+    print_table(header, [[row[name] for name in header] for row in rows], exact=[1])
