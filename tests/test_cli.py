@@ -283,6 +283,10 @@ def test_plot_without_matplotlib_is_one_line(small_csv, tmp_path, capsys, monkey
     (["recommend", "{model}", "--user", "abc"],
      "--user 'abc' is not an integer; this model's user ids are integers"),
     (["similar", "{model}", "--item", "5000"], "item id 5000 is not in the model"),
+    # Python's int() reads these as 10, 1 and 1
+    (["recommend", "{model}", "--user", "1_0"], "--user '1_0' is not an integer"),
+    (["recommend", "{model}", "--user", " 1"], "--user ' 1' is not an integer"),
+    (["similar", "{model}", "--item", "\u0661"], "--item '\u0661' is not an integer"),
     (["recommend", "{model}", "--user", "1", "-n", "0"], "-n must be a positive number"),
     (["recommend", "{model}", "--user", "1", "--titles", "{tmp}/none.item"],
      "movie titles file '{tmp}/none.item' does not exist"),
@@ -472,6 +476,9 @@ def test_date_and_duration_ids(tmp_path, capsys):
         capsys, "recommend", path, "--user", "2020-01-02T13:30+01:00")
     assert "--item '9 parsecs' is not a duration" in user_error(
         capsys, "similar", path, "--item", "9 parsecs")
+    for text in ("1_0", str(10 ** 30)):  # int() reads 10; numpy overflowed (a traceback)
+        assert f"--item {text!r} is not a duration" in user_error(
+            capsys, "similar", path, "--item", text)
 
 
 def test_tables_print_float_ids_in_full(tmp_path, capsys):
@@ -490,6 +497,8 @@ def test_tables_print_float_ids_in_full(tmp_path, capsys):
                for line in out.splitlines()[2:])
     for item in shown:
         assert run(capsys, "similar", tmp_path / "m.npz", "--item", item)[0] == 0
+    assert "--item '0.2_5' is not a number" in user_error(  # float() reads 0.25
+        capsys, "similar", tmp_path / "m.npz", "--item", "0.2_5")
 
 
 def test_duplicate_pairs_hint_names_the_flag(tmp_path, capsys):

@@ -182,14 +182,23 @@ def _parse_id(raw, dtype):
     if dtype.kind == "m":  # as printed: '5 seconds', or the count alone
         unit = np.datetime_data(dtype)[0]
         count, _, name = raw.partition(" ")
-        if name not in ("", unit, _unit_name(dtype)):
+        count = _number(count, int)
+        if count is None or name not in ("", unit, _unit_name(dtype)):
             return None
         try:
-            return np.timedelta64(int(count), unit)
-        except ValueError:
+            return np.timedelta64(count, unit)
+        except OverflowError:
             return None
+    return _number(raw, int if dtype.kind in "iu" else float)
+
+
+def _number(text, kind):
+    """``kind(text)`` (int or float), or None; without the leniency of Python's parsers,
+    which read '1_0' as 10 and ' 1' or '١' as 1."""
+    if "_" in text or text != text.strip() or not text.isascii():
+        return None
     try:
-        return int(raw) if dtype.kind in "iu" else float(raw)
+        return kind(text)
     except ValueError:
         return None
 
