@@ -40,15 +40,17 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"sparseals {sa.__version__}"
 
 
-@pytest.mark.parametrize("ratings, message", [
-    ("0", "ratings must be a positive integer"),
-    # these two were refused only after the textbook part, by the generator and the split
-    ("100000000000", "ratings must be from 100 (a test set of 10 % needs some) to 11,192,120 "
-                     "(half the 6040 × 3706 cells); got 100,000,000,000"),
-    ("3", "ratings must be from 100"),
+@pytest.mark.parametrize("option, value, message", [
+    ("--ratings", "0", "ratings must be a positive integer"),
+    # the others were refused only after (some of) the textbook part had printed
+    ("--ratings", "100000000000", "ratings must be from 100 (a test set of 10 % needs some) "
+                                  "to 11,192,120 (half the 6040 × 3706 cells); got "
+                                  "100,000,000,000"),
+    ("--ratings", "3", "ratings must be from 100"),
+    ("--seed", "-1", "seed must be None, a non-negative int"),
 ])
-def test_user_error_is_one_line(capsys, ratings, message):
-    assert main(["demo", "--ratings", ratings]) == 2
+def test_user_error_is_one_line(capsys, option, value, message):
+    assert main(["demo", option, value]) == 2
     out, err = capsys.readouterr()
     assert err.strip().startswith(f"sparseals demo: error: {message}")
     assert "\n" not in err.strip()

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from .._validation import positive_int
+from .._validation import positive_int, random_generator
 from ..datasets import PRESETS, seed_example, synthetic
 from ..metrics import rmse
 from ..model_selection import train_test_split
@@ -20,6 +20,7 @@ def run_demo(ratings=1_000_209, factors=32, iterations=10, seed=0, num_threads=N
     # checked before the first part runs, not after it
     for name, value in (("ratings", ratings), ("factors", factors), ("iterations", iterations)):
         positive_int(value, name)
+    random_generator(seed, "seed")
     n_users, n_items, _ = PRESETS["ml1m"]
     most = n_users * n_items // 2  # what the sparse generator can place
     if not _FEWEST_RATINGS <= ratings <= most:
