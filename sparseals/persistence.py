@@ -144,6 +144,7 @@ def load(path):
     return model
 
 
+_MODELS = ("ExplicitALS", "ImplicitALS")
 _ARRAYS = ("user_factors_", "item_factors_", "user_ids_", "item_ids_", "user_biases_",
            "item_biases_")
 _REAL = (int, float)
@@ -331,12 +332,11 @@ def _meta(path, raw):
 
 def _model_class(path, name):
     from . import models
-    from ._base import ALSBase
 
-    cls = getattr(models, name, None) if isinstance(name, str) else None
-    if not (isinstance(cls, type) and issubclass(cls, ALSBase)):
-        raise ModelFileError(f"{path}: unknown model class {name!r}")
-    return cls
+    if not (isinstance(name, str) and name in _MODELS):  # not ALSBase, nor any other name
+        raise ModelFileError(f"{path}: unknown model class {name!r} (a sparseals model file "
+                             f"holds one of {list(_MODELS)})")
+    return getattr(models, name)
 
 
 def _validate(path, model, arrays, dtype):

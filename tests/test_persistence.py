@@ -206,6 +206,10 @@ def test_pickle_carrying_file(saved):
 @pytest.mark.parametrize("change, message", [
     (lambda a, m: m.update(format="something-else"), "names format 'something-else'"),
     (lambda a, m: m.update(model="RandomForest"), "unknown model class 'RandomForest'"),
+    # the abstract base class: was an AttributeError ('_validate_params')
+    (lambda a, m: m.update(model="ALSBase", params={}), r"unknown model class 'ALSBase' \(a "
+                                                        r"sparseals model file holds one of"),
+    (lambda a, m: m.update(model=["ExplicitALS"]), r"unknown model class \['ExplicitALS'\]"),
     (lambda a, m: m["params"].update(factors=-1), "stored parameters are invalid for "
                                                   "ExplicitALS: factors must be a positive"),
     (lambda a, m: m["params"].update(colour="red"), "stored parameters are invalid"),
