@@ -71,6 +71,8 @@ def save(model, path):
     for name, value in vars(model).items():
         if not name.endswith("_") or name.startswith("_"):
             continue
+        if name not in _ARRAYS + tuple(_ATTRIBUTES):  # a run report (distributed_history_)
+            continue
         if isinstance(value, np.ndarray) or hasattr(value, "gather"):  # left on a cluster
             arrays[name] = _storable(np.asarray(value), name)
         elif value is None or isinstance(value, (bool, numbers.Real, str)):
@@ -81,7 +83,7 @@ def save(model, path):
     arrays["seen_indptr"] = np.asarray(seen.indptr)
     arrays["seen_indices"] = np.asarray(seen.indices)
     try:  # what load will check: a set_params after fit can break it
-        _validate(path, model, arrays, model._validate_params())
+        _validate(path, model, arrays, attributes, model._validate_params())
     except ValueError as error:  # ModelFileError included
         raise ValueError(f"cannot save this {type(model).__name__}: load would refuse the "
                          f"file ({error}); its parameters or arrays changed since fit "
@@ -129,22 +131,25 @@ def load(path):
     except (TypeError, ValueError) as error:
         raise ModelFileError(f"{path}: the stored parameters are invalid for {cls.__name__}: "
                              f"{error}") from None
-    _validate(path, model, arrays, dtype)
+    attributes = meta.get("attributes")
+    if not isinstance(attributes, dict):
+        raise ModelFileError(f"{path}: the stored attributes are not a mapping ({attributes!r})")
+    _validate(path, model, arrays, attributes, dtype)
     from .ratings import Compressed
 
     model._seen = Compressed(arrays.pop("seen_indptr"), arrays.pop("seen_indices"), None)
-    attributes = meta.get("attributes", {})
-    if not isinstance(attributes, dict):
-        raise ModelFileError(f"{path}: the stored attributes are not a mapping")
     for name, value in attributes.items():
-        _check_attribute(path, name, value)
         setattr(model, name, value)
     for name, value in arrays.items():
         setattr(model, name, value)
     return model
 
 
-_MODELS = ("ExplicitALS", "ImplicitALS")
+_MODELS = {  # model class: the fitted attributes it must have (an array or a stored value)
+    "ExplicitALS": ("loss_history_", "global_mean_", "user_biases_", "item_biases_"),
+    "ImplicitALS": ("loss_history_",),
+}
+_OPTIONAL = ("n_singular_", "validation_history_", "validation_metric_", "best_iteration_")
 _ARRAYS = ("user_factors_", "item_factors_", "user_ids_", "item_ids_", "user_biases_",
            "item_biases_")
 _REAL = (int, float)
@@ -156,11 +161,22 @@ _ATTRIBUTES = {  # name: (kinds a stored value may have; a list: each element's 
 }
 
 
+def _check_attributes(path, model, attributes, arrays):
+    """The stored attributes are those a fitted model of its class has, each well formed."""
+    required = _MODELS[type(model).__name__]
+    for name, value in attributes.items():
+        if name not in required + _OPTIONAL:
+            raise ModelFileError(f"{path}: unexpected attribute {name!r} (a fitted "
+                                 f"{type(model).__name__} has {sorted(required + _OPTIONAL)})")
+        _check_attribute(path, name, value)
+    missing = [name for name in required if name not in attributes and name not in arrays]
+    if missing:
+        raise ModelFileError(f"{path}: the attribute {missing[0]!r} is missing (a fitted "
+                             f"{type(model).__name__} has {list(required)})")
+
+
 def _check_attribute(path, name, value):
-    """A stored attribute is one a fitted model has, of its type, and finite."""
-    if name not in _ATTRIBUTES:
-        raise ModelFileError(f"{path}: unexpected attribute {name!r} (a sparseals model stores "
-                             f"{sorted(_ATTRIBUTES)})")
+    """A stored attribute of its type, and finite."""
     kinds = _ATTRIBUTES[name]
     if isinstance(kinds[0], list):
         ok = isinstance(value, list) and all(
@@ -339,8 +355,8 @@ def _model_class(path, name):
     return getattr(models, name)
 
 
-def _validate(path, model, arrays, dtype):
-    """Shapes, dtypes, finiteness and index ranges of the stored arrays."""
+def _validate(path, model, arrays, attributes, dtype):
+    """Shapes, dtypes, finiteness and index ranges of the stored arrays; the attributes."""
     def fail(message):
         raise ModelFileError(f"{path}: {message}")
 
@@ -385,3 +401,4 @@ def _validate(path, model, arrays, dtype):
              f"0 to len(seen_indices)={indices.size}")
     if indices.size and (indices.min() < 0 or indices.max() >= n_items):
         fail(f"seen_indices has item indices outside 0..{n_items - 1}")
+    _check_attributes(path, model, attributes, arrays)

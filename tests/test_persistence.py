@@ -247,6 +247,51 @@ def test_inconsistent_contents(saved, change, message):
         sa.load(saved)
 
 
+@pytest.mark.parametrize("kind, biases, name", [
+    (sa.ExplicitALS, True, "global_mean_"), (sa.ExplicitALS, True, "loss_history_"),
+    (sa.ExplicitALS, False, "user_biases_"), (sa.ExplicitALS, False, "item_biases_"),
+    (sa.ImplicitALS, None, "loss_history_"),
+])
+def test_a_missing_fitted_attribute(ratings, tmp_path, kind, biases, name):
+    """Such a file loaded, and predict, recommend, fold_in or a warm fit raised AttributeError."""
+    params = {} if biases is None else dict(biases=biases)
+    path = tmp_path / "m.npz"
+    kind(factors=2, iterations=1, random_state=0, **params).fit(ratings).save(path)
+    rewrite(path, lambda a, m: m["attributes"].pop(name))
+    with pytest.raises(ModelFileError, match=rf"the attribute '{name}' is missing \(a fitted "
+                                             rf"{kind.__name__} has \["):
+        sa.load(path)
+
+
+def test_attributes_are_those_of_the_model_class(ratings, tmp_path):
+    path = tmp_path / "m.npz"
+    model = sa.ImplicitALS(factors=2, iterations=1, random_state=0).fit(ratings)
+    model.save(path)
+    rewrite(path, lambda a, m: m["attributes"].update(global_mean_=3.5))
+    with pytest.raises(ModelFileError, match="unexpected attribute 'global_mean_' \\(a fitted "
+                                             "ImplicitALS has"):
+        sa.load(path)
+    rewrite(path, lambda a, m: m.pop("attributes"))
+    with pytest.raises(ModelFileError, match="the stored attributes are not a mapping \\(None"):
+        sa.load(path)
+    # save checks what load will: a model that lost an attribute is not written
+    del model.loss_history_
+    with pytest.raises(ValueError, match="cannot save this ImplicitALS: load would refuse the "
+                                         "file .*the attribute 'loss_history_' is missing"):
+        model.save(path)
+
+
+def test_a_run_report_attribute_is_not_saved(model, tmp_path):
+    """A distributed fit's ``distributed_history_`` (a list, empty when the cluster went
+    away) was written as an attribute that load then refused as unexpected."""
+    model.distributed_history_ = []
+    try:
+        model.save(tmp_path / "m.npz")
+    finally:
+        del model.distributed_history_
+    assert not hasattr(sa.load(tmp_path / "m.npz"), "distributed_history_")
+
+
 def test_broken_header(saved):
     with np.load(saved) as npz:
         arrays = dict(npz)
