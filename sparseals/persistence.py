@@ -331,7 +331,7 @@ def _read(path):
 def _meta(path, raw):
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, RecursionError) as error:
         raise ModelFileError(f"{path}: the {_META!r} header is not valid JSON ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a sparseals model file: its header names format "

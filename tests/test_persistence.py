@@ -292,13 +292,18 @@ def test_a_run_report_attribute_is_not_saved(model, tmp_path):
     assert not hasattr(sa.load(tmp_path / "m.npz"), "distributed_history_")
 
 
-def test_broken_header(saved):
+@pytest.mark.parametrize("header", [b"{not json",
+                                    # was a RecursionError out of json.loads
+                                    b'{"format": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"],
+                         ids=["not-json", "nested-too-deeply"])
+def test_broken_header(saved, header):
     with np.load(saved) as npz:
         arrays = dict(npz)
-    arrays["__sparseals__"] = np.frombuffer(b"{not json", dtype=np.uint8)
+    arrays["__sparseals__"] = np.frombuffer(header, dtype=np.uint8)
     np.savez(saved, **arrays)
-    with pytest.raises(ModelFileError, match="header is not valid JSON"):
-        sa.load(saved)
+    for read in (sa.load, sa.persistence.read_metadata):
+        with pytest.raises(ModelFileError, match="header is not valid JSON"):
+            read(saved)
 
 
 def test_implicit_model_round_trip(ratings, tmp_path):
