@@ -26,6 +26,7 @@ import tempfile
 import numpy as np
 
 from . import _validation as v
+from ._early_stopping import _VALIDATION_ATTRIBUTES
 
 __all__ = ["save", "load", "read_metadata", "ModelFileError", "FORMAT_VERSION"]
 
@@ -149,13 +150,13 @@ _MODELS = {  # model class: the fitted attributes it must have (an array or a st
     "ExplicitALS": ("loss_history_", "global_mean_", "user_biases_", "item_biases_"),
     "ImplicitALS": ("loss_history_",),
 }
-_OPTIONAL = ("n_singular_", "validation_history_", "validation_metric_", "best_iteration_")
+_OPTIONAL = ("n_singular_",) + _VALIDATION_ATTRIBUTES  # the last three: all or none
 _ARRAYS = ("user_factors_", "item_factors_", "user_ids_", "item_ids_", "user_biases_",
            "item_biases_")
 _REAL = (int, float)
 _ATTRIBUTES = {  # name: (kinds a stored value may have; a list: each element's kinds)
     "loss_history_": ([_REAL],), "validation_history_": ([_REAL],),
-    "global_mean_": (_REAL,), "n_singular_": (int,), "best_iteration_": (int, type(None)),
+    "global_mean_": (_REAL,), "n_singular_": (int,), "best_iteration_": (int,),
     "validation_metric_": (str,),
     "user_biases_": (type(None),), "item_biases_": (type(None),),  # arrays when biases=True
 }
@@ -173,6 +174,27 @@ def _check_attributes(path, model, attributes, arrays):
     if missing:
         raise ModelFileError(f"{path}: the attribute {missing[0]!r} is missing (a fitted "
                              f"{type(model).__name__} has {list(required)})")
+    _check_early_stopping(path, attributes)
+
+
+def _check_early_stopping(path, attributes):
+    """A validated fit's record: all three attributes, the best iteration one of the history's."""
+    from .metrics import METRICS
+
+    held = [name for name in _VALIDATION_ATTRIBUTES if name in attributes]
+    if not held:
+        return
+    if len(held) < len(_VALIDATION_ATTRIBUTES):
+        raise ModelFileError(f"{path}: the early-stopping attributes "
+                             f"{list(_VALIDATION_ATTRIBUTES)} come together; the file holds only "
+                             f"{held}")
+    history, best = attributes["validation_history_"], attributes["best_iteration_"]
+    if not 0 <= best < len(history):
+        raise ModelFileError(f"{path}: best_iteration_={best} is not an iteration of "
+                             f"validation_history_ ({len(history)} values)")
+    if attributes["validation_metric_"] not in METRICS:
+        raise ModelFileError(f"{path}: validation_metric_={attributes['validation_metric_']!r} "
+                             f"is not one of {list(METRICS)}")
 
 
 def _check_attribute(path, name, value):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -290,6 +291,61 @@ def test_a_run_report_attribute_is_not_saved(model, tmp_path):
     finally:
         del model.distributed_history_
     assert not hasattr(sa.load(tmp_path / "m.npz"), "distributed_history_")
+
+
+@pytest.fixture(scope="module")
+def stopped(ratings):
+    """A model fitted with early stopping."""
+    from sparseals.model_selection import train_test_split
+
+    train, held = train_test_split(ratings, random_state=0)
+    return sa.ExplicitALS(factors=3, iterations=4, random_state=0).fit(train, validation=held,
+                                                                       patience=1)
+
+
+def test_early_stopping_round_trip_and_info(stopped, tmp_path, capsys):
+    from sparseals.cli import main
+
+    stopped.save(tmp_path / "m.npz")
+    loaded = sa.load(tmp_path / "m.npz")
+    for name in ("validation_history_", "validation_metric_", "best_iteration_"):
+        assert getattr(loaded, name) == getattr(stopped, name)
+    assert main(["info", str(tmp_path / "m.npz")]) == 0
+    assert re.search(r"early stopping +held-out rmse [\d.]+ at iteration "
+                     rf"{stopped.best_iteration_ + 1} of {len(stopped.validation_history_)}",
+                     capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("change, message", [
+    # each loaded, then `sparseals info` failed with a traceback
+    (lambda m: m.update(best_iteration_=len(m["validation_history_"])),  # IndexError
+     r"best_iteration_=\d+ is not an iteration of validation_history_ \(\d+ values\)"),
+    (lambda m: m.update(best_iteration_=-1), "best_iteration_=-1 is not an iteration"),
+    (lambda m: m.update(validation_history_=[]), r"is not an iteration of validation_history_ "
+                                                 r"\(0 values\)"),
+    (lambda m: m.pop("validation_metric_"), r"the early-stopping attributes \['validation_history_"
+                                            r"', 'validation_metric_', 'best_iteration_'\] come "
+                                            r"together; the file holds only \['validation_history_"
+                                            r"', 'best_iteration_'\]"),  # AttributeError
+    (lambda m: m.pop("best_iteration_"), "early-stopping attributes .* come together"),
+    (lambda m: m.pop("validation_history_"), "early-stopping attributes .* come together"),
+    (lambda m: m.update(best_iteration_=None),  # TypeError
+     r"the attribute best_iteration_ has the wrong type \(None\)"),
+    (lambda m: m.update(best_iteration_=1.0), "the attribute best_iteration_ has the wrong type"),
+    (lambda m: m.update(validation_metric_="accuracy"),
+     r"validation_metric_='accuracy' is not one of \['rmse'"),
+])
+def test_inconsistent_early_stopping_attributes(stopped, tmp_path, capsys, change, message):
+    from sparseals.cli import main
+
+    path = tmp_path / "m.npz"
+    stopped.save(path)
+    rewrite(path, lambda arrays, meta: change(meta["attributes"]))
+    with pytest.raises(ModelFileError, match=message):
+        sa.load(path)
+    assert main(["info", str(path)]) == 2  # an error message, not a traceback
+    error = capsys.readouterr().err
+    assert error.startswith("sparseals info: error: ") and re.search(message, error)
 
 
 @pytest.mark.parametrize("header", [b"{not json",
