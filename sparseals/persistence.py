@@ -55,6 +55,9 @@ def save(model, path):
     IsADirectoryError, FileNotFoundError
         ``path`` is a directory, or its directory does not exist (checked before
         anything is written).
+    ValueError
+        A text id ends with a NUL character (fixed-width unicode would drop it and merge
+        the id with another).
 
     Examples
     --------
@@ -241,6 +244,11 @@ def _storable(array, name):
     if array.dtype.kind in "biufUMm":  # numbers, text, datetime64 and timedelta64
         return array
     if array.dtype.kind == "O" and all(isinstance(x, str) for x in array.ravel()):
+        nul = next((x for x in array.ravel() if x.endswith("\0")), None)
+        if nul is not None:  # fixed-width unicode drops them: 'a\0' would come back as 'a'
+            raise ValueError(f"{name} holds the text id {nul!r}, which ends with a NUL character; "
+                             "it cannot be saved (the file would merge it with the id without "
+                             "the NULs): strip or replace such characters in the ids and refit")
         return array.astype(str)
     raise TypeError(f"{name} has dtype {array.dtype} with values that are not text or numbers; "
                     "it cannot be saved without pickle (use integer, string or datetime ids)")
@@ -403,6 +411,11 @@ def _validate(path, model, arrays, attributes, dtype):
         if name.endswith("_biases_") or name.endswith("_ids_"):
             if array.shape != (sizes.get(side, -1),):
                 fail(f"{name} has shape {array.shape}; expected ({sizes.get(side)},)")
+        if name.endswith("_ids_"):
+            values, counts = np.unique(array, return_counts=True)
+            if (counts > 1).any():
+                fail(f"{name} holds {counts[counts > 1][0]} copies of the id "
+                     f"{values[counts > 1][0]}; ids must be unique")
         if name.endswith("_biases_") and array.dtype != dtype:
             fail(f"{name} has dtype {array.dtype}; expected {dtype}")
         if array.dtype.kind == "f" and not np.isfinite(array).all():

@@ -71,6 +71,20 @@ def test_text_ids_and_unstorable_params(tmp_path):
     assert loaded.callback is None and loaded.random_state is None
 
 
+def test_text_ids_ending_with_nul_are_refused(tmp_path):
+    """'a', 'a\\0' and 'a\\0\\0' were saved as fixed-width unicode, which drops trailing
+    NULs: they came back as three users called 'a'."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"userId": ["a", "a\0", "a\0\0"], "movieId": [1, 2, 3],
+                       "rating": [4.0, 3.0, 5.0]})
+    model = sa.ExplicitALS(factors=1, iterations=1).fit(sa.Ratings.from_dataframe(df))
+    assert model.user_ids_.tolist() == ["a", "a\0", "a\0\0"]
+    with pytest.raises(ValueError, match=r"user_ids_ holds the text id 'a\\x00', which ends "
+                                         r"with a NUL character; it cannot be saved"):
+        model.save(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+
 def test_datetime_ids_round_trip_and_unstorable_ids_are_named(tmp_path):
     pd = pytest.importorskip("pandas")
     days = pd.to_datetime(["2020-01-03", "2020-01-01", "2020-01-03"])
@@ -230,6 +244,10 @@ def test_pickle_carrying_file(saved):
      "seen_indptr is inconsistent"),
     (lambda a, m: a["seen_indices"].__setitem__(0, 99), r"seen_indices has item indices outside"),
     (lambda a, m: a.update(user_ids_=a["user_ids_"][:3]), r"user_ids_ has shape \(3,\)"),
+    (lambda a, m: a["item_ids_"].__setitem__(slice(3, 5), a["item_ids_"][2]),
+     "item_ids_ holds 3 copies of the id 2; ids must be unique"),
+    (lambda a, m: a.update(user_ids_=np.array(["u"] * 59 + ["v"])),
+     "user_ids_ holds 59 copies of the id u;"),
     # a file that loaded before and broke later: a missing id map, an array that replaced a
     # method, attributes of the wrong type
     (lambda a, m: a.pop("user_ids_"), "the array 'user_ids_' is missing"),
