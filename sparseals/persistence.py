@@ -293,9 +293,12 @@ def check_target(path):
 
 
 def _temporary_file(path):
-    """A new file beside ``path`` (for an atomic replace); a failure names ``path``."""
+    """A new file beside ``path`` (for an atomic replace); a failure names ``path``.
+
+    Its name is short (``.x1y2z3w4.tmp``), not ``path``'s own lengthened: a legal file
+    name near the length limit would make it too long."""
     try:
-        return tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+        return tempfile.mkstemp(prefix=".", suffix=".tmp",
                                 dir=os.path.dirname(os.path.abspath(path)))
     except OSError as error:
         raise type(error)(error.errno, f"cannot save the model to {path!r}: "

@@ -118,6 +118,17 @@ def test_overwrite_is_atomic(model, saved, monkeypatch):
     assert os.listdir(saved.parent) == ["model.npz"]
 
 
+def test_a_long_file_name(model, tmp_path):
+    """The temporary file was named after the model file plus ~14 characters: a legal name
+    within 14 characters of the limit (255 on most file systems) failed with 'File name
+    too long'."""
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    path = tmp_path / ("m" * (limit - 4) + ".npz")
+    model.save(path)
+    assert os.listdir(tmp_path) == [path.name]
+    assert_same_behaviour(model, sa.load(path))
+
+
 def test_save_needs_a_fitted_model(tmp_path):
     with pytest.raises(ValueError, match="not fitted yet; call fit first"):
         sa.ExplicitALS().save(tmp_path / "m.npz")
