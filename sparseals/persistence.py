@@ -18,10 +18,12 @@ Files are written atomically (a temporary file in the same folder, then
 raises :class:`ModelFileError` saying what is wrong.
 """
 
+import contextlib
 import json
 import numbers
 import os
-import tempfile
+import secrets
+import stat
 
 import numpy as np
 
@@ -296,10 +298,19 @@ def _temporary_file(path):
     """A new file beside ``path`` (for an atomic replace); a failure names ``path``.
 
     Its name is short (``.x1y2z3w4.tmp``), not ``path``'s own lengthened: a legal file
-    name near the length limit would make it too long."""
+    name near the length limit would make it too long. It is created as ``open(path,
+    'w')`` creates a file: mode 0o666 less the umask, applied by the system (reading the
+    umask means setting it, a race with other threads)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
-        return tempfile.mkstemp(prefix=".", suffix=".tmp",
-                                dir=os.path.dirname(os.path.abspath(path)))
+        for attempt in range(100):
+            name = os.path.join(directory, f".{secrets.token_hex(4)}.tmp")
+            try:
+                return os.open(name, flags, 0o666), name
+            except FileExistsError:
+                if attempt == 99:
+                    raise
     except OSError as error:
         raise type(error)(error.errno, f"cannot save the model to {path!r}: "
                                        f"{error.strerror or error}") from None
@@ -312,7 +323,8 @@ def _atomic_savez(path, arrays):
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(temporary, 0o644)
+        with contextlib.suppress(FileNotFoundError):  # as open(): a file replaced keeps its mode
+            os.chmod(temporary, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

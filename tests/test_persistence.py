@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import stat
 import zipfile
 
 import numpy as np
@@ -129,6 +130,25 @@ def test_a_long_file_name(model, tmp_path):
     assert_same_behaviour(model, sa.load(path))
 
 
+@pytest.mark.parametrize("umask", [0o077, 0o022, 0o002], ids=oct)
+def test_the_file_mode_follows_the_umask(model, tmp_path, umask):
+    """save made every file 0o644: with umask 077 other users could read the model."""
+    path = tmp_path / "m.npz"
+    previous = os.umask(umask)
+    try:
+        model.save(path)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_replaced_file_keeps_its_mode(model, saved):
+    """As open(path, 'w'): a model file made private stays private when saved over."""
+    saved.chmod(0o600)
+    model.save(saved)
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+
+
 def test_save_needs_a_fitted_model(tmp_path):
     with pytest.raises(ValueError, match="not fitted yet; call fit first"):
         sa.ExplicitALS().save(tmp_path / "m.npz")
@@ -149,14 +169,16 @@ def test_save_to_a_directory_or_a_missing_directory(model, tmp_path):
 def test_an_unwritable_place_is_named_before_anything_is_written(model, monkeypatch, tmp_path):
     """The error named the atomic write's temporary file (``.m.npz.x1y2.tmp``); a root
     process cannot find out by os.access, so check_target tries a real file."""
-    import tempfile
-
     from sparseals.persistence import check_target
 
-    def refuse(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
+    real_open = os.open
 
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    def refuse(path, *args, **kwargs):
+        if str(path).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
     for call in (lambda: check_target(str(tmp_path / "m.npz")),
                  lambda: model.save(tmp_path / "m.npz")):
         with pytest.raises(PermissionError, match=r"cannot save the model to '.*/m\.npz': "
