@@ -50,7 +50,8 @@ def save(model, path):
     model : fitted ExplicitALS or ImplicitALS
     path : str or os.PathLike
         Written as given (no suffix is added); an existing file is replaced only
-        once the new one is complete.
+        once the new one is complete, and keeps its mode (a new one gets 0o666 less
+        the umask); a symlink is followed (its target is written), as by ``open``.
 
     Raises
     ------
@@ -295,13 +296,14 @@ def check_target(path):
 
 
 def _temporary_file(path):
-    """A new file beside ``path`` (for an atomic replace); a failure names ``path``.
+    """A new file beside ``path``, or beside its target when a symlink (for an atomic
+    replace); a failure names ``path``.
 
     Its name is short (``.x1y2z3w4.tmp``), not ``path``'s own lengthened: a legal file
     name near the length limit would make it too long. It is created as ``open(path,
     'w')`` creates a file: mode 0o666 less the umask, applied by the system (reading the
     umask means setting it, a race with other threads)."""
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = os.path.dirname(os.path.realpath(path))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
         for attempt in range(100):
@@ -317,6 +319,8 @@ def _temporary_file(path):
 
 
 def _atomic_savez(path, arrays):
+    """Write ``arrays`` to ``path``; a symlink is followed, as open() does: its target is
+    replaced, and the link stays."""
     fd, temporary = _temporary_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -325,7 +329,7 @@ def _atomic_savez(path, arrays):
             os.fsync(f.fileno())
         with contextlib.suppress(FileNotFoundError):  # as open(): a file replaced keeps its mode
             os.chmod(temporary, stat.S_IMODE(os.stat(path).st_mode))
-        os.replace(temporary, path)
+        os.replace(temporary, os.path.realpath(path))
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)

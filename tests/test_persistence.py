@@ -149,6 +149,24 @@ def test_a_replaced_file_keeps_its_mode(model, saved):
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_symlink_is_followed(model, tmp_path, existing):
+    """As open(path, 'w'): the link's target is written and the link stays (save replaced
+    the link with a regular file, leaving the target as it was)."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "links").mkdir()
+    target = tmp_path / "models" / "m.npz"
+    link = tmp_path / "links" / "current.npz"
+    link.symlink_to(target)
+    if existing:
+        target.write_bytes(b"an older model")
+    model.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert_same_behaviour(model, sa.load(target))
+    assert os.listdir(tmp_path / "models") == ["m.npz"]  # the temporary file was beside it
+    assert os.listdir(tmp_path / "links") == ["current.npz"]
+
+
 def test_save_needs_a_fitted_model(tmp_path):
     with pytest.raises(ValueError, match="not fitted yet; call fit first"):
         sa.ExplicitALS().save(tmp_path / "m.npz")
