@@ -78,6 +78,15 @@ def sgemm_gflops(threads, size=2048):
     return 2 * size ** 3 / best / 1e9
 
 
+def blas_cores():
+    """The kernels each loaded OpenBLAS runs ('Haswell', 'SkylakeX', ...): sgemm and every
+    BLAS-bound figure depend on them (see sparseals._threads.blas_advice)."""
+    from threadpoolctl import threadpool_info
+
+    return ", ".join(sorted({f"OpenBLAS {info.get('version')} {info.get('architecture')}"
+                             for info in threadpool_info() if info.get("internal_api") == "openblas"}))
+
+
 def _timed(fn):
     start = time.perf_counter()
     fn()
@@ -136,7 +145,8 @@ def main(argv=None):
           f"{time.perf_counter() - t0:.1f} s")
     print(f"implicit {implicit.__version__}, sparseals {sa.__version__}, float32, "
           f"{args.threads} threads, {args.iterations} iterations per fit, "
-          f"cg_steps={args.cg_steps}; sgemm {sgemm_gflops(args.threads):.0f} GFLOP/s")
+          f"cg_steps={args.cg_steps}; sgemm {sgemm_gflops(args.threads):.0f} GFLOP/s "
+          f"({blas_cores()})")
 
     # JIT warm-up (loads the cache, or compiles once) on a tiny problem
     sa.ImplicitALS(factors=4, iterations=1, solver="cg").fit(train_csr[:200])

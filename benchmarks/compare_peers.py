@@ -242,7 +242,7 @@ def main(argv=None):
 
     print(f"\n{args.data}-shaped generated data, float32 ({args.threads} threads; Spark "
           f"local[{args.threads}] float64), {args.iterations} iterations; measured sgemm "
-          f"{peak_sgemm:.0f} GFLOP/s; {time.strftime('%Y-%m-%d')}")
+          f"{peak_sgemm:.0f} GFLOP/s ({ci.blas_cores()}); {time.strftime('%Y-%m-%d')}")
     print("| model | library | K | s/iter | ratio to sparseals | GFLOP/s | % sgemm | "
           "peak RSS GiB | quality |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---|")

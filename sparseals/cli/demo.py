@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 
+from .._threads import blas_advice
 from .._validation import positive_int, random_generator
 from ..datasets import PRESETS, seed_example, synthetic
 from ..metrics import rmse
@@ -27,6 +28,9 @@ def run_demo(ratings=1_000_209, factors=32, iterations=10, seed=0, num_threads=N
         raise ValueError(f"ratings must be from {_FEWEST_RATINGS:,} (a test set of 10 % needs "
                          f"some) to {most:,} (half the {n_users} × {n_items} cells); "
                          f"got {ratings:,}")
+    advice = blas_advice()
+    if advice:
+        out(f"note: {advice}\n")
     _textbook(seed, num_threads, out)
     return _movielens_sized(ratings, factors, iterations, seed, num_threads, out)
 

@@ -3,6 +3,7 @@
 import os
 import time
 
+from .._threads import blas_advice
 from ..persistence import check_target
 from ._common import CLIError, add_data_options, add_model_options, build_model, read_data
 
@@ -66,6 +67,9 @@ def run(args):
             raise CLIError("--plot and -o name the same file; choose two paths")
         _check_plot_format(args.plot)
     model = build_model(args)
+    advice = blas_advice()
+    if advice:
+        print(f"note: {advice}")
     start = time.perf_counter()
     ratings = read_data(args, model.dtype)
     print(f"read {ratings.nnz:,} ratings of {ratings.shape[0]:,} users × "
