@@ -253,12 +253,15 @@ class Ratings:
             if duplicates == "error":
                 raise DuplicatePairsError(
                     _duplicate_message(users, items, shape, user_ids, item_ids))
+            del csr  # only its count was needed: freed before the arrays below
             if duplicates in ("sum", "mean"):  # combined in float64: 3e38 + 3e38 is finite
                 csr = sp.coo_matrix((values.astype(np.float64), (users, items)),
                                     shape=shape).tocsr()
                 if duplicates == "mean":
-                    counts = sp.coo_matrix((np.ones(n), (users, items)), shape=shape).tocsr()
+                    counts = sp.coo_matrix((np.ones(n, dtype=np.int32), (users, items)),
+                                           shape=shape).tocsr()
                     csr.data /= counts.data
+                    del counts
                 csr.data = v.finite_real(csr.data, f"the {duplicates} of duplicated pairs",
                                          values.dtype)
             elif duplicates == "last":
@@ -351,9 +354,10 @@ def _last_occurrences(users, items, shape):
     """Positions of the last occurrence of each distinct (user, item) pair."""
     keys = _pair_keys(users, items, shape)
     order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
+    keys = keys[order]  # sorted (the unsorted ones freed)
     is_last = np.ones(len(keys), dtype=bool)
-    is_last[:-1] = sorted_keys[1:] != sorted_keys[:-1]
+    is_last[:-1] = keys[1:] != keys[:-1]
+    del keys
     return order[is_last]
 
 
