@@ -125,6 +125,20 @@ class ALSBase:
         v.random_generator(self.random_state)
         return dtype
 
+    def _check_row_penalties(self, ratings, dtype):
+        """λ weighted by ``reg_exponent`` for the longest user and item fits ``dtype``."""
+        n_users, n_items = ratings.shape
+        for side, reg, rows, n_other in (("users", self._reg_users, ratings.by_user, n_items),
+                                         ("items", self._reg_items, ratings.by_item, n_users)):
+            name = "regularization" if getattr(self, f"reg_{side}") is None else f"reg_{side}"
+            longest = int(np.diff(rows.indptr).max(initial=0))
+            v.weighted_regularization(reg, name, float(self.reg_exponent),
+                                      longest + self._unobserved_weight() * n_other, dtype)
+
+    def _unobserved_weight(self):
+        """α₀, the weight of every unobserved cell in a row's penalty base (0: explicit)."""
+        return 0.0
+
     @property
     def _reg_users(self):
         return float(self.regularization if self.reg_users is None else self.reg_users)
@@ -191,6 +205,7 @@ class ALSBase:
         self._check_memory(X, dtype)
         ratings = as_ratings(X, dtype)
         v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
+        self._check_row_penalties(ratings, dtype)
         history = []
         if self.warm_start and hasattr(self, "item_factors_"):
             init = self._resumable_state(ratings, dtype)
@@ -639,8 +654,11 @@ class ALSBase:
                     f"added {side}, in index order)")
             start = int(existing.max()) + 1 if len(existing) else 0
             given = list(range(start, start + count))
-        given = np.asarray(given)
-        if given.ndim != 1 or len(given) != count:
+        given = np.atleast_1d(given)  # a scalar names one added row, as users= may be one
+        if given.ndim != 1:
+            raise ValueError(f"ids must be a list or 1-D array of ids, one per added {side}; "
+                             f"got shape {given.shape}")
+        if len(given) != count:
             raise ValueError(f"ids has {given.size} entries; this call adds {count} "
                              f"{side}(s) (indices {len(existing)}.. of the new ones, the "
                              "skipped-over ones included)")

@@ -4,6 +4,7 @@ Messages name the parameter, what was received and, where there is one, the fix.
 The kernels assume what these functions establish.
 """
 
+import math
 import numbers
 import os
 
@@ -40,9 +41,12 @@ def existing_file(path, what, hint="give the file in it"):
         raise FileNotFoundError(f"{what} {path!r} does not exist")
 
 
-def positive_int(value, name):
+def positive_int(value, name, most=None):
+    """``value`` as an int ≥ 1 (and ≤ ``most`` when given: a count a kernel takes as int64)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    if most is not None and value > most:
+        raise ValueError(f"{name} must be at most {most:,}; got {value!r}")
     return int(value)
 
 
@@ -256,6 +260,19 @@ def regularization(value, name, dtype):
         raise ValueError(f"{name}={value:.3g} is too large for {np.dtype(dtype).name} "
                          f"arithmetic (at most ~{limit:.1g})")
     return value
+
+
+def weighted_regularization(value, name, exponent, weight_base, dtype):
+    """Raise unless the largest row penalty ``value · weight_base ** exponent`` (λ weighted by
+    ``reg_exponent``, ``weight_base`` the largest row's n, or n + α₀·M) fits ``dtype``'s
+    arithmetic, as :func:`regularization` does for λ itself."""
+    limit = float(arithmetic_limit(dtype)) ** 2
+    if value > 0 and weight_base > 1 and (
+            math.log(value) + exponent * math.log(weight_base) > math.log(limit)):
+        raise ValueError(f"{name}={value:.3g} weighted by reg_exponent={exponent:g} is too large "
+                         f"for {np.dtype(dtype).name} arithmetic: the longest row's penalty "
+                         f"{name} × {weight_base:.6g}^{exponent:g} passes ~{limit:.1g}; lower "
+                         "reg_exponent")
 
 
 def arithmetic_limit(dtype):

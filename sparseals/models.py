@@ -347,7 +347,7 @@ class ImplicitALS(ALSBase):
         v.non_negative_float(self.unobserved_weight, "unobserved_weight")
         v.one_of(self.confidence, "confidence", _CONFIDENCES)
         v.one_of(self.solver, "solver", _IMPLICIT_SOLVERS)
-        v.positive_int(self.cg_steps, "cg_steps")
+        v.positive_int(self.cg_steps, "cg_steps", v.INT32_MAX)
         return self._validate_common()
 
     def _initialise(self, ratings, rng, dtype):
@@ -369,6 +369,9 @@ class ImplicitALS(ALSBase):
                               use_cg, int(self.cg_steps), self.num_threads,
                               other_gram=other_gram, n_other=n_other, row_losses=row_losses,
                               long_rows=long_rows, rotate_other_in_place=in_fit)
+
+    def _unobserved_weight(self):
+        return float(self.unobserved_weight)
 
     def _listed_ratings(self, ratings, dtype):
         """The ratings of the rows the CG cannot gather, planned once per fit."""

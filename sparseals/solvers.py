@@ -67,6 +67,7 @@ def explicit_half_step(rows, other_factors, *, regularization, reg_exponent=0.0,
     rows, other_factors, reg, nu = _checked_step_arguments(rows, other_factors, regularization,
                                                            reg_exponent)
     dtype = other_factors.dtype
+    v.weighted_regularization(reg, "regularization", nu, _longest_row(rows), dtype)
     n_rows = len(rows.indptr) - 1
     if other_biases is not None:
         other_biases = v.value_array(other_biases, "other_biases", dtype)
@@ -108,6 +109,10 @@ def _checked_step_arguments(rows, other_factors, regularization, reg_exponent):
     reg = v.regularization(regularization, "regularization", dtype)
     nu = v.non_negative_float(reg_exponent, "reg_exponent")
     return rows, other_factors, reg, nu
+
+
+def _longest_row(rows):
+    return int(np.diff(rows.indptr).max(initial=0))
 
 
 def _as_compressed(rows, n_cols, dtype):
@@ -298,7 +303,7 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
     alpha0 = v.non_negative_float(unobserved_weight, "unobserved_weight")
     v.one_of(confidence, "confidence", _CONFIDENCES)
     v.one_of(solver, "solver", _IMPLICIT_SOLVERS)
-    steps = v.positive_int(cg_steps, "cg_steps")
+    steps = v.positive_int(cg_steps, "cg_steps", v.INT32_MAX)
     _check_confidence_values(rows.data, "rows", confidence, alpha, alpha0, dtype)
     k = other_factors.shape[1]
     factors = _starting_factors(initial, n_rows, k, dtype)
@@ -316,6 +321,8 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
             raise ValueError(f"n_other is {n_other} but other_factors has "
                              f"{other_factors.shape[0]} rows; give the row count of the whole "
                              "other side")
+    v.weighted_regularization(reg, "regularization", nu, _longest_row(rows) + alpha0 * (
+        other_factors.shape[0] if n_other < 0 else n_other), dtype)
     n_singular = _implicit_step(rows, other_factors, factors, reg, nu, alpha, alpha0, confidence,
                                 solver == "cg", steps, num_threads, other_gram, n_other)
     return factors, n_singular

@@ -278,6 +278,7 @@ def _edited(matrix, **arrays):
     # factors whose squares overflow: the float32 solve returned zeros without a word
     (dict(other_factors=np.full((3, 2), 1e20, dtype=np.float32)), ValueError, r"other_factors reach 1e\+20, too large for float32"),
     (dict(regularization=1e39, other_factors=np.ones((3, 2), dtype=np.float32)), ValueError, r"regularization=1e\+39 is too large for float32 arithmetic \(at most ~3e\+30\)"),
+    (dict(reg_exponent=200, other_factors=np.ones((3, 2), dtype=np.float32)), ValueError, r"regularization=0.1 weighted by reg_exponent=200 is too large for float32 arithmetic: the longest row's penalty regularization × 3\^200"),
     (dict(other_biases=np.ones(2)), ValueError, r"other_biases has length 2; expected 3"),
     # False ran on every core (False == 0), 1.5 on one, '2' was a TypeError from a comparison
     (dict(num_threads=False), ValueError, r"num_threads must be an integer or None; got False"),

@@ -430,6 +430,12 @@ def test_callback_progress_and_params():
     (dict(reg_users=1e301, dtype="float64"), r"reg_users=1e\+301 is too large for float64"),
     (dict(reg_items="x"), r"reg_items must be a non-negative number; got 'x'"),
     (dict(reg_exponent=-1), r"reg_exponent must be a non-negative"),
+    # fitted with loss nan: the longest row's weighted λ overflowed
+    (dict(reg_exponent=1e300), r"regularization=0.1 weighted by reg_exponent=1e\+300 is too "
+                               r"large for float32 arithmetic: the longest row's penalty "
+                               r"regularization × 3\^1e\+300"),
+    (dict(reg_users=0.0, reg_items=1.0, reg_exponent=80), r"reg_items=1 weighted by "
+                                                           r"reg_exponent=80"),
     (dict(iterations=0), r"iterations must be a positive integer"),
     (dict(dtype="float16"), r"dtype must be 'float32' or 'float64'; got 'float16'"),
     (dict(biases="yes"), r"biases must be True or False; got 'yes'"),

@@ -312,6 +312,10 @@ def test_half_step_is_the_same_on_one_and_two_threads():
     (dict(confidence="log"), r"confidence must be one of \['linear', 'raw'\]; got 'log'"),
     (dict(solver="lu"), r"solver must be one of \['cg', 'cholesky'\]; got 'lu'"),
     (dict(cg_steps=0), "cg_steps must be a positive integer; got 0"),
+    (dict(cg_steps=2**63), "cg_steps must be at most 2,147,483,647"),  # a numba error
+    (dict(reg_exponent=500), r"regularization=0.1 weighted by reg_exponent=500 is too large "
+                             r"for float64 arithmetic: the longest row's penalty "
+                             r"regularization × 6\^500"),  # 1 rating + α₀ · 5 columns
     (dict(alpha=-1.0), "alpha must be a non-negative finite number; got -1.0"),
     (dict(unobserved_weight=np.inf), "unobserved_weight must be a non-negative finite"),
     (dict(initial=np.zeros((3, 2))), r"initial has shape \(3, 2\); expected \(4, 3\)"),
@@ -453,6 +457,9 @@ def test_fit_is_the_same_on_one_and_two_threads(solver):
     (dict(confidence="exp"), "confidence must be one of"),
     (dict(solver="qr"), "solver must be one of"),
     (dict(cg_steps=1.5), "cg_steps must be a positive integer; got 1.5"),
+    (dict(cg_steps=10**30), "cg_steps must be at most 2,147,483,647"),  # a numba TypingError
+    (dict(reg_exponent=60), r"regularization=0.01 weighted by reg_exponent=60 is too large for "
+                            r"float32 arithmetic"),
     (dict(alpha="1"), "alpha must be a non-negative number; got '1'"),
     (dict(unobserved_weight=-0.1), "unobserved_weight must be a non-negative finite"),
     (dict(factors=0), "factors must be a positive integer"),
@@ -769,8 +776,13 @@ def test_users_added_by_partial_fit_get_new_ids(tmp_path):
     for ids in (np.array([None, "x"], dtype=object), np.array([1, "x"], dtype=object)):
         with pytest.raises(TypeError, match="give ids of the same kind"):
             model.partial_fit_users([4, 0], two, ids=ids)
+    with pytest.raises(ValueError, match=r"ids must be a list or 1-D array .* shape \(1, 2\)"):
+        model.partial_fit_users([4, 0], two, ids=[["dan", "eve"]])
     model.partial_fit_users([4, 0], two, ids=["dan", "eve"])
     assert model.user_ids_.tolist() == ["ann", "bob", "cid", "dan", "eve"]
+    # a scalar id for one added user (it said "ids has 1 entries; this call adds 1")
+    model.partial_fit_users(5, one, ids="fay")
+    assert model.user_ids_.tolist() == ["ann", "bob", "cid", "dan", "eve", "fay"]
     model.save(tmp_path / "m.npz")
     assert sa.load(tmp_path / "m.npz").user_ids_.tolist() == model.user_ids_.tolist()
 
