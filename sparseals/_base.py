@@ -69,6 +69,7 @@ class NotFittedError(ValueError, AttributeError):
 def as_ratings(X, dtype, name="X"):
     """``X`` (Ratings, scipy.sparse or dense array with NaN for missing) as Ratings in ``dtype``."""
     if isinstance(X, Ratings):
+        X._check_structure()
         return X.astype(dtype)
     if sp.issparse(X):
         return Ratings.from_sparse(X, dtype=dtype)

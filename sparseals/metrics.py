@@ -217,6 +217,7 @@ def _check(model, ratings):
     if not isinstance(ratings, Ratings):
         raise TypeError(f"ratings must be a sparseals Ratings of held-out ratings; got "
                         f"{type(ratings).__name__}")
+    ratings._check_structure()  # the ranking kernels read its indices
     n_users, n_items = len(model.user_factors_), len(model.item_factors_)
     if ratings.shape[0] > n_users or ratings.shape[1] > n_items:
         raise ValueError(f"ratings has shape {ratings.shape} but the model was fitted on "

@@ -353,6 +353,7 @@ def _check_ratings(ratings):
     if not isinstance(ratings, Ratings):
         raise TypeError(f"ratings must be a sparseals Ratings; got {type(ratings).__name__} "
                         "(build one with Ratings.from_coo / from_dataframe / from_sparse)")
+    ratings._check_structure()
 
 
 def _test_count(test_size, nnz):

@@ -273,6 +273,29 @@ class Ratings:
         del csr
         return cls(by_user, _transpose(by_user, shape), shape, user_ids, item_ids)
 
+    def _check_structure(self):
+        """Raise unless both sides' arrays describe ``shape`` (O(nnz)): a Ratings built from
+        raw arrays, or edited in place, reaches the numba kernels, which trust its indices
+        (one past the factors read outside them, or crashed the process)."""
+        shape = v.shape_2d(self.shape)
+        counts = []
+        for name, side, n_rows, n_cols, what in (
+                ("by_user", self.by_user, shape[0], shape[1], "items"),
+                ("by_item", self.by_item, shape[1], shape[0], "users")):
+            if not isinstance(side, Compressed):
+                raise TypeError(f"Ratings.{name} must be a Compressed (indptr, indices, data); "
+                                f"got {type(side).__name__}")
+            nnz = v.compressed_structure(side.indptr, side.indices, n_rows, n_cols,
+                                         f"Ratings.{name}", what)
+            if not nnz == len(side.indices) == len(np.asarray(side.data)):
+                raise ValueError(f"Ratings.{name} holds {nnz} entries by its indptr, "
+                                 f"{len(side.indices)} indices and "
+                                 f"{len(np.asarray(side.data))} values; they must agree")
+            counts.append(nnz)
+        if counts[0] != counts[1]:
+            raise ValueError(f"Ratings.by_user holds {counts[0]} ratings and by_item "
+                             f"{counts[1]}; they must be the same ratings")
+
     # ------------------------------------------------------------------ views
     @property
     def nnz(self):

@@ -341,3 +341,40 @@ def test_combining_duplicates_peaks_within_a_bound(how, bound):
         tracemalloc.stop()
     assert r.nnz < n
     assert peak < bound * (users.nbytes + items.nbytes + values.nbytes)
+
+
+def test_a_ratings_built_or_edited_by_hand_is_checked_where_it_is_used():
+    """A Ratings whose arrays break its shape reached the numba kernels: an item index of
+    2e9 crashed the process (segfault), one of 10**6 read outside the factors silently."""
+    import sparseals as sa
+    from sparseals.metrics import rmse
+    from sparseals.model_selection import train_test_split
+    from sparseals.ratings import Compressed
+
+    good = Ratings.from_dense(np.where(np.eye(6, 5) + np.eye(6, 5, -1) > 0, 4.0, np.nan))
+    model = sa.ExplicitALS(factors=2, iterations=1).fit(good)
+    far = good.by_user.indices.copy()
+    far[0] = 2_000_000_000
+    broken = [
+        (Ratings(good.by_user._replace(indices=far), good.by_item, good.shape),
+         r"Ratings.by_user.indices contains id 2000000000 at position 0, out of range for 5 items"),
+        (Ratings(good.by_user, good.by_item, (6, 4)), r"Ratings.by_user.indices contains id 4"),
+        (Ratings(good.by_user._replace(indices=good.by_user.indices[:-1]), good.by_item,
+                 good.shape), r"Ratings.by_user.indptr ends at 10, past the 9 entries"),
+        (Ratings(good.by_user, Compressed(good.by_item.indptr, good.by_item.indices,
+                                          good.by_item.data[:-1]), good.shape),
+         r"Ratings.by_item holds 10 entries by its indptr, 10 indices and 9 values"),
+        (Ratings(good.by_user, Ratings.from_dense(np.ones((6, 5))).by_item, good.shape),
+         r"Ratings.by_user holds 10 ratings and by_item 30; they must be the same ratings"),
+    ]
+    for ratings, message in broken:
+        for call in (lambda: sa.ExplicitALS(factors=2, iterations=1).fit(ratings),
+                     lambda: sa.ImplicitALS(factors=2, iterations=1).fit(ratings),
+                     lambda: rmse(model, ratings),
+                     lambda: train_test_split(ratings)):
+            with pytest.raises(ValueError, match=message):
+                call()
+    edited = Ratings.from_dense(np.where(np.eye(6, 5) > 0, 4.0, np.nan))
+    edited.by_item.indices[0] = 99  # in place, after the constructor
+    with pytest.raises(ValueError, match=r"Ratings.by_item.indices contains id 99"):
+        sa.ImplicitALS(factors=2, iterations=1).fit(edited)
