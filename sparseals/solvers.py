@@ -5,6 +5,8 @@ The functions here validate their arguments and then call the numba kernels;
 the models call the unchecked ``_``-prefixed versions after validating once.
 """
 
+import numbers
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
@@ -34,7 +36,8 @@ def explicit_half_step(rows, other_factors, *, regularization, reg_exponent=0.0,
     ----------
     rows : scipy.sparse matrix or Compressed
         The ratings with one row per factor row to compute (CSR for users, the
-        CSC's arrays / the transposed CSR for items).
+        CSC's arrays / the transposed CSR for items). A pair stored twice counts once,
+        with the sum of its values (as scipy sums duplicates).
     other_factors : ndarray, shape (n_cols, K)
         Fixed factors of the other side, float32 or float64; the result has its dtype.
     regularization : float
@@ -74,10 +77,15 @@ def explicit_half_step(rows, other_factors, *, regularization, reg_exponent=0.0,
         if len(other_biases) != other_factors.shape[0]:
             raise ValueError(f"other_biases has length {len(other_biases)}; expected "
                              f"{other_factors.shape[0]} (one per row of other_factors)")
+    if (isinstance(global_mean, (bool, np.bool_)) or not isinstance(global_mean, numbers.Real)
+            or not abs(float(global_mean)) <= float(v.arithmetic_limit(dtype))):  # NaN fails
+        raise ValueError(f"global_mean must be a finite number within {dtype.name} arithmetic "
+                         f"(|μ| ≤ ~{v.arithmetic_limit(dtype):.1g}); got {global_mean!r}")
+    nonnegative = v.boolean(nonnegative, "nonnegative")
     factors = _starting_factors(initial, n_rows, other_factors.shape[1], dtype)
     biases = None if other_biases is None else np.empty(n_rows, dtype=dtype)
     n_singular = _explicit_step(rows, other_factors, other_biases, float(global_mean), factors,
-                                biases, reg, nu, bool(nonnegative), num_threads)
+                                biases, reg, nu, nonnegative, num_threads)
     return factors, biases, n_singular
 
 
@@ -111,6 +119,20 @@ def _checked_step_arguments(rows, other_factors, regularization, reg_exponent):
     return rows, other_factors, reg, nu
 
 
+def _check_gram(gram):
+    """Raise unless ``gram`` could be YᵀY: symmetric and positive semi-definite, up to
+    rounding (only its lower triangle is read, and negative eigenvalues were clipped)."""
+    scale = float(np.abs(gram).max(initial=0.0))
+    tolerance = 100 * len(gram) * np.finfo(gram.dtype).eps * max(scale, np.finfo(gram.dtype).tiny)
+    asymmetry = float(np.abs(gram - gram.T).max(initial=0.0))
+    if asymmetry > tolerance:
+        raise ValueError(f"other_gram is not symmetric (entries differ from their transposes "
+                         f"by up to {asymmetry:.3g}); give the whole Yᵀ Y")
+    lowest = float(np.linalg.eigvalsh(gram.astype(np.float64))[0])
+    if lowest < -tolerance:
+        raise ValueError(f"other_gram has a negative eigenvalue ({lowest:.3g}); Yᵀ Y never has")
+
+
 def _longest_row(rows):
     return int(np.diff(rows.indptr).max(initial=0))
 
@@ -139,6 +161,10 @@ def _as_compressed(rows, n_cols, dtype):
         if nnz != indices.size:
             raise ValueError(f"rows.indptr ends at {nnz}; a Compressed triple's must end at "
                              f"len(rows.indices) = {indices.size}")
+        view = sp.csr_matrix((np.asarray(rows.data), indices, indptr),
+                             shape=(indptr.size - 1, n_cols), copy=False)
+        if not view.has_canonical_format:  # a pair given twice: summed, as for scipy input
+            return _as_compressed(view, n_cols, dtype)
     else:
         raise TypeError(f"rows must be a scipy.sparse matrix or a Compressed triple; got "
                         f"{type(rows).__name__}")
@@ -246,7 +272,8 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
     ----------
     rows : scipy.sparse matrix or Compressed
         The interactions with one row per factor row to compute (users × items
-        for the user step, its transpose for the item step).
+        for the user step, its transpose for the item step). A pair stored twice
+        counts once, with the sum of its values.
     other_factors : ndarray, shape (n_cols, K)
         Fixed factors of the other side, float32 or float64; the result has its dtype.
     regularization : float
@@ -275,7 +302,8 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
         Default ``other_factorsᵀ other_factors``.
     n_other : int, optional
         Rows of the whole other side (M in λ_i); default ``len(other_factors)``.
-        Give it together with ``other_gram``.
+        Given together with ``other_gram`` (both or neither); ``other_gram`` must be
+        symmetric and positive semi-definite up to rounding, as ``YᵀY`` is.
     num_threads : int, optional
         Threads for the parallel loops, as for the models (default or 0: all numba may
         use; −1 all, −2 all but one). Results do not depend on it.
@@ -313,10 +341,14 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
             raise ValueError(f"other_gram has shape {other_gram.shape}; expected {(k, k)} "
                              "(Yᵀ Y of the whole other side, K × K)")
         other_gram = v.finite_real(other_gram, "other_gram", dtype).astype(dtype)
+        _check_gram(other_gram)
+    if (other_gram is None) != (n_other is None):
+        raise ValueError("other_gram and n_other describe the whole other side together: give "
+                         "both (a block of it) or neither")
     if n_other is None:
         n_other = -1
     else:
-        n_other = v.positive_int(n_other, "n_other")
+        n_other = v.positive_int(n_other, "n_other", v.INT32_MAX)
         if n_other < other_factors.shape[0]:
             raise ValueError(f"n_other is {n_other} but other_factors has "
                              f"{other_factors.shape[0]} rows; give the row count of the whole "

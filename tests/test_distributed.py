@@ -169,7 +169,8 @@ def test_implicit_half_step_on_the_referenced_rows_only():
         solvers.implicit_half_step(local, other[referenced], other_gram=np.eye(4),
                                       **settings)
     with pytest.raises(ValueError, match="n_other is 3 but other_factors has"):
-        solvers.implicit_half_step(local, other[referenced], n_other=3, **settings)
+        solvers.implicit_half_step(local, other[referenced], other_gram=other.T @ other,
+                                   n_other=3, **settings)
 
 
 def _frame(seed=0, n_users=60, n_items=45, n=500):

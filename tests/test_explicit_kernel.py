@@ -280,6 +280,12 @@ def _edited(matrix, **arrays):
     (dict(regularization=1e39, other_factors=np.ones((3, 2), dtype=np.float32)), ValueError, r"regularization=1e\+39 is too large for float32 arithmetic \(at most ~3e\+30\)"),
     (dict(reg_exponent=200, other_factors=np.ones((3, 2), dtype=np.float32)), ValueError, r"regularization=0.1 weighted by reg_exponent=200 is too large for float32 arithmetic: the longest row's penalty regularization × 3\^200"),
     (dict(other_biases=np.ones(2)), ValueError, r"other_biases has length 2; expected 3"),
+    # every factor NaN, a string taken as a number, overflow to inf: all without a word
+    (dict(global_mean=np.nan), ValueError, r"global_mean must be a finite number within float64 arithmetic"),
+    (dict(global_mean="1"), ValueError, r"global_mean must be a finite number .* got '1'"),
+    (dict(global_mean=1e300, other_factors=np.ones((3, 2), dtype=np.float32)), ValueError, r"within float32 arithmetic \(\|μ\| ≤ ~2e\+15\); got 1e\+300"),
+    # a truthy string solved the constrained problem
+    (dict(nonnegative="False"), ValueError, r"nonnegative must be True or False; got 'False'"),
     # False ran on every core (False == 0), 1.5 on one, '2' was a TypeError from a comparison
     (dict(num_threads=False), ValueError, r"num_threads must be an integer or None; got False"),
     (dict(num_threads="2"), ValueError, r"num_threads must be an integer or None; got '2'"),
@@ -348,3 +354,20 @@ def test_short_rows_take_the_dual_form_and_long_rows_the_primal_with_one_answer(
         assert relative_error(factors, expected) < 1e-10
         if biases:
             assert relative_error(bias, expected_bias) < 1e-10
+
+
+def test_a_compressed_triple_with_a_pair_twice_is_summed_as_scipy_sums_it():
+    """The pair counted as two ratings in a Compressed triple and as one (their sum) in a
+    scipy matrix of the same arrays: two answers for one input."""
+    from sparseals.solvers import implicit_half_step
+
+    other = np.random.default_rng(0).standard_normal((5, 2))
+    triple = Compressed(np.array([0, 3]), np.array([1, 1, 3], dtype=np.int32),
+                        np.array([4.0, 2.0, 5.0]))
+    matrix = sp.csr_matrix((triple.data, triple.indices, triple.indptr), shape=(1, 5))
+    summed = sp.csr_matrix(([6.0, 5.0], ([0, 0], [1, 3])), shape=(1, 5))
+    for step in (explicit_half_step, implicit_half_step):
+        expected = step(summed, other, regularization=0.1)[0]
+        np.testing.assert_array_equal(step(triple, other, regularization=0.1)[0], expected)
+        np.testing.assert_array_equal(step(matrix, other, regularization=0.1)[0], expected)
+    assert triple.indices.tolist() == [1, 1, 3]  # the caller's arrays are left as they were

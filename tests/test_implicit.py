@@ -313,6 +313,13 @@ def test_half_step_is_the_same_on_one_and_two_threads():
     (dict(solver="lu"), r"solver must be one of \['cg', 'cholesky'\]; got 'lu'"),
     (dict(cg_steps=0), "cg_steps must be a positive integer; got 0"),
     (dict(cg_steps=2**63), "cg_steps must be at most 2,147,483,647"),  # a numba error
+    # only the lower triangle was read, and negative eigenvalues were clipped: no word
+    (dict(other_gram=np.triu(np.full((3, 3), 5.0)), n_other=5), r"other_gram is not symmetric"),
+    (dict(other_gram=-np.eye(3), n_other=5), r"other_gram has a negative eigenvalue \(-1\)"),
+    (dict(other_gram=5 * np.eye(3)), r"other_gram and n_other describe the whole other side "
+                                     r"together"),
+    (dict(n_other=8), r"give both \(a block of it\) or neither"),
+    (dict(other_gram=5 * np.eye(3), n_other=10**30), r"n_other must be at most"),  # OverflowError
     (dict(reg_exponent=500), r"regularization=0.1 weighted by reg_exponent=500 is too large "
                              r"for float64 arithmetic: the longest row's penalty "
                              r"regularization × 6\^500"),  # 1 rating + α₀ · 5 columns
