@@ -15,16 +15,23 @@ _LAZY = {"Ratings": "ratings", "ExplicitALS": "models", "ImplicitALS": "models",
          "load": "persistence"}
 
 
+_SUBMODULES = ("datasets", "distributed", "metrics", "model_selection", "persistence",
+               "solvers")
+"""Public submodules, imported on first use as ``sparseals.solvers`` & co. (an attribute
+error before: it worked only after something else had imported them)."""
+
+
 def __getattr__(name):
     # models pull in numba; importing them on first use keeps `import sparseals` fast
-    if name in _LAZY:
+    if name in _LAZY or name in _SUBMODULES:
         import importlib
 
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        module = importlib.import_module(f".{_LAZY.get(name, name)}", __name__)
+        value = module if name in _SUBMODULES else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'sparseals' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+    return sorted(list(globals()) + list(_LAZY) + list(_SUBMODULES))

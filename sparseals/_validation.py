@@ -60,7 +60,11 @@ def non_negative_float(value, name):
 
 
 def one_of(value, name, choices):
-    if value not in choices:
+    try:
+        known = value in choices
+    except TypeError:  # unhashable, e.g. a list: "unhashable type: 'list'" named nothing
+        known = False
+    if not known:
         raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
     return value
 

@@ -277,6 +277,11 @@ def test_import_is_lazy_and_missing_dask_gives_the_install_hint():
             "try:\n    import sparseals.distributed\nexcept ImportError as e:\n"
             "    assert 'pip install sparseals[dask]' in str(e), e\nelse:\n    raise SystemExit(1)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    # the public submodules as attributes (an AttributeError unless imported before)
+    code = ("import sparseals as sa; sa.solvers.explicit_half_step; sa.metrics.rmse; "
+            "sa.model_selection.KFold; sa.datasets.synthetic; sa.persistence.save; "
+            "sa.distributed.fit; assert 'solvers' in dir(sa)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 async def _exit_process():

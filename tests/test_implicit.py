@@ -462,6 +462,7 @@ def test_fit_is_the_same_on_one_and_two_threads(solver):
 
 @pytest.mark.parametrize("params, message", [
     (dict(confidence="exp"), "confidence must be one of"),
+    (dict(confidence=["raw"]), r"confidence must be one of \['linear', 'raw'\]; got \['raw'\]"),
     (dict(solver="qr"), "solver must be one of"),
     (dict(cg_steps=1.5), "cg_steps must be a positive integer; got 1.5"),
     (dict(cg_steps=10**30), "cg_steps must be at most 2,147,483,647"),  # a numba TypingError

@@ -71,8 +71,12 @@ def synthetic(n_users, n_items, nnz, rank=10, seed=0, implicit=False, noise=0.3,
     """
     n_users = v.positive_int(n_users, "n_users")
     n_items = v.positive_int(n_items, "n_items")
+    v.shape_2d((n_users, n_items))  # before anything of that size is drawn
     nnz = v.positive_int(nnz, "nnz")
     rank = v.positive_int(rank, "rank")
+    v.float_dtype(dtype)
+    v.boolean(implicit, "implicit")
+    v.boolean(return_truth, "return_truth")
     noise = v.non_negative_float(noise, "noise")
     popularity_exponent = v.non_negative_float(popularity_exponent, "popularity_exponent")
     if popularity_exponent > _MAX_EXPONENT:
@@ -81,6 +85,7 @@ def synthetic(n_users, n_items, nnz, rank=10, seed=0, implicit=False, noise=0.3,
     if nnz > n_users * n_items // 2:
         raise ValueError(f"nnz={nnz} is more than half of the {n_users} × {n_items} cells; "
                          "a sparse generator cannot place that many unique pairs")
+    _check_memory(n_users, n_items, nnz, rank)
     rng = v.random_generator(seed, "seed")
     users, items = _unique_pairs(rng, n_users, n_items, nnz, popularity_exponent)
     user_factors = rng.standard_normal((n_users, rank)) * (0.8 / np.sqrt(rank))
@@ -105,7 +110,7 @@ def preset(name, seed=0, implicit=False, dtype="float32", scale=1.0):
 
     ``scale`` multiplies the number of ratings (e.g. 0.05 for a quick run).
     """
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:  # a list: 'unhashable type'
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     if v.non_negative_float(scale, "scale") == 0:
         raise ValueError("scale must be positive (it multiplies the number of ratings)")
@@ -116,6 +121,18 @@ def preset(name, seed=0, implicit=False, dtype="float32", scale=1.0):
 
 _MAX_EXPONENT = 4.0
 _STALLED_ROUNDS = 50
+
+
+def _check_memory(n_users, n_items, nnz, rank):
+    """MemoryError before drawing when the planted factors and the pairs cannot fit (a
+    shape of 3e9 users spent minutes allocating, 1e12 failed in numpy)."""
+    from .._memory import GIB, available_bytes
+
+    need = 8 * (rank + 2) * (n_users + n_items) + 64 * nnz  # float64 factors and biases, pairs
+    available = available_bytes()
+    if available is not None and need > available:
+        raise MemoryError(f"synthetic({n_users:,}, {n_items:,}, {nnz:,}, rank={rank}) needs "
+                          f"about {need / GIB:.1f} GiB but {available / GIB:.1f} GiB is available")
 
 
 def _rowwise_dot(a, b, rows, cols, chunk=1 << 21):
