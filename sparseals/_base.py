@@ -206,11 +206,13 @@ class ALSBase:
         self._check_memory(X, dtype)
         ratings = as_ratings(X, dtype)
         v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
+        self._check_values(ratings.by_user.data, "X")  # before anything of the model changes
         self._check_row_penalties(ratings, dtype)
         history = []
         if self.warm_start and hasattr(self, "item_factors_"):
             init = self._resumable_state(ratings, dtype)
             history = list(self.loss_history_)
+            ratings = self._same_ids(ratings, isinstance(X, Ratings))
         # --- early stopping (fit(validation=...)): sparseals/_early_stopping.py
         stopper = _early_stopping.start(self, ratings, validation, metric, patience)
         rng = v.random_generator(self.random_state)
@@ -269,6 +271,21 @@ class ALSBase:
             )
         return types.SimpleNamespace(**{name: getattr(self, name, None)
                                         for name in self._WARM_START})
+
+    def _same_ids(self, ratings, given):
+        """``ratings`` with the fitted model's ids, for a warm start: a Ratings must carry
+        the same ids (other users' factors were resumed without a word); a matrix is
+        indexed like the model and takes its ids (they were replaced by 0..n-1)."""
+        if not given:
+            return Ratings(ratings.by_user, ratings.by_item, ratings.shape, self.user_ids_,
+                           self.item_ids_)
+        for side, theirs, mine in (("user", ratings.user_ids, self.user_ids_),
+                                   ("item", ratings.item_ids, self.item_ids_)):
+            if not np.array_equal(theirs, mine):
+                raise ValueError(f"warm_start=True resumes the fitted {side}s, but X's {side} "
+                                 f"ids differ from the model's {side}_ids_; encode X like the "
+                                 "first fit's ratings, or set warm_start=False to start afresh")
+        return ratings
 
     def _warm_start(self, init):
         """Copy ``init``'s fitted arrays over the fresh ones where shapes and dtypes agree."""

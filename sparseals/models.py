@@ -351,7 +351,6 @@ class ImplicitALS(ALSBase):
         return self._validate_common()
 
     def _initialise(self, ratings, rng, dtype):
-        self._check_values(ratings.by_user.data, "X")
         super()._initialise(ratings, rng, dtype)
         # the first user step solves from zero: the natural CG start
         self.user_factors_[:] = 0

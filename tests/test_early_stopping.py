@@ -61,6 +61,21 @@ def test_a_bad_early_stopping_option_leaves_a_fitted_model_as_it_was(noise_split
         assert model.loss_history_ == before[1] and model.validation_history_ == before[2]
 
 
+def test_refused_training_data_leaves_a_validated_fit_as_it_was():
+    """ImplicitALS checked its values after early stopping had dropped the last fit's
+    validation_history_, validation_metric_ and best_iteration_."""
+    counts = sa.Ratings.from_dense(np.where(np.eye(30, 20) + np.eye(30, 20, -3) > 0, 2.0, np.nan))
+    model = sa.ImplicitALS(factors=2, iterations=2, random_state=0).fit(counts,
+                                                                        validation=counts)
+    kept = {name: getattr(model, name) for name in ("validation_history_",
+                                                    "validation_metric_", "best_iteration_")}
+    factors = model.user_factors_.copy()
+    with pytest.raises(ValueError, match="X holds negative values"):
+        model.fit(-counts.to_dense(fill=np.nan))
+    assert {name: getattr(model, name) for name in kept} == kept
+    np.testing.assert_array_equal(model.user_factors_, factors)
+
+
 def test_biases_are_restored_with_the_factors(noise_split):
     train, held = noise_split
     model = overfitting_model(biases=True).fit(train, validation=held, patience=2)

@@ -598,6 +598,28 @@ def test_memory_guard_counts_the_k_by_k_matrices(model, monkeypatch):
     assert counted == [True, False, True]  # the CG forms no per-row K × K systems
 
 
+def test_warm_start_keeps_to_the_fitted_users_and_items():
+    """A warm start on other users of the same count resumed the old users' factors for
+    them; one on a matrix replaced the model's ids by 0..n-1."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"u": ["ann", "bob", "cat", "ann"], "i": [1, 2, 3, 3],
+                          "r": [4.0, 3.0, 5.0, 1.0]})
+    first = sa.Ratings.from_dataframe(frame, user="u", item="i", rating="r")
+    model = sa.ExplicitALS(factors=2, iterations=2, warm_start=True, random_state=0).fit(first)
+    model.fit(first.csr)
+    assert model.user_ids_.tolist() == ["ann", "bob", "cat"] and len(model.loss_history_) == 4
+    others = sa.Ratings.from_dataframe(frame.assign(u=["dan", "eve", "fay", "dan"]), user="u",
+                                       item="i", rating="r")
+    factors = model.user_factors_.copy()
+    with pytest.raises(ValueError, match=r"X's user ids differ from the model's user_ids_; "
+                                         r"encode X like the first fit's ratings"):
+        model.fit(others)
+    np.testing.assert_array_equal(model.user_factors_, factors)
+    assert model.user_ids_.tolist() == ["ann", "bob", "cat"]
+    model.set_params(warm_start=False).fit(others)
+    assert model.user_ids_.tolist() == ["dan", "eve", "fay"]
+
+
 def test_warm_start_resumes_an_interrupted_fit_exactly():
     dense = observed_sample(np.random.default_rng(12))
 
