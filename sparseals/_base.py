@@ -235,6 +235,7 @@ class ALSBase:
                     progress.update()
                 if self.callback is not None:
                     self.callback(iteration, loss)
+                    self._check_state()  # it may have replaced arrays the kernels trust
                 if stopper is not None and stopper.update(self, iteration):
                     break
             if stopper is not None:

@@ -548,6 +548,21 @@ def test_interrupt_inside_an_iteration_keeps_the_last_completed_one(monkeypatch)
     assert len(model.loss_history_) == 2
 
 
+@pytest.mark.parametrize("model_class", [sa.ExplicitALS, sa.ImplicitALS])
+def test_a_callback_that_replaces_the_factors_is_named(model_class):
+    """ImplicitALS failed in numba (TypingError) on float64 user factors beside float32
+    item factors; ExplicitALS fitted on with mixed dtypes."""
+    model = model_class(factors=2, iterations=3, random_state=0)
+
+    def widen(iteration, loss):
+        model.user_factors_ = model.user_factors_.astype(np.float64)
+
+    model.callback = widen
+    with pytest.raises(ValueError, match=r"item_factors_ has shape \(5, 2\) and dtype float32; "
+                                         r"expected .* the dtype of user_factors_"):
+        model.fit(np.where(np.eye(6, 5) + np.eye(6, 5, -1) > 0, 3.0, np.nan))
+
+
 def test_interrupt_from_a_callback_keeps_the_completed_iteration():
     dense = observed_sample(np.random.default_rng(11))
 
