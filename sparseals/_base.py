@@ -129,10 +129,15 @@ class ALSBase:
     def _check_row_penalties(self, ratings, dtype):
         """λ weighted by ``reg_exponent`` for the longest user and item fits ``dtype``."""
         n_users, n_items = ratings.shape
-        for side, reg, rows, n_other in (("users", self._reg_users, ratings.by_user, n_items),
-                                         ("items", self._reg_items, ratings.by_item, n_users)):
+        # the item lengths from the users' indices when only that side is here (the stand-in
+        # of a Dask DataFrame's ratings)
+        item_lengths = (np.diff(ratings.by_item.indptr) if ratings.by_item is not None
+                        else np.bincount(ratings.by_user.indices, minlength=n_items))
+        for side, reg, lengths, n_other in (
+                ("users", self._reg_users, np.diff(ratings.by_user.indptr), n_items),
+                ("items", self._reg_items, item_lengths, n_users)):
             name = "regularization" if getattr(self, f"reg_{side}") is None else f"reg_{side}"
-            longest = int(np.diff(rows.indptr).max(initial=0))
+            longest = int(lengths.max(initial=0))
             v.weighted_regularization(reg, name, float(self.reg_exponent),
                                       longest + self._unobserved_weight() * n_other, dtype)
 
@@ -205,16 +210,11 @@ class ALSBase:
         dtype = self._validate_params()
         self._check_memory(X, dtype)
         ratings = as_ratings(X, dtype)
-        v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
-        self._check_values(ratings.by_user.data, "X")  # before anything of the model changes
-        self._check_row_penalties(ratings, dtype)
-        history = []
-        if self.warm_start and hasattr(self, "item_factors_"):
-            init = self._resumable_state(ratings, dtype)
-            history = list(self.loss_history_)
-            ratings = self._same_ids(ratings, isinstance(X, Ratings))
+        ratings, resumed, history = self._prepare_fit(ratings, isinstance(X, Ratings), dtype)
+        init = resumed if resumed is not None else init
         # --- early stopping (fit(validation=...)): sparseals/_early_stopping.py
         stopper = _early_stopping.start(self, ratings, validation, metric, patience)
+        self.__dict__.pop("distributed_history_", None)  # a report of an earlier Dask fit
         rng = v.random_generator(self.random_state)
         self._initialise(ratings, rng, dtype)
         if init is not None:
@@ -244,6 +244,19 @@ class ALSBase:
             if progress is not None:
                 progress.close()
         return self
+
+    def _prepare_fit(self, ratings, given, dtype):
+        """Checks of a fit's ``ratings`` (a :class:`Ratings` the caller ``given``, or built
+        from a matrix) made before anything of the model changes, and what a warm start
+        resumes: ``(ratings, resumed state or None, loss history)``. Shared with
+        ``sparseals.distributed.fit``."""
+        v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
+        self._check_values(ratings.by_user.data, "X")
+        self._check_row_penalties(ratings, dtype)
+        if not (self.warm_start and hasattr(self, "item_factors_")):
+            return ratings, None, []
+        resumed = self._resumable_state(ratings, dtype)
+        return self._same_ids(ratings, given), resumed, list(self.loss_history_)
 
     def _initialise(self, ratings, rng, dtype):
         n_users, n_items = ratings.shape

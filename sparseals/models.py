@@ -226,6 +226,7 @@ class ExplicitALS(ALSBase):
             other, other_bias, reg = self.item_factors_, self.item_biases_, self._reg_users
         else:
             other, other_bias, reg = self.user_factors_, self.user_biases_, self._reg_items
+        other = np.asarray(other)  # left on a Dask cluster (gather=False): brought here
         return _explicit_step(rows, other, other_bias, self.global_mean_, target, target_bias,
                               reg, float(self.reg_exponent), self.nonnegative, self.num_threads)
 
@@ -413,6 +414,7 @@ class ImplicitALS(ALSBase):
         """Solve the given rows of one side exactly, the other side fixed (fold-in, partial fit)."""
         other, reg = ((self.item_factors_, self._reg_users) if side == "user"
                       else (self.user_factors_, self._reg_items))
+        other = np.asarray(other)  # left on a Dask cluster (gather=False): brought here
         referenced = np.unique(rows.indices)
         if 4 * len(referenced) > len(other):
             return self._step(rows, other, target, reg, False)

@@ -391,3 +391,111 @@ def test_a_failed_dataframe_fit_leaves_nothing_on_the_cluster(client):
     while len(client.futures) > before and time.time() < deadline:
         time.sleep(0.1)
     assert len(client.futures) == before
+
+
+def _held_on_cluster(client):
+    """Tasks whose results the workers still hold."""
+    return client.run_on_scheduler(
+        lambda dask_scheduler: sum(t.state == "memory" for t in dask_scheduler.tasks.values()))
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_a_refused_fit_leaves_the_model_and_the_cluster_as_they_were(client, as_frame):
+    """The local checks ran only on the workers, after the model was reset: a fitted model
+    lost its factors and history, and the failed fit's blocks stayed on the cluster."""
+    X = _matrix(seed=3)
+    model = sa.ImplicitALS(factors=3, iterations=2, random_state=0).fit(X)
+    factors, history = model.item_factors_.copy(), list(model.loss_history_)
+    model.reg_exponent = 40.0  # the longest row's weighted λ overflows float32
+    data = X
+    if as_frame:
+        coo = X.tocoo()
+        data = dd.from_pandas(pd.DataFrame({"userId": coo.row, "movieId": coo.col,
+                                            "rating": coo.data}), npartitions=2)
+    held = _held_on_cluster(client)
+    with pytest.raises(ValueError, match=r"weighted by reg_exponent=40 is too large"):
+        sd.fit(model, data, client)
+    np.testing.assert_array_equal(model.item_factors_, factors)
+    assert model.loss_history_ == history
+    deadline = time.monotonic() + TIMEOUT
+    while _held_on_cluster(client) > held:
+        assert time.monotonic() < deadline, "the failed fit's blocks stay on the cluster"
+        time.sleep(0.1)
+    assert not [key for key in client.futures if str(key).startswith("sparseals-")]
+
+
+def _break_half_steps(broken):
+    """On a worker: make (or unmake) every half-step raise."""
+    from sparseals.distributed import _steps
+
+    if broken:
+        _steps._real_half_step = _steps.half_step
+
+        def half_step(*args, **kwargs):
+            raise ArithmeticError("a worker's half-step failed")
+
+        _steps.half_step = half_step
+    elif hasattr(_steps, "_real_half_step"):
+        _steps.half_step = _steps._real_half_step
+
+
+def test_a_failure_on_a_worker_releases_the_fits_blocks(client):
+    """A half-step raising on a worker left every rating block and factor block on the
+    cluster for as long as the error lived (its traceback holds the futures)."""
+    X = _matrix(seed=4)
+    held = _held_on_cluster(client)
+    client.run(_break_half_steps, True)
+    try:
+        with pytest.raises(ArithmeticError, match="a worker's half-step failed") as failure:
+            sd.fit(sa.ExplicitALS(factors=3, iterations=3), X, client)
+    finally:
+        client.run(_break_half_steps, False)
+    assert failure.value is not None  # the error and its traceback are alive here
+    deadline = time.monotonic() + TIMEOUT
+    while _held_on_cluster(client) > held:
+        assert time.monotonic() < deadline, "the failed fit's blocks stay on the cluster"
+        time.sleep(0.1)
+
+
+def test_dask_warm_start_and_refit_follow_model_fit(client):
+    """A Dask warm start resumed other users without a word and replaced a model's ids by
+    0..n-1; an earlier validated fit's record survived a Dask refit."""
+    frame = pd.DataFrame({"u": [f"u{i:02d}" for i in range(30)] * 2,
+                          "i": list(range(30)) + list(range(1, 31)), "r": [4.0] * 60})
+    ratings = sa.Ratings.from_dataframe(frame, user="u", item="i", rating="r")
+    model = sa.ExplicitALS(factors=2, iterations=2, random_state=0, warm_start=True)
+    model.fit(ratings, validation=ratings)
+    assert hasattr(model, "best_iteration_")
+    before = len(model.loss_history_)
+    sd.fit(model, ratings.csr, client)
+    assert model.user_ids_.tolist() == ratings.user_ids.tolist()
+    assert not hasattr(model, "best_iteration_") and len(model.loss_history_) == before + 2
+    others = sa.Ratings.from_dataframe(frame.assign(u=frame.u.str.upper()), user="u", item="i",
+                                       rating="r")
+    with pytest.raises(ValueError, match=r"X's user ids differ from the model's user_ids_"):
+        sd.fit(model, others, client)
+    model.fit(ratings)  # a local refit drops the Dask fit's report
+    assert not hasattr(model, "distributed_history_")
+
+
+def test_partial_fit_items_with_the_user_factors_on_the_cluster(client):
+    """It failed in numba (TypingError) or with "'DistributedRows' has no attribute 'T'"."""
+    X = _matrix(seed=5)
+    for make in (MODELS["explicit"], MODELS["implicit-exact"]):
+        kept = sd.fit(make(iterations=2, random_state=0), X, client, gather=False)
+        here = sd.fit(make(iterations=2, random_state=0), X, client)
+        column = sp.csr_matrix(X[:, [7]])
+        kept.partial_fit_items([7], column)
+        here.partial_fit_items([7], column)
+        np.testing.assert_allclose(kept.item_factors_, here.item_factors_, rtol=1e-6,
+                                   atol=1e-9)
+
+
+def test_a_closed_client_is_named():
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                           dashboard_address=None)
+    closed = Client(cluster)
+    closed.close()
+    cluster.close()
+    with pytest.raises(ValueError, match="client is closed; give a running Client"):
+        sd.fit(sa.ExplicitALS(), _matrix(), closed)  # AttributeError: 'NoneType' ... 'ncores'

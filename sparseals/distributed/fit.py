@@ -7,10 +7,11 @@ import warnings
 
 import numpy as np
 
+from .. import _early_stopping
 from .. import _validation as v
 from .._base import as_ratings
 from ..models import ExplicitALS, ImplicitALS
-from ..ratings import _DUPLICATES
+from ..ratings import _DUPLICATES, Ratings
 from . import _blocks, _steps
 
 _ROUTINGS = {"broadcast", "routed"}
@@ -105,8 +106,27 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
     if checkpoint is not None:
         checkpoint = v.positive_int(checkpoint, "checkpoint")
     v.boolean(gather, "gather")
+    if client.status in ("closing", "closed"):  # else an AttributeError or KeyError below
+        raise ValueError(f"client is {client.status}; give a running Client")
     n_blocks = _block_counts(blocks, client)
     dtype = model._validate_params()
+    before = set(client.futures)
+    try:
+        return _fit(model, data, client, user, item, rating, dtype, n_blocks, routing, duplicates,
+                    timeout, checkpoint, gather)
+    except BaseException:
+        # the error's traceback holds the fit's futures, and so their blocks on the workers
+        from distributed import Future
+
+        made = [key for key in list(client.futures)
+                if key not in before and str(key).startswith("sparseals-")]
+        client.cancel([Future(key, client) for key in made], force=True)
+        raise
+
+
+def _fit(model, data, client, user, item, rating, dtype, n_blocks, routing, duplicates, timeout,
+         checkpoint, gather):
+    """:func:`fit` once its options are checked: the layout, the model's start, the loop."""
     rng = v.random_generator(model.random_state)
     routed = routing == "routed"
     if _is_dask_dataframe(data):
@@ -117,12 +137,11 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         ratings = layout.pop("stand_in")
     else:
         ratings = as_ratings(data, dtype, name="data")
-        v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
         layout = None
-    history, init = [], None
-    if model.warm_start and hasattr(model, "item_factors_"):  # as model.fit resumes
-        init = model._resumable_state(ratings, dtype)
-        history = list(model.loss_history_)
+    # the checks model.fit makes before the model changes, and its warm start
+    with_ids = layout is not None or isinstance(data, Ratings)  # a matrix has none of its own
+    ratings, init, history = model._prepare_fit(ratings, with_ids, dtype)
+    _early_stopping.start(model, ratings, None, None, None)  # drops an earlier fit's record
     model._initialise(ratings, rng, dtype)
     if init is not None:
         model._warm_start(init)
