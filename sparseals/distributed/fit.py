@@ -2,6 +2,7 @@
 
 import operator
 import time
+import traceback
 import uuid
 import warnings
 
@@ -110,17 +111,18 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         raise ValueError(f"client is {client.status}; give a running Client")
     n_blocks = _block_counts(blocks, client)
     dtype = model._validate_params()
-    before = set(client.futures)
     try:
         return _fit(model, data, client, user, item, rating, dtype, n_blocks, routing, duplicates,
                     timeout, checkpoint, gather)
-    except BaseException:
-        # the error's traceback holds the fit's futures, and so their blocks on the workers
-        from distributed import Future
-
-        made = [key for key in list(client.futures)
-                if key not in before and str(key).startswith("sparseals-")]
-        client.cancel([Future(key, client) for key in made], force=True)
+    except BaseException as error:
+        # the frames of the error's traceback hold the fit's futures, and so its blocks on
+        # the workers, for as long as the error lives: their locals are let go (cancelling
+        # the futures instead raced with the next fit's tasks on the same data)
+        seen = set()
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
+            traceback.clear_frames(error.__traceback__)
+            error = error.__cause__ or error.__context__
         raise
 
 
