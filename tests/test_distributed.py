@@ -493,7 +493,7 @@ def test_partial_fit_items_with_the_user_factors_on_the_cluster(client):
 
 def test_a_closed_client_is_named():
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                           dashboard_address=None)
+                           dashboard_address=":0")  # None: 8787, taken by the module's cluster
     closed = Client(cluster)
     closed.close()
     cluster.close()
