@@ -33,8 +33,8 @@ def _pairs():
 
 def _write(path, sep, header):
     rng, users, items = _pairs()
-    ratings = rng.integers(1, 11, len(keys)) / 2
-    stamps = rng.integers(900_000_000, 1_500_000_000, len(keys))
+    ratings = rng.integers(1, 11, len(users)) / 2
+    stamps = rng.integers(900_000_000, 1_500_000_000, len(users))
     temporary = path + ".part"
     with open(temporary, "w") as f:
         f.write(header)
