@@ -56,20 +56,24 @@ def fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy, list
     return total
 
 
+def require(need, message):
+    """Raise ``MemoryError(message(need_gib, available_gib))`` when ``need`` bytes exceed what
+    the system can give (no check where that is unknown)."""
+    available = available_bytes()
+    if available is not None and need > available:
+        raise MemoryError(message(need / GIB, available / GIB))
+
+
 def check_fit_memory(model_name, shape, nnz, factors, dtype, ratings_to_build, values_to_copy,
                      listed=0, systems=True):
     """Raise MemoryError, with the estimate and what to change, if the fit cannot fit."""
     need = fit_bytes(shape, nnz, factors, dtype, ratings_to_build, values_to_copy, listed,
                      systems)
-    available = available_bytes()
-    if available is None or need <= available:
-        return
     hints = [f"fewer factors (now {factors})"]
     if np.dtype(dtype) == np.float64:
         hints.insert(0, "dtype='float32'")
     hints.append("the Dask backend (sparseals.distributed.fit)")
-    raise MemoryError(
-        f"{model_name}.fit would need about {need / GIB:.2f} GiB on top of its input "
+    require(need, lambda need_gib, available_gib: (
+        f"{model_name}.fit would need about {need_gib:.2f} GiB on top of its input "
         f"({shape[0]:,} × {shape[1]:,}, {nnz:,} ratings, {factors} factors) but only "
-        f"{available / GIB:.2f} GiB is available; use " + ", ".join(hints)
-    )
+        f"{available_gib:.2f} GiB is available; use " + ", ".join(hints)))

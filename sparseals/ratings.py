@@ -345,15 +345,12 @@ def _check_shape_memory(shape, nnz):
     """MemoryError, before anything is allocated, when the arrays kept per user and per
     item (an index pointer and an id each, 16 bytes with the conversions' copies) cannot
     fit: a mistyped ``shape`` would otherwise get the process killed by the system."""
-    from ._memory import GIB, available_bytes
+    from ._memory import require
 
-    need = 16 * (shape[0] + shape[1] + 2)
-    available = available_bytes()
-    if available is not None and need > available:
-        raise MemoryError(
-            f"a rating matrix of shape {shape} needs about {need / GIB:.1f} GiB for its "
-            f"per-user and per-item arrays, more than the {available / GIB:.1f} GiB "
-            f"available; is the shape right? ({nnz:,} ratings)")
+    require(16 * (shape[0] + shape[1] + 2), lambda need, available: (
+        f"a rating matrix of shape {shape} needs about {need:.1f} GiB for its per-user and "
+        f"per-item arrays, more than the {available:.1f} GiB available; is the shape right? "
+        f"({nnz:,} ratings)"))
 
 
 def _indptr_dtype(nnz):

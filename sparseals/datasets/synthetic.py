@@ -126,13 +126,12 @@ _STALLED_ROUNDS = 50
 def _check_memory(n_users, n_items, nnz, rank):
     """MemoryError before drawing when the planted factors and the pairs cannot fit (a
     shape of 3e9 users spent minutes allocating, 1e12 failed in numpy)."""
-    from .._memory import GIB, available_bytes
+    from .._memory import require
 
     need = 8 * (rank + 2) * (n_users + n_items) + 64 * nnz  # float64 factors and biases, pairs
-    available = available_bytes()
-    if available is not None and need > available:
-        raise MemoryError(f"synthetic({n_users:,}, {n_items:,}, {nnz:,}, rank={rank}) needs "
-                          f"about {need / GIB:.1f} GiB but {available / GIB:.1f} GiB is available")
+    require(need, lambda need_gib, available_gib: (
+        f"synthetic({n_users:,}, {n_items:,}, {nnz:,}, rank={rank}) needs about "
+        f"{need_gib:.1f} GiB but {available_gib:.1f} GiB is available"))
 
 
 def _rowwise_dot(a, b, rows, cols, chunk=1 << 21):
