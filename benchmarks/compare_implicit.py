@@ -19,6 +19,7 @@ Usage::
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -83,8 +84,12 @@ def blas_cores():
     BLAS-bound figure depend on them (see sparseals._threads.blas_advice)."""
     from threadpoolctl import threadpool_info
 
-    return ", ".join(sorted({f"OpenBLAS {info.get('version')} {info.get('architecture')}"
-                             for info in threadpool_info() if info.get("internal_api") == "openblas"}))
+    cores = ", ".join(sorted({f"OpenBLAS {info.get('version')} {info.get('architecture')}"
+                              for info in threadpool_info()
+                              if info.get("internal_api") == "openblas"}))
+    forced = [f"{name}={os.environ[name]}" for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+              if name in os.environ]
+    return f"{cores}; set: {' '.join(forced)}" if forced else cores
 
 
 def _timed(fn):

@@ -26,6 +26,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from compare_implicit import blas_cores  # noqa: E402
 from first_fit import first_fit_seconds  # noqa: E402
 
 
@@ -126,7 +127,8 @@ def main():
     first, cached = first_fit_seconds()
 
     print(f"ExplicitALS, {args.dtype}, {args.threads} threads; measured sgemm peak "
-          f"{peak:.0f} GFLOP/s; {time.strftime('%Y-%m-%d')}, {os.uname().nodename}")
+          f"{peak:.0f} GFLOP/s ({blas_cores()}); {time.strftime('%Y-%m-%d')}, "
+          f"{os.uname().nodename}")
     print("| data | ratings | K | s/iter (min–max) | GFLOP/s | % sgemm | peak RSS GiB | "
           "fit extra GiB | CSR+CSC+factors GiB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

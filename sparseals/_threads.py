@@ -1,5 +1,6 @@
 """One context manager for threads: numba's count set, BLAS pinned, both restored."""
 
+import os
 import threading
 from contextlib import contextmanager
 
@@ -78,12 +79,13 @@ _AVX512_CORES = {"skylakex", "cooperlake", "sapphirerapids"}
 def blas_advice():
     """A line of advice when OpenBLAS runs AVX2 kernels on a CPU with AVX-512, else None.
 
-    OpenBLAS picks its kernels by CPU model when it loads, and a model it does not know
-    gets older ones: AMD Zen 5 (family 26) got the Haswell kernels from the OpenBLAS
-    0.3.30 / 0.3.31 of scipy's and numpy's wheels. Their SkylakeX kernels, chosen with
-    ``OPENBLAS_CORETYPE=SkylakeX`` before Python starts, doubled sgemm there (2 cores:
-    465 against 240 GFLOP/s) and made ExplicitALS 2.2× faster (its Gram products are
-    BLAS calls).
+    OpenBLAS picks its kernels by CPU model when it loads, unless ``OPENBLAS_CORETYPE``
+    names them. On AMD Zen 5 (family 26) the OpenBLAS 0.3.30 / 0.3.31 of scipy's and
+    numpy's wheels pick their SkylakeX (AVX-512) kernels by themselves; with
+    ``OPENBLAS_CORETYPE=Haswell`` in the environment (some machines set it to work around
+    older OpenBLAS builds) they run their AVX2 ones, at half the sgemm rate on 2 cores
+    (240 against 465 GFLOP/s) and with ExplicitALS 2.2× slower (its Gram products are
+    BLAS calls). The advice names the variable when it is set, and otherwise suggests it.
     """
     try:
         from llvmlite import binding
@@ -100,7 +102,15 @@ def blas_advice():
         return None
     versions = " and ".join(sorted({str(info.get("version")) for info in slow}))
     cores = "/".join(sorted({str(info.get("architecture")) for info in slow}))
-    runs = "runs its" if len(slow) == 1 else "run their"
-    return (f"OpenBLAS {versions} {runs} {cores} kernels on this CPU, which has AVX-512: "
+    their = "its" if len(slow) == 1 else "their"
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    if forced:
+        return (f"OPENBLAS_CORETYPE={forced} in the environment has OpenBLAS {versions} "
+                f"run {their} {cores} kernels on this CPU, which has AVX-512: unless it is "
+                "there to work around an older OpenBLAS, start Python without it (and "
+                "without OPENBLAS_L2_SIZE) to let OpenBLAS pick its AVX-512 kernels "
+                "(on AMD Zen 5, sgemm and ExplicitALS about 2x faster)")
+    runs = "runs" if len(slow) == 1 else "run"
+    return (f"OpenBLAS {versions} {runs} {their} {cores} kernels on this CPU, which has AVX-512: "
             "set OPENBLAS_CORETYPE=SkylakeX before Python starts to get the AVX-512 kernels "
             "(on AMD Zen 5, sgemm and ExplicitALS about 2x faster)")

@@ -38,12 +38,13 @@ class _FakeController:
 
 
 def test_blas_advice_names_avx2_kernels_on_an_avx512_cpu(monkeypatch):
-    """OpenBLAS took its Haswell kernels on AMD Zen 5 (unknown to it), at half the speed of
+    """OpenBLAS's Haswell kernels on an AVX-512 CPU (AMD Zen 5) run at half the speed of
     its AVX-512 ones: sgemm 240 against 465 GFLOP/s, ExplicitALS 2.2x slower."""
     from llvmlite import binding
 
     from sparseals import _threads
 
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
     avx512 = {name: True for name in _threads._AVX512_FEATURES}
     monkeypatch.setattr(binding, "get_host_cpu_features", lambda: dict(avx512, avx2=True))
     monkeypatch.setattr(_threads, "_blas_controller", lambda: _FakeController("Haswell"))
@@ -65,3 +66,24 @@ def test_blas_advice_names_avx2_kernels_on_an_avx512_cpu(monkeypatch):
 
     monkeypatch.setattr(binding, "get_host_cpu_features", unsupported)
     assert _threads.blas_advice() is None
+
+
+def test_blas_advice_names_the_variable_that_forces_older_kernels(monkeypatch):
+    """Some machines set OPENBLAS_CORETYPE=Haswell (for older OpenBLAS builds); on AMD Zen 5
+    it, not OpenBLAS's own choice (SkylakeX), put numpy's and scipy's BLAS on AVX2 kernels.
+    Advising to set the variable there would be wrong: the advice is to start without it."""
+    from llvmlite import binding
+
+    from sparseals import _threads
+
+    avx512 = {name: True for name in _threads._AVX512_FEATURES}
+    monkeypatch.setattr(binding, "get_host_cpu_features", lambda: dict(avx512, avx2=True))
+    monkeypatch.setattr(_threads, "_blas_controller",
+                        lambda: _FakeController("Haswell", "Haswell"))
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    advice = _threads.blas_advice()
+    assert advice.startswith("OPENBLAS_CORETYPE=Haswell in the environment has OpenBLAS "
+                             "0.3.30 run their Haswell kernels on this CPU, which has AVX-512: ")
+    assert "start Python without it" in advice and "set OPENBLAS_CORETYPE" not in advice
+    monkeypatch.setattr(_threads, "_blas_controller", lambda: _FakeController("SkylakeX"))
+    assert _threads.blas_advice() is None  # a variable that names AVX-512 kernels is fine
