@@ -112,11 +112,7 @@ class ALSBase:
         """Checks shared by both models; returns the resolved float dtype."""
         v.positive_int(self.factors, "factors")
         dtype = v.float_dtype(self.dtype)
-        v.regularization(self.regularization, "regularization", dtype)
-        for name in ("reg_users", "reg_items"):
-            if getattr(self, name) is not None:
-                v.regularization(getattr(self, name), name, dtype)
-        v.non_negative_float(self.reg_exponent, "reg_exponent")
+        self._validate_solve_params(dtype)
         v.positive_int(self.iterations, "iterations")
         v.boolean(self.warm_start, "warm_start")
         v.optional_int(self.num_threads, "num_threads")
@@ -125,6 +121,17 @@ class ALSBase:
                              f"{self.callback!r}")
         v.random_generator(self.random_state)
         return dtype
+
+    def _validate_solve_params(self, dtype):
+        """Checks of the parameters each row's system is solved with (λ and ν here;
+        subclasses add theirs), in ``dtype``: by fit, and by the fold-ins and partial
+        fits of a fitted model, which take them as they are then (``set_params`` after
+        the fit may have changed them) into the kernels."""
+        v.regularization(self.regularization, "regularization", dtype)
+        for name in ("reg_users", "reg_items"):
+            if getattr(self, name) is not None:
+                v.regularization(getattr(self, name), name, dtype)
+        v.non_negative_float(self.reg_exponent, "reg_exponent")
 
     def _check_row_penalties(self, ratings, dtype):
         """λ weighted by ``reg_exponent`` for the longest user and item fits ``dtype``."""
@@ -585,6 +592,8 @@ class ALSBase:
         and ``rows`` replaces that user's seen items for :meth:`recommend`. An
         index past the last user adds users: the factor matrix grows to it (by at
         most as many rows as are given), and users skipped over get zero factors.
+        The systems take the parameters as they are now (``set_params`` after the
+        fit applies), checked as ``fit`` checks them.
 
         Parameters
         ----------
@@ -629,6 +638,7 @@ class ALSBase:
 
     def _partial_fit(self, side, ids, matrix, new_ids):
         self._check_fitted()
+        self._validate_solve_params(self.user_factors_.dtype)
         what = f"{side}s"
         arg = "rows" if side == "user" else "cols"
         ids = v.id_array(np.atleast_1d(ids), what)

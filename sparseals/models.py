@@ -100,9 +100,13 @@ class ExplicitALS(ALSBase):
         self.warm_start = warm_start
 
     def _validate_params(self):
-        for name in ("biases", "nonnegative", "show_progress"):
+        for name in ("biases", "show_progress"):
             v.boolean(getattr(self, name), name)
         return self._validate_common()
+
+    def _validate_solve_params(self, dtype):
+        v.boolean(self.nonnegative, "nonnegative")
+        super()._validate_solve_params(dtype)
 
     def _initialise(self, ratings, rng, dtype):
         super()._initialise(ratings, rng, dtype)
@@ -196,7 +200,8 @@ class ExplicitALS(ALSBase):
         """Factors for a new user from their ratings, with the item factors held fixed.
 
         Solves the same regularised system a user half-step solves, for one new row;
-        the model is not changed.
+        the model is not changed. The system takes the parameters as they are now
+        (``set_params`` after the fit applies), checked as ``fit`` checks them.
 
         Parameters
         ----------
@@ -211,6 +216,7 @@ class ExplicitALS(ALSBase):
             With ``biases=True``, a pair ``(factors, bias)``.
         """
         self._check_fitted()
+        self._validate_solve_params(self.user_factors_.dtype)
         row = self._fold_in_row(items, values)
         self._check_values(row.data, "values")
         dtype = self.item_factors_.dtype
@@ -344,12 +350,15 @@ class ImplicitALS(ALSBase):
 
     def _validate_params(self):
         v.boolean(self.show_progress, "show_progress")
-        v.non_negative_float(self.alpha, "alpha")
-        v.non_negative_float(self.unobserved_weight, "unobserved_weight")
-        v.one_of(self.confidence, "confidence", _CONFIDENCES)
         v.one_of(self.solver, "solver", _IMPLICIT_SOLVERS)
         v.positive_int(self.cg_steps, "cg_steps", v.INT32_MAX)
         return self._validate_common()
+
+    def _validate_solve_params(self, dtype):
+        v.non_negative_float(self.alpha, "alpha")
+        v.non_negative_float(self.unobserved_weight, "unobserved_weight")
+        v.one_of(self.confidence, "confidence", _CONFIDENCES)
+        super()._validate_solve_params(dtype)
 
     def _initialise(self, ratings, rng, dtype):
         super()._initialise(ratings, rng, dtype)
@@ -456,7 +465,9 @@ class ImplicitALS(ALSBase):
         """Factors for a new user from their interactions, with the item factors held fixed.
 
         Solves exactly the system a user half-step solves for one new row (also
-        when ``solver="cg"``); the model is not changed.
+        when ``solver="cg"``); the model is not changed. The system takes the
+        parameters as they are now (``set_params`` after the fit applies), checked as
+        ``fit`` checks them.
 
         Parameters
         ----------
@@ -470,6 +481,7 @@ class ImplicitALS(ALSBase):
         factors : ndarray of shape (K,)
         """
         self._check_fitted()
+        self._validate_solve_params(self.user_factors_.dtype)
         row = self._fold_in_row(items, values)
         self._check_values(row.data, "values")
         factors = np.zeros((1, self.item_factors_.shape[1]), dtype=self.item_factors_.dtype)

@@ -824,6 +824,34 @@ def test_partial_fits_and_fold_in_check_values_as_fit_does(tmp_path):
         model.recommend(0, exclude_seen="False")
 
 
+@pytest.mark.parametrize("model_class, change, message", [
+    (sa.ExplicitALS, dict(regularization=-1.0), "regularization must be a non-negative"),
+    (sa.ExplicitALS, dict(reg_users=float("nan")), "reg_users must be a non-negative"),
+    (sa.ExplicitALS, dict(reg_exponent=-1.0), "reg_exponent must be a non-negative"),
+    (sa.ExplicitALS, dict(nonnegative="yes"), "nonnegative must be True or False"),
+    (sa.ImplicitALS, dict(regularization=float("nan")), "regularization must be a non-neg"),
+    (sa.ImplicitALS, dict(alpha=-1.0), "alpha must be a non-negative"),
+    (sa.ImplicitALS, dict(unobserved_weight=-1.0), "unobserved_weight must be a non-neg"),
+    (sa.ImplicitALS, dict(confidence="Linear"), "confidence must be one of"),
+])
+def test_fold_in_and_partial_fits_check_parameters_set_after_the_fit(model_class, change,
+                                                                       message):
+    """They solve with the parameters as set_params left them, which reached the kernels
+    unchecked: regularization=nan or alpha=-1 folded in zero factors, confidence='Linear'
+    weighted as 'raw', a negative λ or ν and nonnegative='yes' were solved with."""
+    X = synthetic(40, 30, 300, implicit=True, seed=5)
+    model = model_class(factors=3, iterations=1, random_state=0).fit(X)
+    users, items = model.user_factors_.copy(), model.item_factors_.copy()
+    model.set_params(**change)
+    for call in (lambda m: m.fold_in([1, 2], [3.0, 1.0]),
+                 lambda m: m.partial_fit_users([0], sp.csr_matrix(np.ones((1, 30)))),
+                 lambda m: m.partial_fit_items([30], sp.csr_matrix(np.ones((40, 1))))):
+        with pytest.raises(ValueError, match=message):
+            call(model)
+    assert np.array_equal(model.user_factors_, users)
+    assert np.array_equal(model.item_factors_, items)
+
+
 @pytest.mark.parametrize("model_class", [sa.ImplicitALS, sa.ExplicitALS])
 def test_a_fitted_model_does_not_keep_the_training_values_alive(model_class):
     import gc
