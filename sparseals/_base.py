@@ -781,6 +781,7 @@ class ALSBase:
         v.same_length([items, values], ["items", "values"])
         if len(np.unique(items)) < len(items):
             raise ValueError("items contains repeated item indices; give each item once")
+        self._check_values(values, "values")  # in the caller's order, which its message counts
         order = np.argsort(items, kind="stable")
         return Compressed(np.array([0, len(items)], dtype=np.int32),
                           items[order].astype(np.int32), values[order])

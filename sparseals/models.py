@@ -218,7 +218,6 @@ class ExplicitALS(ALSBase):
         self._check_fitted()
         self._validate_solve_params(self.user_factors_.dtype)
         row = self._fold_in_row(items, values)
-        self._check_values(row.data, "values")
         dtype = self.item_factors_.dtype
         factors = np.zeros((1, self.item_factors_.shape[1]), dtype=dtype)  # NNLS: a cold start
         fitted_biases = self.user_biases_ is not None
@@ -483,7 +482,6 @@ class ImplicitALS(ALSBase):
         self._check_fitted()
         self._validate_solve_params(self.user_factors_.dtype)
         row = self._fold_in_row(items, values)
-        self._check_values(row.data, "values")
         factors = np.zeros((1, self.item_factors_.shape[1]), dtype=self.item_factors_.dtype)
         self._solve_rows("user", row, factors)
         return factors[0]

@@ -824,6 +824,16 @@ def test_partial_fits_and_fold_in_check_values_as_fit_does(tmp_path):
         model.recommend(0, exclude_seen="False")
 
 
+def test_fold_in_names_a_bad_value_by_its_position_in_the_call():
+    """The position was counted after sorting by item: -2.0, third in the call, was
+    named as at position 1."""
+    X = synthetic(40, 30, 300, implicit=True, seed=5)
+    model = sa.ImplicitALS(factors=3, iterations=1, random_state=0).fit(X)
+    with pytest.raises(ValueError, match=r"values holds negative values \(first at stored "
+                                         r"position 2: -2.0\)"):
+        model.fold_in([5, 1, 3], [1.0, 2.0, -2.0])
+
+
 @pytest.mark.parametrize("model_class, change, message", [
     (sa.ExplicitALS, dict(regularization=-1.0), "regularization must be a non-negative"),
     (sa.ExplicitALS, dict(reg_users=float("nan")), "reg_users must be a non-negative"),
