@@ -42,10 +42,14 @@ def _row_norms(rows):
 
 
 def _nothing_stored(matrix):
-    """True for a sparse matrix without entries or a dense one that is all NaN."""
+    """True for a sparse matrix without entries or a dense one whose every cell is NaN or
+    masked (a masked array's mask marks missing cells too, as in Ratings.from_dense)."""
     if sp.issparse(matrix):
         return matrix.nnz == 0
-    return matrix.dtype.kind == "f" and bool(np.isnan(matrix).all())
+    missing = np.ma.getmaskarray(matrix) if isinstance(matrix, np.ma.MaskedArray) else False
+    if matrix.dtype.kind == "f":
+        missing = missing | np.isnan(np.ma.getdata(matrix))
+    return bool(np.all(missing))
 
 
 def _random_factors(rng, n_rows, k, dtype, chunk_rows=1 << 14):
@@ -601,7 +605,8 @@ class ALSBase:
             User indices (each at most once).
         rows : scipy.sparse matrix or ndarray, shape (len(users), n_items)
             The users' complete interactions, one row per user, in the training
-            format (a dense array marks missing cells with NaN).
+            format (a dense array marks missing cells with NaN, or a masked array
+            with its mask); a row with none gives zero factors.
         ids : array_like, optional
             The original ids (``user_ids_``) of the users this call adds, in index
             order, the skipped-over ones included; new ids, of the same kind as the

@@ -693,6 +693,21 @@ def test_partial_fit_recomputes_rows_like_a_half_step(model_class):
     assert set(recommended[1][recommended[1] >= 0]) == set(range(40)) - {4, 6}
 
 
+@pytest.mark.parametrize("model_class", [sa.ImplicitALS, sa.ExplicitALS])
+@pytest.mark.parametrize("missing", [np.full((2, 30), np.nan), np.ma.masked_all((2, 30)),
+                                     np.ma.masked_array(np.full((2, 30), np.nan),
+                                                        mask=np.eye(2, 30, dtype=bool))])
+def test_partial_fit_of_rows_without_interactions_gives_zero_factors(model_class, missing):
+    """All-NaN rows gave users without interactions; all-masked ones (the mask marks
+    missing cells, as in Ratings.from_dense) raised 'no observed cells (all NaN)'."""
+    X = synthetic(40, 30, 300, implicit=True, seed=5)
+    model = model_class(factors=3, iterations=1, random_state=0).fit(X)
+    model.partial_fit_users([3, 40], missing)
+    assert not model.user_factors_[[3, 40]].any()
+    assert model.recommend(3, n=30)[0].tolist() == model.recommend(
+        3, n=30, exclude_seen=False)[0].tolist()
+
+
 def test_partial_fit_items_adds_items_and_updates_seen():
     X = synthetic(80, 30, 600, implicit=True, seed=5)
     model = sa.ImplicitALS(factors=3, iterations=2, random_state=0).fit(X)
