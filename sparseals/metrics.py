@@ -274,7 +274,12 @@ def _relevant(ratings, threshold):
     rows = ratings.by_user
     indptr, indices = rows.indptr.astype(np.int64), rows.indices
     if _checked_threshold(threshold) is not None:
-        keep = rows.data >= threshold
+        # in the ratings' own dtype, as their values were stored: a float64 threshold of
+        # 3.3 is above float32(3.3) and left every rating of 3.3 out (a Python float of
+        # 3.3 is cast to float32 by numpy and kept them)
+        with np.errstate(over="ignore"):
+            cut = np.asarray(float(threshold)).astype(rows.data.dtype)
+        keep = rows.data >= cut
         row_of = np.repeat(np.arange(ratings.shape[0]), np.diff(indptr))
         counts = np.bincount(row_of[keep], minlength=ratings.shape[0])
         indptr = np.concatenate([[0], np.cumsum(counts)])

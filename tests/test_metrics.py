@@ -216,3 +216,22 @@ def test_validation_errors(fitted):
     full = sa.ExplicitALS(factors=1, iterations=1, random_state=0).fit(everything)
     with pytest.raises(ValueError, match="AUC is undefined"):
         metrics.auc(full, everything, exclude_seen=False)
+
+
+@pytest.mark.parametrize("threshold", [3.3, np.float64(3.3), np.float32(3.3)])
+def test_threshold_is_compared_in_the_ratings_dtype(threshold):
+    """A float64 threshold of 3.3 is above the float32 rating 3.3: every rating of 3.3 was
+    irrelevant ("no held-out rating is relevant"), while a Python float 3.3 kept them."""
+    train = sa.Ratings.from_coo([0, 1, 2], [1, 1, 2], [1.0, 5.0, 3.3], shape=(3, 3))
+    test = sa.Ratings.from_coo([0, 0, 1, 1, 2], [0, 2, 0, 2, 0], [3.3, 2.0, 3.3, 1.0, 2.0],
+                               shape=(3, 3))
+    model = sa.ExplicitALS(factors=2, iterations=2, random_state=0).fit(train)
+    scores = dense_scores(model)
+    relevant = {0: [0], 1: [0]}  # the held-out 3.3s
+    for name, value in metrics.evaluate(model, test, list(TOPK) + ["auc"], k=1,
+                                        threshold=threshold).items():
+        if name == "auc":
+            expected = np.mean(naive.auc(scores, rows_of(train), relevant))
+        else:
+            expected = np.mean(naive.ranking_metrics(scores, rows_of(train), relevant, 1)[name])
+        assert value == pytest.approx(expected, rel=1e-12), name
