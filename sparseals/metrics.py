@@ -258,6 +258,8 @@ def _checked_threshold(threshold):
     if threshold is not None and (isinstance(threshold, bool)
                                   or not isinstance(threshold, numbers.Real)):
         raise ValueError(f"threshold must be a number or None; got {threshold!r}")
+    if threshold != threshold:
+        raise ValueError("threshold is NaN, which no rating is at least; give a number or None")
     return threshold
 
 

@@ -206,6 +206,8 @@ def test_validation_errors(fitted):
         metrics.recall_at_k(model, test, threshold=99)
     with pytest.raises(ValueError, match=r"threshold must be a number or None; got 'x'"):
         metrics.map_at_k(model, test, threshold="x")
+    with pytest.raises(ValueError, match=r"threshold is NaN"):  # was "lower the threshold"
+        metrics.auc(model, test, threshold=np.nan)
     with pytest.raises(ValueError, match=r"exclude_seen must be True or False; got 1"):
         metrics.auc(model, test, exclude_seen=1)
     with pytest.raises(ValueError, match=r"unknown metric 'rsme'; choose from"):

@@ -238,6 +238,9 @@ def test_ranking_options_reach_the_metrics(ratings):
     ({"clip": (5, 1)}, r"clip must be a pair of numbers"),
     ({"exclude_seen": "no"}, r"exclude_seen must be True or False"),
     ({"threshold": "4"}, r"threshold must be a number or None"),
+    # passed, was fitted, then failed with "no held-out rating is relevant (threshold=nan);
+    # lower the threshold"
+    ({"threshold": float("nan")}, r"threshold is NaN, which no rating is at least"),
 ])
 def test_bad_scoring_options_fail_before_any_fit(ratings, option, message, monkeypatch):
     """A bad k or clip was found after the first fold's fit."""
