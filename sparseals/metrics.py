@@ -178,6 +178,7 @@ def evaluate(model, ratings, metrics=("rmse", "mae"), k=10, clip=None, exclude_s
     dict of str to float
     """
     metrics = _metric_names(metrics)
+    _check_options(k, clip, exclude_seen, threshold)  # all of them, used or not by metrics
     result = {}
     topk = [m for m in metrics if m in _TOPK]
     if topk:

@@ -214,6 +214,13 @@ def test_validation_errors(fitted):
         metrics.evaluate(model, test, ["rsme"])
     with pytest.raises(ValueError, match="metrics must name at least one"):
         metrics.evaluate(model, test, [])
+    # an option that none of the metrics asked for reads was accepted without a word
+    with pytest.raises(ValueError, match=r"k must be a positive integer; got 0"):
+        metrics.evaluate(model, test, ["rmse"], k=0)
+    with pytest.raises(ValueError, match=r"clip must be a pair of numbers"):
+        metrics.evaluate(model, test, ["ndcg"], clip=(5, 1))
+    with pytest.raises(ValueError, match=r"exclude_seen must be True or False; got 'no'"):
+        metrics.evaluate(model, test, ["mae"], exclude_seen="no")
     everything = sa.Ratings.from_dense(np.ones((2, 3)))
     full = sa.ExplicitALS(factors=1, iterations=1, random_state=0).fit(everything)
     with pytest.raises(ValueError, match="AUC is undefined"):
