@@ -244,3 +244,32 @@ def test_threshold_is_compared_in_the_ratings_dtype(threshold):
         else:
             expected = np.mean(naive.ranking_metrics(scores, rows_of(train), relevant, 1)[name])
         assert value == pytest.approx(expected, rel=1e-12), name
+
+
+def test_held_out_items_out_of_order_are_refused(fitted):
+    """A Ratings built from raw arrays with each user's items in reverse order gave top-k
+    metrics that missed most of them (found by binary search): recall 0.23 became 0.03 and
+    NDCG 0.15 became 0.009, without an error."""
+    from sparseals.ratings import Compressed, _transpose
+
+    model, _, test = fitted
+    rows = test.by_user
+    order = np.concatenate([np.arange(rows.indptr[u], rows.indptr[u + 1])[::-1]
+                            for u in range(test.shape[0])])
+    reversed_rows = Compressed(rows.indptr, rows.indices[order], rows.data[order])
+    shuffled = sa.Ratings(reversed_rows, _transpose(reversed_rows, test.shape), test.shape)
+    user = int(np.flatnonzero(np.diff(rows.indptr) > 1)[0])
+    end = rows.indptr[user + 1]
+    before_last, last = rows.indices[end - 2:end]
+    for name in list(TOPK) + ["auc"]:
+        with pytest.raises(ValueError, match=rf"ratings lists item {before_last} after item "
+                                             rf"{last} for user {user}; a Ratings holds each "
+                                             "user's items sorted and distinct"):
+            metrics.evaluate(model, shuffled, [name])
+    duplicated = Compressed(np.array([0, 2]), np.array([1, 1], dtype=np.int32),
+                            np.array([4.0, 4.0], dtype=test.dtype))
+    twice = sa.Ratings(duplicated, _transpose(duplicated, (1, test.shape[1])),
+                       (1, test.shape[1]))
+    with pytest.raises(ValueError, match=r"lists item 1 after item 1 for user 0"):
+        metrics.recall_at_k(model, twice)
+    assert metrics.rmse(model, shuffled) == pytest.approx(metrics.rmse(model, test), rel=1e-12)
