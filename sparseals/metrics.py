@@ -7,6 +7,9 @@ held-out pair; ranking metrics rank, for every user with held-out ratings, all
 items except the ones the user rated in training (``exclude_seen``), with the
 model's top-n machinery, and average over those users. Relevance is binary: a
 held-out item is relevant (or, with ``threshold``, one rated at least that).
+A held-out item the user also rated in training (train and test parts that
+overlap; the splits never do) is never in the top-k lists with ``exclude_seen``
+and counts as a relevant item missed; :func:`auc` keeps it as a relevant candidate.
 The per-user counting runs in parallel numba kernels (:mod:`._kernels.ranking`).
 """
 
@@ -120,7 +123,8 @@ def auc(model, ratings, exclude_seen=True, threshold=None):
     Candidates are all items except the user's training items (with ``exclude_seen``);
     relevant ones are the user's held-out items (those rated at least ``threshold``,
     when given), irrelevant ones all the other candidates, held-out items below the
-    threshold included. Ties count one half.
+    threshold included. A held-out item that is also a training item stays a candidate,
+    a relevant one. Ties count one half.
 
     Returns
     -------

@@ -273,3 +273,16 @@ def test_held_out_items_out_of_order_are_refused(fitted):
     with pytest.raises(ValueError, match=r"lists item 1 after item 1 for user 0"):
         metrics.recall_at_k(model, twice)
     assert metrics.rmse(model, shuffled) == pytest.approx(metrics.rmse(model, test), rel=1e-12)
+
+
+def test_a_held_out_item_also_in_training_is_missed_by_top_k_and_ranked_by_auc():
+    """What the module docstring says of train and test parts that overlap."""
+    train = sa.Ratings.from_coo([0, 0], [0, 1], [1.0, 1.0], shape=(1, 4))
+    model = sa.ExplicitALS(factors=1, iterations=1, random_state=0).fit(train)
+    model.user_factors_[:] = [[1.0]]
+    model.item_factors_[:] = [[4.0], [3.0], [2.0], [1.0]]  # scores 4 > 3 > 2 > 1
+    test = sa.Ratings.from_coo([0, 0], [1, 2], [1.0, 1.0], shape=(1, 4))  # item 1 seen
+    assert metrics.recall_at_k(model, test, k=4) == 0.5  # [2, 3]: item 1 is never listed
+    assert metrics.ndcg_at_k(model, test, k=4) == pytest.approx(1 / (1 + 1 / np.log2(3)))
+    assert metrics.auc(model, test) == 1.0  # candidates 1, 2 (relevant) and 3
+    assert metrics.recall_at_k(model, test, k=4, exclude_seen=False) == 1.0
