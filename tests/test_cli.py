@@ -333,6 +333,9 @@ def test_plot_without_matplotlib_is_one_line(small_csv, tmp_path, capsys, monkey
     (["fit", "{data}", "-o", "{tmp}/m.npz", "--user", "uid"],
      "user column 'uid' is not in the header"),
     (["evaluate", "{data}", "--kfold", "1"], "--kfold must be at least 2; got 1"),
+    # checked before the data is read (a missing file would be named) and the model fitted
+    (["evaluate", "{tmp}/missing.csv", "-k", "0", "--metrics", "rmse"], "-k: k must be"),
+    (["evaluate", "{tmp}/missing.csv", "--clip", "5", "1"], "--clip: clip"),
     (["evaluate", "{data}", "--metrics", "rmse,accuracy"], "unknown metric 'accuracy'"),
     (["evaluate", "{data}", "--model", "tensor"], "argument --model: invalid choice: 'tensor'"),
 ])

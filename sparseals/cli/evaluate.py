@@ -36,11 +36,16 @@ def add_parser(commands):
 
 
 def run(args):
-    from ..metrics import _metric_names
+    from ..metrics import _check_options, _metric_names
 
     names = args.metrics if args.metrics is not None else _DEFAULT_METRICS[args.model]
     metrics = _metric_names([n.strip() for n in names.split(",") if n.strip()])
     clip = None if args.clip is None else tuple(args.clip)
+    try:  # before the data is read and the model fitted, not after
+        _check_options(args.k, clip, True, None)
+    except ValueError as error:
+        option = "-k" if str(error).startswith("k ") else "--clip"
+        raise CLIError(f"{option}: {error}") from None
     if args.kfold is not None and args.kfold < 2:
         raise CLIError(f"--kfold must be at least 2; got {args.kfold}")
     if args.kfold is not None and args.test_size is not None:
