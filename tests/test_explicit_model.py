@@ -163,6 +163,25 @@ def test_thread_count_does_not_change_a_fully_observed_fit(monkeypatch, block_ro
         np.testing.assert_array_equal(fits[0].user_biases_, fits[1].user_biases_)
 
 
+def test_fully_observed_ratings_with_rows_out_of_column_order_fit_as_in_order():
+    """The shared-Gram path read each side's values as a dense matrix in storage order: a
+    Ratings built from valid compressed arrays whose rows list their columns in another
+    order fitted a permuted matrix (loss 14.0 where the same ratings in order reach 13.6)."""
+    from sparseals.ratings import Compressed, Ratings
+
+    dense = np.random.default_rng(0).integers(1, 6, size=(6, 4)).astype(float)
+    by_user, by_item = sp.csr_matrix(dense), sp.csc_matrix(dense)
+    backwards = Compressed(by_user.indptr, by_user.indices.reshape(6, 4)[:, ::-1].ravel(),
+                           by_user.data.reshape(6, 4)[:, ::-1].ravel())
+    shuffled = Ratings(backwards, Compressed(by_item.indptr, by_item.indices, by_item.data),
+                       dense.shape)
+    np.testing.assert_array_equal(shuffled.to_dense(), dense)
+    fits = [sa.ExplicitALS(factors=2, regularization=0.0, iterations=30, dtype="float64",
+                           random_state=0).fit(ratings) for ratings in (shuffled, dense)]
+    np.testing.assert_allclose(fits[0].user_factors_, fits[1].user_factors_, rtol=1e-6)
+    assert fits[0].loss_history_[-1] == pytest.approx(fits[1].loss_history_[-1], rel=1e-9)
+
+
 def test_singular_rows_are_counted_alike_on_the_fully_observed_path():
     """The shared-Gram path counted its one singular system as 1 where the sparse path
     counted the rows that share it."""
