@@ -224,6 +224,7 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
     right-hand sides and solves go by :func:`_by_row_blocks`, so the result does not
     depend on the thread count.
     """
+    from ._kernels.explicit import bias_scale
     from ._kernels.solve import FAILED, OK, factor_with_ridge
 
     use_bias = target_bias is not None
@@ -231,11 +232,18 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
     with kernel_threads(num_threads) as n_threads:
         design = other
         offset = shift  # subtracted from every rating of a row
+        scale = 1.0  # the bias is solved for as bias / scale (exact: a power of two)
         if use_bias:
             design = np.hstack([other, np.ones((other.shape[0], 1), dtype=other.dtype)])
             offset = shift + other_bias
         gram = design.T @ design
         gram[np.diag_indices_from(gram)] += reg * other.shape[0] ** reg_exponent
+        if use_bias:  # the bias entry brought to the factors' size, as the kernel does
+            scale = bias_scale(float(np.trace(gram[:k, :k], dtype=np.float64)), k,
+                               float(gram[k, k]))
+            gram[k] *= scale
+            gram[:, k] *= scale
+            design[:, k] = scale
         # the kernels' factorisation, singular pivots and ridge included: scipy's
         # cho_factor took float32 rounding for pivots, and λ = 0 fits with more factors
         # than columns grew their factors each iteration until they overflowed
@@ -250,7 +258,7 @@ def _dense_explicit_step(values, other, other_bias, shift, target, target_bias, 
                 solution = scipy.linalg.cho_solve((lower, True), (targets @ design).T).T
             target[start:stop] = solution[:, :k]
             if use_bias:
-                target_bias[start:stop] = solution[:, k]
+                target_bias[start:stop] = solution[:, k] * scale
 
         _by_row_blocks(len(values), n_threads, solve)
     return len(values) if status != OK else 0  # every row shares the singular system

@@ -124,6 +124,31 @@ def test_scipy_input_is_accepted():
     np.testing.assert_allclose(via_scipy, expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("scale, reg", [(1e4, 0.1), (1e-4, 1e-10)])
+@pytest.mark.parametrize("nonnegative", [False, True])
+def test_biases_with_factors_far_from_unit_size_are_solved_without_a_ridge(scale, reg,
+                                                                           nonnegative):
+    """The Cholesky judged pivots against the largest diagonal entry: with factor rows of
+    10⁴ (ratings of 10⁴, or the first item step of such a fit) the bias entry, n + λ, looked
+    like rounding in float32, and with rows of 10⁻⁴ the factors' did; every row got a ridge
+    that swamped it (a fit's float32 loss ended 30× the float64 one)."""
+    rng = np.random.default_rng(3)
+    dense, other = sparse_problem(rng, k=5, density=0.4)
+    dense[3:5] = np.nan  # rows longer than their unknowns only: the primal solve
+    other *= scale
+    other_bias = rng.standard_normal(other.shape[0])
+    fits = [explicit_half_step(compressed(dense), other.astype(dtype), regularization=reg,
+                               other_biases=other_bias, global_mean=3.0,
+                               nonnegative=nonnegative) for dtype in (np.float32, np.float64)]
+    (factors, bias, singular), (expected, expected_bias, _) = fits
+    if not nonnegative:  # the float64 solve is right at this scale; so is the reference
+        assert relative_error(expected * scale, explicit_rows(dense, other, reg, 0.0,
+                                                              other_bias, 3.0)[0] * scale) < 1e-9
+    assert singular == 0
+    assert relative_error(factors * scale, expected * scale) < 1e-3
+    assert relative_error(bias, expected_bias) < 1e-3
+
+
 @pytest.mark.parametrize("reg_exponent", [0.0, 1.0])
 def test_gradient_is_zero_after_a_half_step(reg_exponent):
     rng = np.random.default_rng(5)

@@ -123,6 +123,25 @@ def test_non_negative_fit_with_biases_and_no_regularisation_does_not_raise_its_l
     assert np.all(np.diff(loss) <= 1e-6 * (dense ** 2).sum()), loss
 
 
+@pytest.mark.parametrize("density", [0.3, 1.0])  # the per-row and the shared-Gram paths
+def test_float32_fit_with_biases_follows_float64_on_ratings_of_ten_thousand(density):
+    """Ratings of 10⁴ with biases: the float32 Cholesky took the bias entry of every item's
+    system for rounding beside user factors of 10⁴ and solved it with a ridge, at every
+    iteration: the item biases stayed near 0 and the loss ended 16× (fully observed: 111×)
+    the float64 one, with n_singular_ = 60."""
+    rng = np.random.default_rng(0)
+    low_rank = rng.standard_normal((80, 3)) @ rng.standard_normal((3, 60))
+    ratings = 1e4 * (low_rank + rng.standard_normal(80)[:, None] + rng.standard_normal(60) + 3)
+    ratings[rng.random(ratings.shape) >= density] = np.nan
+    fits = [sa.ExplicitALS(factors=3, regularization=0.1, biases=True, iterations=6,
+                           dtype=dtype, random_state=0).fit(ratings)
+            for dtype in ("float32", "float64")]
+    assert fits[0].n_singular_ == 0
+    np.testing.assert_allclose(fits[0].loss_history_, fits[1].loss_history_, rtol=1e-4)
+    np.testing.assert_allclose(fits[0].item_biases_, fits[1].item_biases_, rtol=1e-3,
+                               atol=1e-3 * np.abs(fits[1].item_biases_).max())
+
+
 def test_planted_low_rank_matrix_is_recovered_from_a_sample():
     rng = np.random.default_rng(42)
     truth = rng.standard_normal((300, 5)) @ rng.standard_normal((5, 400))

@@ -8,6 +8,8 @@ this is the augmented-vector formulation of DESIGN §1 without storing the
 constant columns.
 """
 
+import math
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -97,6 +99,46 @@ def _normal_equations(indices, data, start, end, other, other_bias, shift, use_b
 
 
 @njit(**INNER)
+def bias_scale(factor_diagonal_sum, k, bias_diagonal):
+    """The power of two σ that brings a normal matrix's bias entry ``bias_diagonal`` (n + λ
+    over n ratings) nearest the mean of its ``k`` factor entries (their sum given), or 1
+    when either is not positive.
+
+    Solving for ``b / σ`` (the bias row and column times σ, its diagonal times σ², the
+    right-hand side's bias entry times σ, the solution's times σ afterwards) is the same
+    system, scaled exactly by a power of two, but :func:`.solve.cholesky` judges its pivots
+    against the largest diagonal entry: with factors far from unit size (ratings of 10⁴, or
+    of 10⁻⁴ against unit-sized initial factors) the bias entry, or the factors', looked like
+    rounding, and every row was solved with a ridge that swamped it (float32 loss 30×
+    the float64 one). The scaling is exact: a row that factors either way gets the same
+    bits.
+    """
+    mean = factor_diagonal_sum / k
+    if not (mean > 0.0 and bias_diagonal > 0.0):  # also NaN
+        return 1.0
+    exponent = math.floor(0.5 * math.log2(mean / bias_diagonal) + 0.5)
+    return math.ldexp(1.0, int(min(max(exponent, -60.0), 60.0)))
+
+
+@njit(**INNER)
+def _balance_bias(gram, rhs, k):
+    """Scale the bias row (lower triangle) and right-hand side entry of a row's normal
+    equations by :func:`bias_scale`'s σ, in place; returns σ (multiply the solution's
+    bias by it)."""
+    total = 0.0
+    for a in range(k):
+        total += gram[a, a]
+    scale = bias_scale(total, k, np.float64(gram[k, k]))
+    if scale != 1.0:
+        row = gram[k]
+        for a in range(k):
+            row[a] *= scale
+        row[k] *= scale * scale
+        rhs[k] *= scale
+    return scale
+
+
+@njit(**INNER)
 def _dual_solve(indices, data, start, n, other, other_bias, shift, use_bias, lam, dim, block,
                 targets, gram, work, x, z):
     """``x = Bᵀ (BBᵀ + λI)⁻¹ t`` for a row of ``n ≤ BLOCK`` entries: the primal solution
@@ -141,7 +183,9 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
     ``nnls_scratch`` the factors (not the bias) are constrained to be non-negative, and
     each row's factors on entry are its solver's starting point (zeros for a cold start;
     the solution is the same up to rounding when the row's system is definite).
-    ``singular[i]`` is set when row i's system was singular and got a ridge.
+    ``singular[i]`` is set when row i's system was singular and got a ridge. With
+    biases, a primal or NNLS solve first brings the bias's entries to the factors' size
+    by a power of two (:func:`bias_scale`).
     ``row_losses`` (float64, one per row, or empty for none) receives each row's sum of
     squared residuals at its new factors, for the rows whose ratings all fit in the
     scratch's gathered rows; a longer row gets NaN (its residuals are the caller's to add).
@@ -175,18 +219,24 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
             else:
                 _normal_equations(indices, data, start, end, other, other_bias, shift, use_bias,
                                   lam, dim, block_s[tid], targets_s[tid], gram_s[tid], x)
+                scale = _balance_bias(gram_s[tid], x, k) if use_bias else 1.0
                 singular[row] = spd_solve(gram_s[tid], dim, x, sub_s[tid])
+                if use_bias:
+                    x[k] *= scale
         else:
             work_s, nnls_vec_s, idx_s, passive_s = nnls_scratch
             _normal_equations(indices, data, start, end, other, other_bias, shift, use_bias,
                               reg * n ** reg_exponent, dim, block_s[tid], targets_s[tid],
                               gram_s[tid], x)
+            scale = _balance_bias(gram_s[tid], x, k) if use_bias else 1.0
             solution = nnls_vec_s[tid, 0]
             for a in range(k):  # the row's current factors: a warm start
                 solution[a] = target[row, a]
             singular[row] = nnls(gram_s[tid], x, dim, k, solution, passive_s[tid],
                                  nnls_vec_s[tid, 1], sub_s[tid], work_s[tid], idx_s[tid])
             x = solution
+            if use_bias:
+                x[k] *= scale
         if row_losses.shape[0] > 0:
             # the row's design rows and targets are still gathered (the dual solve's too)
             row_losses[row] = (_squared_residuals(block_s[tid], targets_s[tid], n, x, dim)
