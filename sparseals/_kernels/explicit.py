@@ -138,13 +138,34 @@ def _balance_bias(gram, rhs, k):
     return scale
 
 
+UNBALANCED = -1
+"""Status of :func:`_dual_solve` when it declined a row (nothing solved): take the primal."""
+DUAL_SMALLEST_NORM = 2.0 ** -10
+"""With biases, the dual form is taken while the row's mean ‖y_j‖² is at least this: each
+entry ``y_p·y_q + 1`` of ``BBᵀ`` holds the factors' products beside the bias column's 1 in
+the factors' dtype, and below it float32 keeps fewer than four of their digits (at
+‖y‖² = 10⁻⁸, none: rows of ratings of 10⁻⁴ were solved as singular). The primal form,
+its bias scaled (:func:`bias_scale`), keeps them. Large factor rows stay with the dual
+form: there the primal matrix of a row shorter than its unknowns is singular to rounding
+beside λ, and the 1 the dual entries lose weighs as little in the solution."""
+
+
 @njit(**INNER)
 def _dual_solve(indices, data, start, n, other, other_bias, shift, use_bias, lam, dim, block,
                 targets, gram, work, x, z):
     """``x = Bᵀ (BBᵀ + λI)⁻¹ t`` for a row of ``n ≤ BLOCK`` entries: the primal solution
-    (push-through identity) from an n × n system. Returns the status of :func:`spd_solve`."""
+    (push-through identity) from an n × n system. Returns the status of :func:`spd_solve`,
+    or ``UNBALANCED`` (with biases, factor rows too small for it: see
+    ``DUAL_SMALLEST_NORM``)."""
     _gather(indices, data, start, n, other, other_bias, shift, use_bias, block, targets)
     set_row_products(block, n, dim, gram)
+    if use_bias:
+        total = 0.0
+        for p in range(n):
+            total += gram[p, p]
+        mean_norm = total / n - 1.0  # Σ ‖y_p‖² / n: each diagonal entry is ‖y_p‖² + 1
+        if not mean_norm >= DUAL_SMALLEST_NORM:
+            return UNBALANCED
     for p in range(n):
         gram[p, p] += lam
         z[p] = targets[p]
@@ -193,7 +214,8 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
     A row with fewer ratings n than unknowns d (and λ > 0, no sign constraint) is
     solved in its dual form ``x = Bᵀ (BBᵀ + λI)⁻¹ y``: an n × n system instead of
     d × d (the same solution, by the push-through identity), which spares the short
-    rows of power-law data most of their Gram and Cholesky work.
+    rows of power-law data most of their Gram and Cholesky work; with biases, only while
+    the row's factor rows are not too small for it (``DUAL_SMALLEST_NORM``).
     """
     n_rows = target.shape[0]
     k = other.shape[1]
@@ -212,17 +234,19 @@ def half_step(indptr, indices, data, other, other_bias, shift, target, target_bi
             # numba prunes this test on a None argument before typing: a fit without the
             # sign constraint never compiles the NNLS solver (seconds of a first fit)
             lam = reg * n ** reg_exponent
+            status = UNBALANCED
             if n < dim and n <= BLOCK and lam > 0.0:
-                singular[row] = _dual_solve(indices, data, start, n, other, other_bias, shift,
-                                            use_bias, lam, dim, block_s[tid], targets_s[tid],
-                                            gram_s[tid], sub_s[tid], x, vec_s[tid, 1])
-            else:
+                status = _dual_solve(indices, data, start, n, other, other_bias, shift,
+                                     use_bias, lam, dim, block_s[tid], targets_s[tid],
+                                     gram_s[tid], sub_s[tid], x, vec_s[tid, 1])
+            if status == UNBALANCED:  # the primal form, or a dual form that declined
                 _normal_equations(indices, data, start, end, other, other_bias, shift, use_bias,
                                   lam, dim, block_s[tid], targets_s[tid], gram_s[tid], x)
                 scale = _balance_bias(gram_s[tid], x, k) if use_bias else 1.0
-                singular[row] = spd_solve(gram_s[tid], dim, x, sub_s[tid])
+                status = spd_solve(gram_s[tid], dim, x, sub_s[tid])
                 if use_bias:
                     x[k] *= scale
+            singular[row] = status
         else:
             work_s, nnls_vec_s, idx_s, passive_s = nnls_scratch
             _normal_equations(indices, data, start, end, other, other_bias, shift, use_bias,
