@@ -192,6 +192,25 @@ def test_singular_rows_get_a_tiny_ridge_and_stay_finite():
     np.testing.assert_allclose(other[cols] @ factors[row], dense[row, cols], atol=1e-6)
 
 
+@pytest.mark.parametrize("scale", [1e-2, 1e-3])
+def test_singular_rows_with_small_factor_rows_get_a_ridge_of_their_own_scale(scale):
+    """The ridge was 1e3·eps·max(mean diagonal, 1): for factor rows of 10⁻² its floor, 1e-4
+    in float32, was a thousand times the systems' diagonal, and the rows with fewer ratings
+    than factors (λ = 0) came out near zero, missing their ratings by up to 2.7 (10⁻²) and
+    5.0 (10⁻³), of ratings 1-5."""
+    rng = np.random.default_rng(0)
+    dense = np.where(rng.random((40, 30)) < 0.1, rng.integers(1, 6, (40, 30)), np.nan)
+    rng.standard_normal((30, 8))  # the draw of the unit-scale case, for the same rows
+    other = (scale * rng.standard_normal((30, 8))).astype(np.float32)
+    factors, _, singular = explicit_half_step(compressed(dense), other, regularization=0.0)
+    counts = (~np.isnan(dense)).sum(axis=1)
+    short = (counts > 0) & (counts < 8)
+    assert singular >= short.sum() > 30
+    fitted = factors.astype(np.float64) @ other.T.astype(np.float64)
+    rated = ~np.isnan(dense) & short[:, None]
+    assert np.abs(fitted - dense)[rated].max() < 0.02
+
+
 @pytest.mark.parametrize("biases", [False, True])
 def test_nonnegative_rows_satisfy_kkt(biases):
     rng = np.random.default_rng(7)

@@ -108,12 +108,18 @@ def _copy_lower(src, dst, n):
 
 @njit(**INNER)
 def _ridge(a, n):
-    """A ridge small against the matrix's scale, for singular systems."""
+    """A ridge small against the matrix's scale (1e3·eps·its mean diagonal entry; 1e3·eps
+    for a zero diagonal), for singular systems.
+
+    Not at least 1e3·eps: that floor sized the ridge of a matrix whose entries are all
+    far below 1 for the floor instead (factor rows of 10⁻², float32), and it decided the
+    solution, zero for such a matrix's singular rows instead of their exact fit.
+    """
     trace = 0.0
     for i in range(n):
         trace += abs(a[i, i])
     eps = np.finfo(a.dtype).eps
-    return max(trace / n, 1.0) * eps * 1e3
+    return (trace / n if trace > 0.0 else 1.0) * eps * 1e3
 
 
 @njit(**INNER)
