@@ -25,8 +25,6 @@ class RatingBlock(NamedTuple):
     """Global index of the block's first row."""
     n_cols: int
     """Rows of the whole other side."""
-    n_received: int
-    """Rows of the other side the block receives each half-step (``n_cols`` if broadcast)."""
     routes: tuple
     """Routed: for each block of the other side, the local rows of this block it references;
     empty when broadcasting."""
@@ -66,7 +64,6 @@ def make_block(indptr, indices, data, offset, n_cols, other_bounds, routed):
     indptr = indptr - indptr[0]
     indices = np.asarray(indices)
     routes = ()
-    n_received = int(n_cols)
     if routed:  # bitmaps, not sorts: O(nnz + rows × other blocks + n_cols)
         n_rows = len(indptr) - 1
         owner = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
@@ -78,9 +75,8 @@ def make_block(indptr, indices, data, offset, n_cols, other_bounds, routed):
         referenced[indices] = True
         position = np.cumsum(referenced, dtype=np.int64) - 1  # rank among referenced columns
         indices = position[indices].astype(np.int32)
-        n_received = int(position[-1] + 1) if n_cols else 0
     return RatingBlock(Compressed(indptr, indices, np.asarray(data)), int(offset), int(n_cols),
-                       n_received, routes)
+                       routes)
 
 
 def factor_block(factors, biases=None):

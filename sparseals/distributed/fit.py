@@ -52,8 +52,9 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
     blocks : int or (int, int), optional
         Blocks per side (user blocks, item blocks); default one per worker, each
         half-step of a block running on all the worker's threads. More blocks even
-        out uneven workers but send more copies of the factors and, with routing,
-        ``blocks²`` small transfers per half-step (see ``benchmarks/DISTRIBUTED.md``).
+        out uneven workers but send more copies of the factors and, with routing, a
+        small transfer per half-step for each pair of blocks that share ratings (up to
+        ``blocks²``; see ``benchmarks/DISTRIBUTED.md``).
     routing : {'broadcast', 'routed'}
         ``'broadcast'`` sends every block the other side's whole factor matrix;
         ``'routed'`` sends each block only the factor rows it references.
@@ -241,7 +242,7 @@ class _Fit:
         self.gram = {"item": (item_factors.T @ item_factors).astype(np.float64)}
         # the blocks are built before the first iteration (so its time is an iteration's)
         self._wait(self.blocks["user"] + self.blocks["item"], gather=False)
-        self.received = self._received_rows()
+        self.received, self.senders = self._routes()
 
     def _submit_factors(self, side, tag, parts):
         """Factor blocks held on the client, one task each (recomputable from its inputs)."""
@@ -250,15 +251,24 @@ class _Fit:
                                    **_blocks.spread(self.workers, b))
                 for b, part in enumerate(parts)]
 
-    def _received_rows(self):
-        """Other-side rows each block receives per half-step (to count the bytes moved)."""
+    def _routes(self):
+        """Per side: the other-side rows its blocks receive per half-step (to count the bytes
+        moved) and, routed, for each of its blocks the other side's blocks that send it rows."""
         if not self.routed:
             return {side: self.shape[1 - i] * len(self.blocks[side])
-                    for i, side in enumerate(_SIDES)}
-        counts = self._wait(self.client.map(_received, self.blocks["user"] + self.blocks["item"],
-                                            pure=False))
+                    for i, side in enumerate(_SIDES)}, None
+        sizes = self._wait(self.client.map(_route_sizes,
+                                           self.blocks["user"] + self.blocks["item"], pure=False))
         n_user = len(self.blocks["user"])
-        return {"user": sum(counts[:n_user]), "item": sum(counts[n_user:])}
+        # sent[side][b, c]: rows block b of that side sends to block c of the other side
+        sent = {"user": np.stack(sizes[:n_user]), "item": np.stack(sizes[n_user:])}
+        received, senders = {}, {}
+        for side, other in (("user", "item"), ("item", "user")):
+            received[side] = int(sent[other].sum())
+            # a block that references no rows still takes one (empty) part, for the width
+            senders[side] = [np.flatnonzero(column) if column.any() else np.zeros(1, np.int64)
+                             for column in sent[other].T]
+        return received, senders
 
     def _spec(self, side):
         m = self.model
@@ -292,9 +302,11 @@ class _Fit:
         own_blocks, other_factors = self.blocks[side], self.factors[other]
         tag = f"{side}-{iteration}-{self.token}"
         if self.routed:
+            # only from the blocks holding rows it references: one task per pair of blocks
+            # that share a rating, not blocks² (most pairs share none when blocks are many)
             parts = [[client.submit(_blocks.take_rows, other_factors[b], self.blocks[other][b], c,
                                     key=f"sparseals-route-{tag}-{b}-{c}")
-                      for b in range(len(other_factors))] for c in range(len(own_blocks))]
+                      for b in self.senders[side][c]] for c in range(len(own_blocks))]
         else:
             parts = [other_factors] * len(own_blocks)
         spec = self._spec(side)
@@ -404,5 +416,6 @@ class _Fit:
                 setattr(self.model, f"{side}_biases_", merged.biases)
 
 
-def _received(block):
-    return block.n_received
+def _route_sizes(block):
+    """How many of its rows a routed block sends to each block of the other side."""
+    return np.array([len(rows) for rows in block.routes], dtype=np.int64)
