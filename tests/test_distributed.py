@@ -531,3 +531,21 @@ def test_routed_blocks_exchange_rows_only_with_the_blocks_they_share_ratings_wit
                                dtype="float64").fit(tail)
     np.testing.assert_allclose(model.user_factors_, reference.user_factors_, atol=1e-8)
     np.testing.assert_allclose(model.item_factors_, reference.item_factors_, atol=1e-8)
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_more_blocks_than_rows_makes_one_block_per_row(client, as_frame):
+    """Blocks beyond the rows were empty ranges: each still ran its tasks every
+    half-step and, broadcast, received a whole copy of the other side's factors."""
+    X = sp.csr_matrix(np.arange(1.0, 121.0).reshape(4, 30) % 5 + 1)  # 4 users, 30 items
+    data = X
+    if as_frame:
+        coo = X.tocoo()
+        data = dd.from_pandas(pd.DataFrame({"userId": coo.row, "movieId": coo.col,
+                                            "rating": coo.data}), npartitions=2)
+    model = sd.fit(sa.ExplicitALS(factors=2, iterations=1, random_state=0, dtype="float64"),
+                   data, client, blocks=10, timeout=TIMEOUT)
+    # 4 user blocks receive the 30 item rows, 10 item blocks the 4 user rows; 8 bytes a value
+    assert model.distributed_history_[0]["bytes_broadcast"] == (4 * 30 + 10 * 4) * 2 * 8
+    reference = sa.ExplicitALS(factors=2, iterations=1, random_state=0, dtype="float64").fit(X)
+    np.testing.assert_allclose(model.user_factors_, reference.user_factors_, atol=1e-8)

@@ -46,16 +46,20 @@ class FactorBlock(NamedTuple):
 
 
 def bounds(n, parts, indptr=None):
-    """``parts + 1`` row boundaries splitting ``n`` rows into ``parts`` ranges.
+    """Row boundaries splitting ``n`` rows into at most ``parts`` non-empty ranges.
 
     With ``indptr`` the ranges hold about equal numbers of ratings; without it,
-    about equal numbers of rows. A range may be empty when rows are very uneven.
+    about equal numbers of rows. A range that would hold no rows (more parts than
+    rows, or very uneven rows) is dropped: an empty block computes nothing but
+    still costs its tasks and, broadcast, a copy of the other side's factors.
     """
     if indptr is None:
-        return np.linspace(0, n, parts + 1).round().astype(np.int64)
-    targets = indptr[-1] * np.arange(1, parts, dtype=np.float64) / parts
-    inner = np.searchsorted(indptr, targets, side="left")
-    return np.concatenate([[0], np.clip(inner, 0, n), [n]]).astype(np.int64)
+        cuts = np.linspace(0, n, parts + 1).round()
+    else:
+        targets = indptr[-1] * np.arange(1, parts, dtype=np.float64) / parts
+        inner = np.searchsorted(indptr, targets, side="left")
+        cuts = np.concatenate([[0], np.clip(inner, 0, n), [n]])
+    return np.unique(cuts).astype(np.int64)
 
 
 def make_block(indptr, indices, data, offset, n_cols, other_bounds, routed):

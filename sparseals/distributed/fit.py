@@ -54,7 +54,9 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         half-step of a block running on all the worker's threads. More blocks even
         out uneven workers but send more copies of the factors and, with routing, a
         small transfer per half-step for each pair of blocks that share ratings (up to
-        ``blocks²``; see ``benchmarks/DISTRIBUTED.md``).
+        ``blocks²``; see ``benchmarks/DISTRIBUTED.md``). A side gets at most one block
+        per row: ranges that would hold no rows are dropped (``blocks=200`` on 120
+        users makes at most 120 user blocks).
     routing : {'broadcast', 'routed'}
         ``'broadcast'`` sends every block the other side's whole factor matrix;
         ``'routed'`` sends each block only the factor rows it references.
