@@ -48,6 +48,11 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         Dask DataFrame with ``user``, ``item`` and ``rating`` columns whose ids may be
         anything sortable: they are encoded on the cluster to sorted positions, as
         :meth:`Ratings.from_dataframe` does, without collecting the frame on the client.
+        The ids are those the Dask frame holds: Dask turns object columns into strings
+        as it builds a frame (its ``dataframe.convert-string`` option, on by default),
+        so integer ids in a pandas object column arrive, and end in ``user_ids_`` and
+        ``item_ids_``, as text sorted as text (``'10'`` before ``'2'``); give such a
+        column an integer dtype before ``dd.from_pandas``.
     client : dask.distributed.Client
     blocks : int or (int, int), optional
         Blocks per side (user blocks, item blocks); default one per worker, each
