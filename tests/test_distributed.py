@@ -1,5 +1,6 @@
 """sparseals.distributed: blocked ALS on a Dask cluster equals the single-machine fit."""
 
+import gc
 import os
 import subprocess
 import sys
@@ -549,3 +550,17 @@ def test_more_blocks_than_rows_makes_one_block_per_row(client, as_frame):
     assert model.distributed_history_[0]["bytes_broadcast"] == (4 * 30 + 10 * 4) * 2 * 8
     reference = sa.ExplicitALS(factors=2, iterations=1, random_state=0, dtype="float64").fit(X)
     np.testing.assert_allclose(model.user_factors_, reference.user_factors_, atol=1e-8)
+
+
+def test_a_timed_out_fit_releases_its_blocks_while_the_error_lives(client):
+    """Dask's own TimeoutError, chained as the cause, kept distributed's waiting closure
+    and with it the rating blocks' futures (frames can be cleared, closures cannot)."""
+    X = _matrix(seed=4)
+    with pytest.raises(TimeoutError, match="longer than timeout=") as failure:
+        sd.fit(sa.ExplicitALS(factors=3, iterations=2), X, client, timeout=1e-9)
+    assert failure.value is not None  # the error and its traceback are alive here
+    deadline = time.monotonic() + TIMEOUT
+    while [key for key in client.futures if str(key).startswith("sparseals-")]:
+        assert time.monotonic() < deadline, "the timed-out fit's blocks stay on the cluster"
+        time.sleep(0.1)
+        gc.collect()  # Dask's error, once its wait is cancelled, is cyclic garbage

@@ -125,7 +125,9 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
     except BaseException as error:
         # the frames of the error's traceback hold the fit's futures, and so its blocks on
         # the workers, for as long as the error lives: their locals are let go (cancelling
-        # the futures instead raced with the next fit's tasks on the same data)
+        # the futures instead raced with the next fit's tasks on the same data). A closure
+        # in those frames keeps its variables all the same: Dask's TimeoutError (its
+        # waiting closure holds the futures) is therefore not chained to ours (_Fit._wait)
         seen = set()
         while error is not None and id(error) not in seen:
             seen.add(id(error))
@@ -296,10 +298,13 @@ class _Fit:
 
         try:
             wait(futures, timeout=self.timeout)
-        except TimeoutError as error:
+            timed_out = False
+        except TimeoutError:
+            timed_out = True
+        if timed_out:  # raised here, not chained: Dask's error holds the futures (see fit)
             raise TimeoutError(f"building the blocks or a half-step took longer than timeout="
                                f"{self.timeout} seconds; check the cluster's workers or raise "
-                               "timeout") from error
+                               "timeout")
         return self.client.gather(futures) if gather else None
 
     def _half_step(self, side, iteration):
