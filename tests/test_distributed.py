@@ -564,3 +564,16 @@ def test_a_timed_out_fit_releases_its_blocks_while_the_error_lives(client):
         assert time.monotonic() < deadline, "the timed-out fit's blocks stay on the cluster"
         time.sleep(0.1)
         gc.collect()  # Dask's error, once its wait is cancelled, is cyclic garbage
+
+
+def test_a_bad_rating_is_named_by_its_row_in_the_whole_frame(client):
+    """The position counted from the partition's start: row 4 of the frame (row 1 of the
+    second partition) was reported as position 1."""
+    frame = pd.DataFrame({"userId": [1, 2, 3, 3, 4, 5], "movieId": [5, 5, 6, 7, 5, 6],
+                          "rating": [1.0, 2.0, 3.0, 4.0, np.nan, 6.0]})
+    with pytest.raises(ValueError, match=r"first at position 4: nan"):
+        sa.Ratings.from_dataframe(frame)
+    data = dd.from_pandas(frame, npartitions=2)
+    assert data.get_partition(1).compute().index[0] == 3
+    with pytest.raises(ValueError, match=r"rating column 'rating' .*first at position 4: nan"):
+        sd.fit(sa.ExplicitALS(factors=2, iterations=1), data, client, timeout=TIMEOUT)

@@ -58,7 +58,10 @@ def _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed,
     distinct = [submit(distinct_ids, part, user, item, p, key=f"sparseals-ids-{p}-{token}")
                 for p, part in enumerate(parts)]
     ids_future = submit(merge_ids, distinct, user, item, key=f"sparseals-ids-{token}")
-    user_ids, item_ids = client.gather(ids_future)
+    lengths = [submit(len, part, key=f"sparseals-rows-{p}-{token}")
+               for p, part in enumerate(parts)]
+    (user_ids, item_ids), lengths = client.gather([ids_future, lengths])
+    first_rows = np.cumsum([0] + lengths[:-1])  # an error names a row of the whole frame
     if len(user_ids) == 0:
         raise ValueError("no ratings given: the DataFrame is empty")
     shape = v.shape_2d((len(user_ids), len(item_ids)))
@@ -66,7 +69,7 @@ def _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed,
               "item": _blocks.bounds(shape[1], n_blocks[1])}
     user_cuts, item_cuts = bounds["user"], bounds["item"]
     coded = [submit(encode_partition, part, ids_future, user, item, rating, dtype,
-                    user_cuts, key=f"sparseals-encode-{p}-{token}")
+                    user_cuts, int(first_rows[p]), key=f"sparseals-encode-{p}-{token}")
              for p, part in enumerate(parts)]
     subsets = []
     for b in range(len(user_cuts) - 1):
@@ -134,8 +137,9 @@ def merge_ids(distinct, user, item):
     return tuple(merged)
 
 
-def encode_partition(frame, ids, user, item, rating, dtype, user_cuts):
-    """A partition as (user − block start, item, value) triples, one per user block."""
+def encode_partition(frame, ids, user, item, rating, dtype, user_cuts, first_row=0):
+    """A partition as (user − block start, item, value) triples, one per user block
+    (``first_row``: the partition's first row in the whole frame)."""
     import pandas as pd
 
     users = pd.Index(ids[0]).get_indexer(frame[user])
@@ -143,7 +147,8 @@ def encode_partition(frame, ids, user, item, rating, dtype, user_cuts):
     if rating is None:
         values = np.ones(len(frame), dtype=dtype)
     else:
-        values = v.value_array(frame[rating].to_numpy(), f"rating column {rating!r}", dtype)
+        values = v.value_array(frame[rating].to_numpy(), f"rating column {rating!r}", dtype,
+                               offset=first_row)
     block_of = np.searchsorted(user_cuts, users, side="right") - 1
     out = []
     for b in range(len(user_cuts) - 1):
