@@ -368,12 +368,15 @@ def implicit_half_step(rows, other_factors, *, regularization, alpha=1.0, unobse
     return factors, n_singular
 
 
-def _check_confidence_values(data, name, confidence, alpha, unobserved_weight, dtype):
+def _check_confidence_values(data, name, confidence, alpha, unobserved_weight, dtype,
+                             at=None):
     """With linear confidence 1 + α r, a negative value would give a negative weight; and
-    every weight must leave the normal equations of ``dtype`` finite."""
+    every weight must leave the normal equations of ``dtype`` finite. ``at`` names a
+    stored position in an error (default ``'stored position k'``)."""
     if confidence == "linear" and data.size and data.min() < 0:
         first = int(np.flatnonzero(data < 0)[0])
-        raise ValueError(f"{name} holds negative values (first at stored position {first}: "
+        where = f"stored position {first}" if at is None else at(first)
+        raise ValueError(f"{name} holds negative values (first at {where}: "
                          f"{data[first]}), which confidence='linear' (c = 1 + alpha * r) cannot "
                          "weight; use non-negative counts or confidence='raw'")
     limit = v.arithmetic_limit(dtype)

@@ -577,3 +577,15 @@ def test_a_bad_rating_is_named_by_its_row_in_the_whole_frame(client):
     assert data.get_partition(1).compute().index[0] == 3
     with pytest.raises(ValueError, match=r"rating column 'rating' .*first at position 4: nan"):
         sd.fit(sa.ExplicitALS(factors=2, iterations=1), data, client, timeout=TIMEOUT)
+
+
+def test_a_negative_confidence_is_named_by_its_user_and_item(client):
+    """The error gave the value's position in one user block's storage ('stored
+    position 2'), which names nothing the user can find."""
+    frame = pd.DataFrame({"userId": ["a", "b", "c", "c", "d", "e"],
+                          "movieId": [5, 5, 6, 7, 5, 6], "rating": [1.0, 2, 3, 4, -5, 6]})
+    with pytest.raises(ValueError, match=r"data holds negative values \(first at the "
+                                         r"\(user, item\) pair \(d, 5\): -5.0\), which "
+                                         r"confidence='linear'"):
+        sd.fit(sa.ImplicitALS(factors=2, iterations=1), dd.from_pandas(frame, npartitions=2),
+               client, blocks=2, timeout=TIMEOUT)

@@ -177,7 +177,14 @@ def user_ratings(pieces, offset, n_users, n_items, dtype, confidence, duplicates
             positions=False)) from None
     v.arithmetic_range(ratings.by_user.data, "ratings", dtype)
     if confidence is not None:  # (confidence, alpha, unobserved_weight) of an ImplicitALS
-        _check_confidence_values(ratings.by_user.data, "data", *confidence, dtype)
+        rows = ratings.by_user
+
+        def pair(position):  # a position in this block's storage would mean nothing
+            row = np.searchsorted(rows.indptr, position, side="right") - 1
+            user, item = ids[0][offset + row], ids[1][rows.indices[position]]
+            return f"the (user, item) pair ({user}, {item})"
+
+        _check_confidence_values(rows.data, "data", *confidence, dtype, at=pair)
     return ratings
 
 
