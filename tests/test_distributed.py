@@ -589,3 +589,15 @@ def test_a_negative_confidence_is_named_by_its_user_and_item(client):
                                          r"confidence='linear'"):
         sd.fit(sa.ImplicitALS(factors=2, iterations=1), dd.from_pandas(frame, npartitions=2),
                client, blocks=2, timeout=TIMEOUT)
+
+
+def test_rows_left_on_the_cluster_take_row_and_column_keys_as_numpy_does(client):
+    """(row, column) with a scalar row raised IndexError ('too many indices'), row and
+    column arrays gave every row × every column instead of the pairs, and an empty
+    list raised IndexError."""
+    model = sd.fit(sa.ExplicitALS(factors=3, iterations=1, random_state=0), _matrix(seed=3),
+                   client, blocks=3, gather=False, timeout=TIMEOUT)
+    local = np.asarray(model.user_factors_)
+    for key in [(3, 1), (-1, slice(0, 2)), (np.array([0, 5, 69]), np.array([1, 0, 2])),
+                (np.array([[1, 2], [60, 1]]), 2), (slice(5, 9), [0, 2]), []]:
+        np.testing.assert_array_equal(model.user_factors_[key], local[key], err_msg=repr(key))

@@ -9,7 +9,8 @@ class DistributedRows:
     """An ``(n_rows, K)`` factor matrix whose row blocks stay on the Dask workers.
 
     Indexing with integers, an integer array or a slice fetches only those rows
-    (what ``recommend`` and ``predict`` do with the user factors); ``np.asarray`` or
+    (what ``recommend`` and ``predict`` do with the user factors), and a (rows,
+    columns) key then picks from them as numpy would; ``np.asarray`` or
     :meth:`gather` brings the whole matrix to the client. It is read-only; the
     workers keep the blocks while this object (and its client) lives.
     """
@@ -31,13 +32,19 @@ class DistributedRows:
                 f"blocks={len(self._futures)})")
 
     def __getitem__(self, key):
-        if isinstance(key, tuple):
-            return self[key[0]][(slice(None),) + key[1:]]
+        if isinstance(key, tuple):  # the rows, then the rest of the key on them as numpy
+            first, rest = key[0], key[1:]  # would: a scalar row drops its axis, row and
+            if isinstance(first, slice):  # column arrays pair up element by element
+                return self[first][(slice(None),) + rest]
+            rows, position = np.unique(np.asarray(first), return_inverse=True)
+            return self[rows][(position.reshape(np.shape(first)),) + rest]
         if isinstance(key, slice):
             key = np.arange(self.shape[0])[key]
         scalar = np.ndim(key) == 0
         shape = np.shape(key)
         rows = np.atleast_1d(np.asarray(key)).ravel()
+        if rows.size == 0:  # an empty list selects no rows, as in numpy
+            rows = rows.astype(np.int64)
         if rows.dtype.kind not in "iu":
             raise IndexError(f"DistributedRows takes integer row indices; got dtype {rows.dtype}")
         rows = np.where(rows < 0, rows + self.shape[0], rows).astype(np.int64)
