@@ -503,20 +503,27 @@ def test_a_closed_client_is_named():
 
 
 # ---------------------------------------------- found by a probing session (Dask engine)
+def _submitted(client, monkeypatch, function):
+    """A list that gets True for each task of ``function`` the client submits from now
+    (and False for any other)."""
+    calls = []
+    submit = client.submit
+
+    def counting_submit(task, *args, **kwargs):
+        calls.append(task is function)
+        return submit(task, *args, **kwargs)
+
+    monkeypatch.setattr(client, "submit", counting_submit)
+    return calls
+
+
 def test_routed_blocks_exchange_rows_only_with_the_blocks_they_share_ratings_with(
         client, monkeypatch):
     """Every pair of blocks got a routing task, empty or not: blocks² tasks per half-step
     (200 blocks on 120 users: 80,000 an iteration, a fit that did not end in 600 s)."""
     from sparseals.distributed import _blocks
 
-    routes = []
-    submit = client.submit
-
-    def counting_submit(function, *args, **kwargs):
-        routes.append(function is _blocks.take_rows)
-        return submit(function, *args, **kwargs)
-
-    monkeypatch.setattr(client, "submit", counting_submit)
+    routes = _submitted(client, monkeypatch, _blocks.take_rows)
     diagonal = sp.csr_matrix(np.diag(np.arange(1.0, 7.0)))  # user block b rates item block b
     model = sd.fit(sa.ExplicitALS(factors=2, iterations=2, random_state=0, dtype="float64"),
                    diagonal, client, blocks=3, routing="routed", timeout=TIMEOUT)
@@ -601,3 +608,18 @@ def test_rows_left_on_the_cluster_take_row_and_column_keys_as_numpy_does(client)
     for key in [(3, 1), (-1, slice(0, 2)), (np.array([0, 5, 69]), np.array([1, 0, 2])),
                 (np.array([[1, 2], [60, 1]]), 2), (slice(5, 9), [0, 2]), []]:
         np.testing.assert_array_equal(model.user_factors_[key], local[key], err_msg=repr(key))
+
+
+def test_dataframe_item_blocks_stack_only_the_user_blocks_that_rate_them(client, monkeypatch):
+    """Each item block stacked a column range of every user block, empty or not:
+    blocks² setup tasks (200 blocks on 120 users: 10,000, most of them empty)."""
+    from sparseals.distributed import _encode
+
+    ranges = _submitted(client, monkeypatch, _encode.column_range)
+    frame = pd.DataFrame({"userId": range(6), "movieId": range(6), "rating": range(1, 7)})
+    model = sd.fit(sa.ExplicitALS(factors=2, iterations=2, random_state=0, dtype="float64"),
+                   dd.from_pandas(frame, npartitions=2), client, blocks=3, timeout=TIMEOUT)
+    assert sum(ranges) == 3  # user block b rates item block b only, not 3 × 3
+    reference = sa.ExplicitALS(factors=2, iterations=2, random_state=0, dtype="float64").fit(
+        sa.Ratings.from_dataframe(frame, dtype="float64"))
+    np.testing.assert_allclose(model.item_factors_, reference.item_factors_, atol=1e-8)

@@ -5,8 +5,9 @@ task merges them into the sorted unique ids (``pd.factorize(..., sort=True)``, a
 :meth:`Ratings.from_dataframe` does, so the encoding is the same), each partition
 is encoded and cut by user range, each user block is built with
 :meth:`Ratings.from_coo` (validation and duplicate handling included), and each
-item block is stacked from the user blocks' column ranges. The client gathers only
-the ids, the seen-items structure (for ``recommend``) and a few sums.
+item block is stacked from the column ranges of the user blocks that rate its items.
+The client gathers only the ids, the partitions' lengths, the seen-items structure
+(for ``recommend``, and to know which user blocks rate which items) and a few sums.
 """
 
 import operator
@@ -83,17 +84,22 @@ def _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed,
     user_blocks = [submit(user_block, s, int(user_cuts[b]), shape[1], item_cuts, routed,
                           key=f"sparseals-user-block-{b}-{token}", **_blocks.spread(workers, b))
                    for b, s in enumerate(subsets)]
+    summaries = client.gather([submit(summary, s, key=f"sparseals-summary-{b}-{token}")
+                               for b, s in enumerate(subsets)])
+    # which user blocks rate items of which item block: each item block stacks the
+    # column ranges of those only (all pairs would be blocks² tasks, most of them empty)
+    rates = np.zeros((len(subsets), len(item_cuts) - 1), dtype=bool)
+    for b, s in enumerate(summaries):
+        rates[b, np.searchsorted(item_cuts, s[1], side="right") - 1] = True
     item_blocks = []
-    for c in range(len(item_cuts) - 1):
+    for c in range(len(item_cuts) - 1):  # every item has a rating: rates[:, c].any()
         lo, hi = int(item_cuts[c]), int(item_cuts[c + 1])
-        pieces = [submit(column_range, s, lo, hi, int(user_cuts[b]),
+        pieces = [submit(column_range, subsets[b], lo, hi, int(user_cuts[b]),
                          key=f"sparseals-columns-{b}-{c}-{token}")
-                  for b, s in enumerate(subsets)]
+                  for b in np.flatnonzero(rates[:, c])]
         item_blocks.append(submit(item_block, pieces, lo, shape[0], user_cuts, routed,
                                   key=f"sparseals-item-block-{c}-{token}",
                                   **_blocks.spread(workers, c)))
-    summaries = client.gather([submit(summary, s, key=f"sparseals-summary-{b}-{token}")
-                               for b, s in enumerate(subsets)])
     counts = np.concatenate([s[0] for s in summaries])
     indices = np.concatenate([s[1] for s in summaries])
     nnz = int(counts.sum())
