@@ -127,10 +127,11 @@ class ExplicitALS(ALSBase):
             self.global_mean_ = 0.0
             self.user_biases_ = self.item_biases_ = None
         # the shared-Gram path reads each side's values as a dense matrix: only when every
-        # row lists its columns in order (a Ratings built from raw arrays need not)
+        # row lists its columns in order (a Ratings built from raw arrays need not). A Dask
+        # fit's stand-in holds no item side, and its fit takes no local path.
+        sides = [(ratings.by_user, ratings.shape[1]), (ratings.by_item, ratings.shape[0])]
         self._dense = (ratings.is_fully_observed and not self.nonnegative
-                       and _in_column_order(ratings.by_user, ratings.shape[1])
-                       and _in_column_order(ratings.by_item, ratings.shape[0]))
+                       and all(_in_column_order(rows, n) for rows, n in sides if rows is not None))
 
     def _half_step(self, rows, n_other, other, other_bias, target, target_bias, reg,
                    row_losses=None):
