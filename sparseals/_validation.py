@@ -166,6 +166,28 @@ def compressed_structure(indptr, indices, n_rows, n_cols, name, what):
     return nnz
 
 
+def sorted_distinct_rows(indptr, indices, name, row_what, what):
+    """Raise unless each row's ``indices`` strictly increase, as every Ratings constructor
+    leaves them (``row_what`` / ``what``: 'user' / 'item' or the other way round).
+
+    The kernels find a row's entries by binary search and read fully observed rows as
+    dense ones: rows listed out of order (a Ratings built from raw arrays) scored recall
+    0.03 for 0.23 and fitted a permuted matrix, without an error.
+    """
+    indptr = np.asarray(indptr)
+    indices = np.asarray(indices)[:int(indptr[-1])]
+    falls = indices[1:] <= indices[:-1]  # across a row boundary too, excused below
+    starts = indptr[1:-1]
+    falls[starts[(starts > 0) & (starts < len(indices))] - 1] = False
+    if falls.any():
+        p = int(np.argmax(falls)) + 1
+        row = int(np.searchsorted(indptr, p, side="right")) - 1
+        raise ValueError(f"{name} lists {what} {indices[p]} after {what} {indices[p - 1]} for "
+                         f"{row_what} {row}; a Ratings holds each {row_what}'s {what}s sorted "
+                         "and distinct (build it with Ratings.from_coo or from_sparse, not "
+                         "from raw arrays)")
+
+
 def sparse_structure(matrix, name, row_what, column_what):
     """Raise unless a scipy CSR, CSC or COO matrix's index arrays fit its shape
     (:func:`compressed_structure` for the compressed ones): scipy converts one edited in

@@ -279,8 +279,7 @@ def _check_options(k, clip, exclude_seen, threshold):
 def _relevant(ratings, threshold):
     """Users with relevant held-out items and those items as CSR slices (start, end, indices)."""
     rows = ratings.by_user
-    indptr, indices = rows.indptr.astype(np.int64), rows.indices
-    _check_sorted_rows(indptr, indices)
+    indptr, indices = rows.indptr.astype(np.int64), rows.indices  # sorted: _check
     if _checked_threshold(threshold) is not None:
         # in the ratings' own dtype, as their values were stored: a float64 threshold of
         # 3.3 is above float32(3.3) and left every rating of 3.3 out (a Python float of
@@ -297,21 +296,6 @@ def _relevant(ratings, threshold):
         raise ValueError(f"no held-out rating is relevant (threshold={threshold!r}); lower "
                          "the threshold")
     return users, indptr[users], indptr[users + 1], indices
-
-
-def _check_sorted_rows(indptr, indices):
-    """Raise unless each user's held-out items strictly increase, as every constructor
-    leaves them: the ranking kernel finds them by binary search, and missed items listed
-    out of order (a Ratings built from raw arrays) without a word."""
-    falls = indices[1:] <= indices[:-1]  # across a row boundary too, excused below
-    starts = indptr[1:-1]
-    falls[starts[(starts > 0) & (starts < len(indices))] - 1] = False
-    if falls.any():
-        p = int(np.argmax(falls)) + 1
-        user = int(np.searchsorted(indptr, p, side="right")) - 1
-        raise ValueError(f"ratings lists item {indices[p]} after item {indices[p - 1]} for user "
-                         f"{user}; a Ratings holds each user's items sorted and distinct (build "
-                         "it with Ratings.from_coo or from_sparse, not from raw arrays)")
 
 
 def _topk_table(model, ratings, k, exclude_seen, threshold):

@@ -11,13 +11,6 @@ from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
                       _plan_long_rows)
 
 
-def _in_column_order(rows, n_cols):
-    """True when every row of a fully observed side lists the columns ``0..n_cols-1`` in
-    order, as the Ratings constructors store them; a valid compressed matrix built from
-    raw arrays may list them in any order."""
-    return bool((rows.indices.reshape(-1, n_cols) == np.arange(n_cols)).all())
-
-
 class ExplicitALS(ALSBase):
     """Matrix factorisation of explicit ratings by alternating least squares.
 
@@ -126,12 +119,9 @@ class ExplicitALS(ALSBase):
         else:
             self.global_mean_ = 0.0
             self.user_biases_ = self.item_biases_ = None
-        # the shared-Gram path reads each side's values as a dense matrix: only when every
-        # row lists its columns in order (a Ratings built from raw arrays need not). A Dask
-        # fit's stand-in holds no item side, and its fit takes no local path.
-        sides = [(ratings.by_user, ratings.shape[1]), (ratings.by_item, ratings.shape[0])]
-        self._dense = (ratings.is_fully_observed and not self.nonnegative
-                       and all(_in_column_order(rows, n) for rows, n in sides if rows is not None))
+        # the shared-Gram path reads each side's values as a dense matrix: a fully observed
+        # Ratings lists every row's columns in order (Ratings._check_structure)
+        self._dense = ratings.is_fully_observed and not self.nonnegative
 
     def _half_step(self, rows, n_other, other, other_bias, target, target_bias, reg,
                    row_losses=None):

@@ -37,7 +37,9 @@ class Ratings:
 
     Build it with one of the constructors (:meth:`from_coo`, :meth:`from_dataframe`,
     :meth:`from_dense`, :meth:`from_sparse`); the models also accept a scipy.sparse
-    matrix or a dense array and build one for you. A stored value is an observed
+    matrix or a dense array and build one for you. One built from raw arrays must hold
+    what they hold: each side's rows with their indices sorted and distinct, in range;
+    fits, metrics and splits check it and refuse one that does not. A stored value is an observed
     rating, zeros included; a missing cell is unobserved.
 
     Attributes
@@ -274,14 +276,15 @@ class Ratings:
         return cls(by_user, _transpose(by_user, shape), shape, user_ids, item_ids)
 
     def _check_structure(self):
-        """Raise unless both sides' arrays describe ``shape`` (O(nnz)): a Ratings built from
-        raw arrays, or edited in place, reaches the numba kernels, which trust its indices
-        (one past the factors read outside them, or crashed the process)."""
+        """Raise unless both sides' arrays describe ``shape``, each row's indices sorted and
+        distinct (O(nnz)): a Ratings built from raw arrays, or edited in place, reaches the
+        numba kernels, which trust its indices (one past the factors read outside them, or
+        crashed the process; rows out of order were searched and read wrongly)."""
         shape = v.shape_2d(self.shape)
         counts = []
-        for name, side, n_rows, n_cols, what in (
-                ("by_user", self.by_user, shape[0], shape[1], "items"),
-                ("by_item", self.by_item, shape[1], shape[0], "users")):
+        for name, side, n_rows, n_cols, what, row_what in (
+                ("by_user", self.by_user, shape[0], shape[1], "items", "user"),
+                ("by_item", self.by_item, shape[1], shape[0], "users", "item")):
             if not isinstance(side, Compressed):
                 raise TypeError(f"Ratings.{name} must be a Compressed (indptr, indices, data); "
                                 f"got {type(side).__name__}")
@@ -291,6 +294,8 @@ class Ratings:
                 raise ValueError(f"Ratings.{name} holds {nnz} entries by its indptr, "
                                  f"{len(side.indices)} indices and "
                                  f"{len(np.asarray(side.data))} values; they must agree")
+            v.sorted_distinct_rows(side.indptr, side.indices, f"Ratings.{name}", row_what,
+                                   what[:-1])
             counts.append(nnz)
         if counts[0] != counts[1]:
             raise ValueError(f"Ratings.by_user holds {counts[0]} ratings and by_item "

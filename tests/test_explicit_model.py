@@ -182,10 +182,11 @@ def test_thread_count_does_not_change_a_fully_observed_fit(monkeypatch, block_ro
         np.testing.assert_array_equal(fits[0].user_biases_, fits[1].user_biases_)
 
 
-def test_fully_observed_ratings_with_rows_out_of_column_order_fit_as_in_order():
+def test_fully_observed_ratings_with_rows_out_of_column_order_are_refused():
     """The shared-Gram path read each side's values as a dense matrix in storage order: a
-    Ratings built from valid compressed arrays whose rows list their columns in another
-    order fitted a permuted matrix (loss 14.0 where the same ratings in order reach 13.6)."""
+    Ratings built from compressed arrays whose rows list their columns in another order
+    fitted a permuted matrix (loss 14.0 where the same ratings in order reach 13.6). Such a
+    Ratings breaks its contract (sorted rows) and is refused, as the metrics refuse it."""
     from sparseals.ratings import Compressed, Ratings
 
     dense = np.random.default_rng(0).integers(1, 6, size=(6, 4)).astype(float)
@@ -195,10 +196,18 @@ def test_fully_observed_ratings_with_rows_out_of_column_order_fit_as_in_order():
     shuffled = Ratings(backwards, Compressed(by_item.indptr, by_item.indices, by_item.data),
                        dense.shape)
     np.testing.assert_array_equal(shuffled.to_dense(), dense)
-    fits = [sa.ExplicitALS(factors=2, regularization=0.0, iterations=30, dtype="float64",
-                           random_state=0).fit(ratings) for ratings in (shuffled, dense)]
-    np.testing.assert_allclose(fits[0].user_factors_, fits[1].user_factors_, rtol=1e-6)
-    assert fits[0].loss_history_[-1] == pytest.approx(fits[1].loss_history_[-1], rel=1e-9)
+    model = sa.ExplicitALS(factors=2, regularization=0.0, iterations=30, dtype="float64",
+                           random_state=0)
+    with pytest.raises(ValueError, match=r"Ratings.by_user lists item 2 after item 3 for user 0; "
+                                         r"a Ratings holds each user's items sorted and distinct"):
+        model.fit(shuffled)
+    by_item_backwards = Ratings(Compressed(by_user.indptr, by_user.indices, by_user.data),
+                                Compressed(by_item.indptr,
+                                           by_item.indices.reshape(4, 6)[:, ::-1].ravel(),
+                                           by_item.data.reshape(4, 6)[:, ::-1].ravel()),
+                                dense.shape)
+    with pytest.raises(ValueError, match=r"Ratings.by_item lists user 4 after user 5 for item 0"):
+        model.fit(by_item_backwards)
 
 
 def test_singular_rows_are_counted_alike_on_the_fully_observed_path():
