@@ -7,6 +7,7 @@ through ``numpy.random.default_rng(random_state)``: ``random_state`` is None, a
 non-negative int, or a numpy Generator, SeedSequence or RandomState.
 """
 
+import copy
 import itertools
 import numbers
 import time
@@ -190,7 +191,9 @@ def cross_validate(model, ratings, cv=5, metrics=("rmse", "mae"), k=10, clip=Non
     Parameters
     ----------
     model : ExplicitALS or ImplicitALS
-        Cloned with its parameters for every fold (never modified).
+        Cloned with its parameters for every fold (never modified); a Generator (or
+        RandomState, SeedSequence) as its ``random_state`` is copied for each fit, so
+        every fit starts from the same state.
     ratings : Ratings
     cv : int, KFold or iterable of (train, test)
         An int is ``KFold(cv, shuffle=True, random_state=random_state)``.
@@ -222,7 +225,7 @@ def cross_validate(model, ratings, cv=5, metrics=("rmse", "mae"), k=10, clip=Non
     options = dict(k=k, clip=clip, exclude_seen=exclude_seen, threshold=threshold)
     results = {name: [] for name in metrics + ("fit_time",)}
     for train, test in _folds(cv, ratings, random_state):
-        fitted, seconds = _fit_copy(model, train)
+        fitted, _, seconds = _fit_copy(model, train)
         _record(results, _score(fitted, test, metrics, options), seconds)
     return {name: np.asarray(values, dtype=np.float64) for name, values in results.items()}
 
@@ -264,7 +267,9 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
     Parameters
     ----------
     model : ExplicitALS or ImplicitALS
-        Its parameters are the defaults; the grid's override them (it is not modified).
+        Its parameters are the defaults; the grid's override them (it is not modified;
+        a Generator as its ``random_state`` is copied for each fit, as in
+        :func:`cross_validate`).
     ratings : Ratings
     param_grid : dict of str to sequence
         Parameter name → values to try; every combination is tried.
@@ -322,9 +327,9 @@ def grid_search(model, ratings, param_grid, cv=5, metric="rmse", metrics=None, k
         scores = {name: [] for name in metrics + ("fit_time",)}
         for f, (train, test) in enumerate(folds):
             init = previous[f] if warm_start else None
-            fitted, seconds = _fit_copy(model, train, params, init)
+            fitted, setting, seconds = _fit_copy(model, train, params, init)
             _record(scores, _score(fitted, test, metrics, options), seconds)
-            previous[f] = fitted
+            previous[f] = (fitted, setting)
         row = {"params": params}
         for name in metrics:
             row[f"mean_{name}"] = float(np.mean(scores[name]))
@@ -475,14 +480,23 @@ def _grid(model, param_grid):
 
 
 def _fit_copy(model, train, params=None, init=None):
-    """A fresh copy of ``model`` (with ``params``) fitted on ``train``, and the seconds it took."""
-    copy = type(model)(**{**model.get_params(), **(params or {})})
+    """A fresh copy of ``model`` (with ``params``) fitted on ``train``: the fitted copy, its
+    setting (the parameters it was made with) and the seconds the fit took. ``init`` is the
+    previous setting's ``(fitted copy, setting)`` on the same fold, to warm-start from.
+
+    A ``random_state`` object (Generator, RandomState, SeedSequence) is copied for each
+    fit: shared, the fits drew from it one after another, so a setting's scores depended on
+    the settings run before it (RMSE 2.05 or 1.67 for one λ by the grid's order) and the
+    caller's generator moved on.
+    """
+    setting = {**model.get_params(), **(params or {})}
+    fresh = type(model)(**{**setting, "random_state": copy.deepcopy(setting["random_state"])})
     start = time.perf_counter()
-    if init is not None and _compatible(copy, init):
-        copy._fit(train, init=init)
+    if init is not None and _compatible(setting, init[1]):
+        fresh._fit(train, init=init[0])
     else:
-        copy.fit(train)
-    return copy, time.perf_counter() - start
+        fresh.fit(train)
+    return fresh, setting, time.perf_counter() - start
 
 
 _WARM_STARTABLE = frozenset(("regularization", "reg_users", "reg_items", "reg_exponent", "alpha",
@@ -491,10 +505,10 @@ _WARM_STARTABLE = frozenset(("regularization", "reg_users", "reg_items", "reg_ex
 they move the optimum, not the model's shape or how long it is fitted."""
 
 
-def _compatible(model, previous):
-    """Whether ``model`` may start from ``previous``'s factors: another setting that
-    differs from it only in :data:`_WARM_STARTABLE` (the same setting again starts cold)."""
-    ours, theirs = model.get_params(), previous.get_params()
+def _compatible(ours, theirs):
+    """Whether a setting (its parameters, ``ours``) may start from the factors fitted with
+    another (``theirs``): one that differs from it only in :data:`_WARM_STARTABLE` (the
+    same setting again starts cold)."""
     differ = {name for name in ours if not _same_value(ours[name], theirs.get(name))}
     return bool(differ) and differ <= _WARM_STARTABLE
 
