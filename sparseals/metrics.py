@@ -279,7 +279,8 @@ def _check_options(k, clip, exclude_seen, threshold):
 def _relevant(ratings, threshold):
     """Users with relevant held-out items and those items as CSR slices (start, end, indices)."""
     rows = ratings.by_user
-    indptr, indices = rows.indptr.astype(np.int64), rows.indices  # sorted: _check
+    # each user's items sorted: _check ran Ratings._check_structure
+    indptr, indices = rows.indptr.astype(np.int64), rows.indices
     if _checked_threshold(threshold) is not None:
         # in the ratings' own dtype, as their values were stored: a float64 threshold of
         # 3.3 is above float32(3.3) and left every rating of 3.3 out (a Python float of

@@ -37,10 +37,11 @@ class Ratings:
 
     Build it with one of the constructors (:meth:`from_coo`, :meth:`from_dataframe`,
     :meth:`from_dense`, :meth:`from_sparse`); the models also accept a scipy.sparse
-    matrix or a dense array and build one for you. One built from raw arrays must hold
-    what they hold: each side's rows with their indices sorted and distinct, in range;
-    fits, metrics and splits check it and refuse one that does not. A stored value is an observed
-    rating, zeros included; a missing cell is unobserved.
+    matrix or a dense array and build one for you. A Ratings built directly from raw
+    arrays must keep the constructors' invariants (each side's row indices in range,
+    sorted and distinct); fits, metrics and splits check them and refuse one that breaks
+    them. A stored value is an observed rating, zeros included; a missing cell is
+    unobserved.
 
     Attributes
     ----------
