@@ -309,3 +309,25 @@ def arithmetic_limit(dtype):
 def too_large(dtype):
     return (f"too large for {np.dtype(dtype).name} arithmetic (squares overflow past "
             f"~{arithmetic_limit(dtype):.1g})")
+
+
+def times(raw, name, offset=0):
+    """A timestamp column (or a chunk of one, starting at row ``offset``) as int64 Unix
+    seconds: integers, or datetime64 (NaT: missing); NaN marks a missing time."""
+    stamps = np.asarray(raw)
+    kind = stamps.dtype.kind
+    if kind in "Mf":  # Parquet's timestamp types (NaT: null); pandas' NaN: an empty field
+        missing = np.isnat(stamps) if kind == "M" else np.isnan(stamps)
+        if missing.any():
+            raise ValueError(f"{name} has no time in row {offset + int(np.argmax(missing))} "
+                             "(an empty field, a null or a short line); fill it or drop the row")
+        if kind == "M":
+            stamps = stamps.astype("datetime64[s]").astype(np.int64)
+    if stamps.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer times; got {stamps.dtype} in rows "
+                         f"{offset}..{offset + len(stamps) - 1}")
+    if stamps.dtype == np.uint64 and len(stamps) and stamps.max() > np.iinfo(np.int64).max:
+        row = int(np.argmax(stamps > np.iinfo(np.int64).max))
+        raise ValueError(f"{name} holds {stamps[row]} in row {offset + row}, past the largest "
+                         "time int64 holds (2**63 - 1); check the column, or drop the row")
+    return stamps.astype(np.int64, copy=False)

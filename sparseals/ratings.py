@@ -387,6 +387,15 @@ def _last_occurrences(users, items, shape):
     return order[is_last]
 
 
+def _row_major_latest(users, items, stamps, shape):
+    """Per distinct (user, item) pair in row-major order, its latest timestamp."""
+    keys = _pair_keys(users, items, shape)
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return np.maximum.reduceat(stamps[order], starts)
+
+
 _ID_TABLE_SLACK = 1 << 16
 
 

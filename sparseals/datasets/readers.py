@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from .. import _validation as v
 from ..ratings import (Compressed, DuplicatePairsError, Ratings, _indptr_dtype,
-                       _transpose)
+                       _row_major_latest, _transpose)
 
 __all__ = ["read_ratings", "load_movielens", "load_movielens_titles"]
 
@@ -874,27 +874,6 @@ def _parsed(raw, name, offset):
     return raw.astype(np.float64)
 
 
-def _times(raw, name, offset):
-    """A chunk of a timestamp column as int64 Unix seconds."""
-    stamps = np.asarray(raw)
-    kind = stamps.dtype.kind
-    if kind in "Mf":  # Parquet's timestamp types (NaT: null); pandas' NaN: an empty field
-        missing = np.isnat(stamps) if kind == "M" else np.isnan(stamps)
-        if missing.any():
-            raise ValueError(f"{name} has no time in row {offset + int(np.argmax(missing))} "
-                             "(an empty field, a null or a short line); fill it or drop the row")
-        if kind == "M":
-            stamps = stamps.astype("datetime64[s]").astype(np.int64)
-    if stamps.dtype.kind not in "iu":
-        raise ValueError(f"{name} must hold integer times; got {stamps.dtype} in rows "
-                         f"{offset}..{offset + len(stamps) - 1}")
-    if stamps.dtype == np.uint64 and len(stamps) and stamps.max() > np.iinfo(np.int64).max:
-        row = int(np.argmax(stamps > np.iinfo(np.int64).max))
-        raise ValueError(f"{name} holds {stamps[row]} in row {offset + row}, past the largest "
-                         "time int64 holds (2**63 - 1); check the column, or drop the row")
-    return stamps.astype(np.int64, copy=False)
-
-
 def _assemble(chunks, columns, dtype, duplicates, path, strip_ids):
     encoders = {role: _IdEncoder(role, columns[role], strip_ids) for role in ("user", "item")}
     parts = {role: _Segments() for role in ("user", "item", "rating", "timestamp")
@@ -910,8 +889,8 @@ def _assemble(chunks, columns, dtype, duplicates, path, strip_ids):
             parts["rating"].append(_values(chunk["rating"], f"rating column {columns['rating']!r}",
                                            dtype, offset))
         if "timestamp" in columns:
-            parts["timestamp"].append(_times(chunk["timestamp"], f"timestamp column "
-                                             f"{columns['timestamp']!r}", offset))
+            parts["timestamp"].append(v.times(chunk["timestamp"], f"timestamp column "
+                                              f"{columns['timestamp']!r}", offset))
         offset += n
     if offset == 0:
         raise ValueError(f"{path} holds no ratings")
@@ -995,12 +974,3 @@ def _build_owned(coo, shape, duplicates, user_ids, item_ids):
                          csr.indices.astype(np.int32, copy=False), csr.data)
     del csr
     return Ratings(by_user, _transpose(by_user, shape), shape, user_ids, item_ids)
-
-
-def _row_major_latest(users, items, stamps, shape):
-    """Per distinct (user, item) pair in row-major order, its latest timestamp."""
-    keys = users.astype(np.int64) * shape[1] + items
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
-    return np.maximum.reduceat(stamps[order], starts)
