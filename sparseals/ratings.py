@@ -111,12 +111,40 @@ class Ratings:
 
     @classmethod
     def from_dataframe(cls, df, user="userId", item="movieId", rating="rating",
-                       dtype="float32", duplicates="error"):
+                       dtype="float32", duplicates="error", *, timestamp=None):
         """Ratings from a pandas DataFrame whose user and item ids may be anything hashable.
 
         Ids are encoded to ``0..n-1`` in sorted order; the originals are kept in
-        ``user_ids`` / ``item_ids``. ``rating=None`` gives every pair the value 1
-        (implicit feedback without counts).
+        ``user_ids`` / ``item_ids``. The ratings are stored by user, then by item
+        (``by_user``), not in the DataFrame's row order.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+        user, item : str
+            Names of the id columns.
+        rating : str or None
+            Name of the rating column; ``None`` gives every pair the value 1 (implicit
+            feedback without counts).
+        dtype : {'float32', 'float64'}
+            Storage type of the values.
+        duplicates : {'error', 'sum', 'last', 'mean'}
+            What to do with a (user, item) pair given more than once:
+            ``'error'`` raises :class:`~sparseals.ratings.DuplicatePairsError` (a ValueError).
+        timestamp : str, optional
+            Name of a timestamp column (integers, or datetimes, taken as Unix seconds);
+            when given, the timestamps are returned too, in the order the time-based
+            splits of :mod:`sparseals.model_selection` need. ``df[timestamp]`` itself is
+            in the DataFrame's row order, which is not that order unless the rows are
+            sorted by user, then item, with no pair repeated.
+
+        Returns
+        -------
+        ratings : Ratings
+        timestamps : ndarray of int64, only when ``timestamp`` is given
+            One per stored rating, aligned with ``ratings.by_user``, as
+            :func:`~sparseals.datasets.read_ratings` returns them; a pair merged from
+            duplicates gets its latest timestamp (whatever ``duplicates`` says).
 
         Examples
         --------
@@ -124,6 +152,11 @@ class Ratings:
         >>> df = pd.DataFrame({"u": ["ann", "bob"], "i": [10, 20], "r": [4.0, 2.5]})
         >>> Ratings.from_dataframe(df, user="u", item="i", rating="r").item_ids.tolist()
         [10, 20]
+        >>> df = pd.DataFrame({"u": [1, 0, 0], "i": [0, 1, 0], "r": [1.0, 2.0, 3.0],
+        ...                    "t": [30, 20, 10]})
+        >>> r, ts = Ratings.from_dataframe(df, "u", "i", "r", timestamp="t")
+        >>> ts.tolist()  # (0, 0), (0, 1), (1, 0): by_user's order, not the rows'
+        [10, 20, 30]
         """
         import pandas as pd
 
@@ -131,7 +164,8 @@ class Ratings:
             raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
         dtype = v.float_dtype(dtype)
         v.one_of(duplicates, "duplicates", _DUPLICATES)
-        for role, column in (("user", user), ("item", item), ("rating", rating)):
+        for role, column in (("user", user), ("item", item), ("rating", rating),
+                             ("timestamp", timestamp)):
             if column is not None and column not in df.columns:
                 raise ValueError(
                     f"{role} column {column!r} is not in the DataFrame; its columns are "
@@ -155,9 +189,14 @@ class Ratings:
             values = np.ones(len(df), dtype=dtype)
         else:
             values = v.value_array(df[rating].to_numpy(), f"rating column {rating!r}", dtype)
+        if timestamp is not None:
+            stamps = _time_column(df[timestamp], f"timestamp column {timestamp!r}")
         shape = v.shape_2d((len(uniques["user"]), len(uniques["item"])))
-        return cls._build(codes["user"], codes["item"], values, shape, duplicates,
-                          uniques["user"], uniques["item"])
+        ratings = cls._build(codes["user"], codes["item"], values, shape, duplicates,
+                             uniques["user"], uniques["item"])
+        if timestamp is None:
+            return ratings
+        return ratings, _row_major_latest(codes["user"], codes["item"], stamps, shape)
 
     @classmethod
     def from_dense(cls, array, dtype="float32"):
@@ -394,6 +433,20 @@ def _row_major_latest(users, items, stamps, shape):
     keys = keys[order]
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     return np.maximum.reduceat(stamps[order], starts)
+
+
+def _time_column(series, name):
+    """A DataFrame's timestamp column as int64 Unix seconds (:func:`_validation.times`)."""
+    import pandas as pd
+
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise ValueError(f"{name} has missing times (first at row "
+                         f"{int(np.flatnonzero(missing)[0])}); fill them or drop those rows")
+    if isinstance(series.dtype, pd.DatetimeTZDtype):  # Unix seconds count from UTC
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    # pandas' nullable Int64 & co. name their numpy dtype apart
+    return v.times(series.to_numpy(dtype=getattr(series.dtype, "numpy_dtype", None)), name)
 
 
 _ID_TABLE_SLACK = 1 << 16

@@ -1,6 +1,7 @@
 """Splits, k-fold, cross-validation and grid search."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sparseals as sa
@@ -117,6 +118,25 @@ def test_leave_k_out_holds_out_the_latest_with_ties_by_position(ratings, kind):
             expected = sorted(ratings.by_user.indices[sl][latest].tolist())
         got = test.by_user.indices[test.by_user.indptr[u]:test.by_user.indptr[u + 1]]
         assert got.tolist() == expected
+
+
+def test_time_splits_of_a_dataframe_use_the_stored_order():
+    """Bug: from_dataframe gave no timestamps, and df["ts"] (row order, the right length)
+    held out the wrong ratings. from_dataframe(timestamp=) returns them in by_user's order."""
+    rng = np.random.default_rng(11)
+    users, items = np.divmod(rng.permutation(60 * 30)[:600], 30)  # distinct pairs, shuffled
+    df = pd.DataFrame({"user": users, "item": items, "rating": rng.integers(1, 6, 600) * 1.0,
+                       "ts": rng.permutation(600)})
+    ratings, stamps = sa.Ratings.from_dataframe(df, "user", "item", "rating", timestamp="ts")
+    latest = df.sort_values("ts").groupby("user").tail(1)
+    latest = latest[latest.user.map(df.user.value_counts()) >= 2]
+    def held(test):  # (user id, item id) pairs
+        return {(ratings.user_ids[u], ratings.item_ids[i]) for u, i, _ in triples(test)}
+
+    test = leave_k_out(ratings, k=1, min_ratings=2, timestamps=stamps)[1]
+    assert held(test) == set(zip(latest.user, latest.item))
+    late = df[df.ts >= 500]
+    assert held(split_by_time(ratings, stamps, at=500)[1]) == set(zip(late.user, late.item))
 
 
 def test_split_by_time(ratings):

@@ -60,6 +60,42 @@ def test_from_dataframe_encodes_arbitrary_ids():
     assert Ratings.from_dataframe(df, user="u", item="i", rating=None).by_user.data.tolist() == [1, 1, 1]
 
 
+def test_from_dataframe_returns_timestamps_in_by_user_order():
+    """Bug: from_dataframe could not give the timestamps the time-based splits need, in
+    by_user's order; df["ts"] (row order) was all there was, and it split wrongly."""
+    rng = np.random.default_rng(3)
+    users, items = np.divmod(rng.permutation(40)[:25], 5)  # 25 distinct pairs, rows shuffled
+    stamps = rng.integers(0, 10**9, 25)
+    df = pd.DataFrame({"u": users * 10, "i": items - 2, "r": rng.random(25), "ts": stamps})
+    r, ts = Ratings.from_dataframe(df, "u", "i", "r", timestamp="ts")
+    assert ts.dtype == np.int64 and len(ts) == r.nnz
+    rows = np.repeat(np.arange(r.shape[0]), np.diff(r.by_user.indptr))
+    when = dict(zip(zip(df.u, df.i), df.ts))
+    assert ts.tolist() == [when[r.user_ids[u], r.item_ids[i]]
+                           for u, i in zip(rows, r.by_user.indices)]
+    assert ts.tolist() != df.ts.tolist()  # the row order is not the stored order
+    np.testing.assert_array_equal(r.to_dense(), Ratings.from_dataframe(df, "u", "i", "r").to_dense())
+
+
+@pytest.mark.parametrize("how", ["sum", "last", "mean"])
+def test_from_dataframe_merged_pair_gets_its_latest_timestamp(how):
+    """As read_ratings does, whichever value duplicates= keeps."""
+    df = pd.DataFrame({"u": [5, 1, 5, 5], "i": [7, 7, 7, 8], "r": [1.0, 2.0, 3.0, 4.0],
+                       "ts": [300, 200, 100, 50]})
+    r, ts = Ratings.from_dataframe(df, "u", "i", "r", duplicates=how, timestamp="ts")
+    assert r.nnz == 3 and ts.tolist() == [200, 300, 50]  # (1, 7), (5, 7), (5, 8)
+
+
+def test_from_dataframe_timestamp_column_kinds():
+    """Datetimes (tz-aware ones from UTC) count as Unix seconds; nullable integers work."""
+    df = pd.DataFrame({"u": [1, 0], "i": [0, 0], "r": [1.0, 2.0]})
+    for column in (pd.array([20, 10], dtype="Int64"), np.array([20, 10], dtype=np.uint32),
+                   pd.to_datetime([20, 10], unit="s"),
+                   pd.to_datetime([20, 10], unit="s", utc=True).tz_convert("Asia/Tokyo")):
+        assert Ratings.from_dataframe(df.assign(ts=column), "u", "i", "r",
+                                      timestamp="ts")[1].tolist() == [10, 20]
+
+
 @pytest.mark.parametrize("ids", [
     np.array([7, 3, 7, 0, 3, 12]), np.array([7, 3, 7, 0], dtype=np.uint8),
     np.array([2**63 + 5, 3, 2**63 + 5], dtype=np.uint64),  # past the table: sorted instead
@@ -239,6 +275,11 @@ def _edited(matrix, **arrays):
     (lambda: Ratings.from_coo(pd.array([0, None], dtype="Int64"), [0, 1], [1, 2]), ValueError, r"users has missing ids \(NaN, first at position 1\)"),
     (lambda: Ratings.from_dense(sp.eye(2, format="csr")), TypeError, r"use Ratings.from_sparse for a scipy.sparse matrix"),
     (lambda: Ratings.from_dataframe(pd.DataFrame([[1, 2, 3.0]], columns=["userId", "userId", "rating"]), item="userId"), ValueError, r"user column 'userId' appears 2 times"),
+    (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1], "i": [2], "r": [3.0]}), "u", "i", "r", timestamp="ts"), ValueError, r"timestamp column 'ts' is not in the DataFrame; its columns are \['u', 'i', 'r'\]"),
+    (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1, 2], "i": [2, 2], "r": [3.0, 1.0], "t": pd.array([5, None], dtype="Int64")}), "u", "i", "r", timestamp="t"), ValueError, r"timestamp column 't' has missing times \(first at row 1\); fill them or drop those rows"),
+    (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1, 2], "i": [2, 2], "r": [3.0, 1.0], "t": pd.to_datetime([5, None], unit="s")}), "u", "i", "r", timestamp="t"), ValueError, r"timestamp column 't' has missing times \(first at row 1\)"),
+    (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1, 2], "i": [2, 2], "r": [3.0, 1.0], "t": [5.5, 6.0]}), "u", "i", "r", timestamp="t"), ValueError, r"timestamp column 't' must hold integer times; got float64"),
+    (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1, 2], "i": [2, 2], "r": [3.0, 1.0], "t": ["x", "y"]}), "u", "i", "r", timestamp="t"), ValueError, r"timestamp column 't' must hold integer times; got object"),
 ])
 def test_every_bad_input_is_named(call, error, message):
     with pytest.raises(error, match=message):
