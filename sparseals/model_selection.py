@@ -5,6 +5,13 @@ as its input, so a model fitted on the training part scores the test part by ind
 (users or items absent from the training part get zero factors). Randomness goes
 through ``numpy.random.default_rng(random_state)``: ``random_state`` is None, a
 non-negative int, or a numpy Generator, SeedSequence or RandomState.
+
+The time-based splits (:func:`leave_k_out` with ``timestamps``, :func:`split_by_time`)
+take one timestamp per rating in the order of ``ratings.by_user`` (by user, then item),
+as :func:`~sparseals.datasets.read_ratings` and ``Ratings.from_dataframe(...,
+timestamp=column)`` return them. A DataFrame's own column is in its row order: of the
+right length, but the wrong times for the ratings unless the rows happen to be sorted
+that way, and nothing here can tell.
 """
 
 import copy
@@ -64,9 +71,12 @@ def leave_k_out(ratings, k=1, min_ratings=None, timestamps=None, random_state=No
         Users with fewer ratings keep them all in training; default ``k + 1``
         (the leave-one-out protocol of BENCHMARKING.md uses ``k=1, min_ratings=5``).
     timestamps : array_like of int, optional
-        One per rating, aligned with ``ratings.by_user`` (as the readers return them);
-        when given, each user's *latest* ``k`` ratings are held out (among equal times,
-        the later positions in ``by_user``, i.e. the higher item indices), else random ones.
+        One per rating, aligned with ``ratings.by_user`` (as
+        :func:`~sparseals.datasets.read_ratings` and
+        ``Ratings.from_dataframe(..., timestamp=column)`` return them; not
+        ``df[column]``, which is in the DataFrame's row order); when given, each user's
+        *latest* ``k`` ratings are held out (among equal times, the later positions in
+        ``by_user``, i.e. the higher item indices), else random ones.
     random_state : None, int, Generator, SeedSequence or RandomState
 
     Returns
@@ -106,7 +116,9 @@ def split_by_time(ratings, timestamps, test_size=0.2, at=None):
     ratings : Ratings
     timestamps : array_like of int
         One per rating, aligned with ``ratings.by_user`` (as
-        :func:`~sparseals.datasets.load_movielens` returns them).
+        :func:`~sparseals.datasets.load_movielens`, :func:`~sparseals.datasets.read_ratings`
+        and ``Ratings.from_dataframe(..., timestamp=column)`` return them; not
+        ``df[column]``, which is in the DataFrame's row order).
     test_size : float
         Fraction of the ratings, the latest ones, held out (ties broken by position).
     at : int, optional
@@ -380,7 +392,8 @@ def _timestamps(timestamps, ratings):
         raise TypeError(f"timestamps must be numbers; got dtype {stamps.dtype}")
     if len(stamps) != ratings.nnz:
         raise ValueError(f"timestamps has {len(stamps)} entries for {ratings.nnz} ratings; give "
-                         "one per rating, aligned with ratings.by_user (as the readers return)")
+                         "one per rating, aligned with ratings.by_user, as the readers and "
+                         "Ratings.from_dataframe(..., timestamp=column) return them")
     if stamps.dtype.kind == "f" and not np.isfinite(stamps).all():
         raise ValueError("timestamps contains NaN or infinite values; drop or fill them")
     return stamps

@@ -322,7 +322,9 @@ def test_validation_errors(ratings):
         leave_k_out(ratings, k=2, min_ratings=2)
     with pytest.raises(ValueError, match=r"no user has min_ratings=10000 ratings"):
         leave_k_out(ratings, min_ratings=10_000)
-    with pytest.raises(ValueError, match=r"timestamps has 3 entries for 900 ratings"):
+    with pytest.raises(ValueError, match=r"timestamps has 3 entries for 900 ratings; give one per "
+                                         r"rating, aligned with ratings.by_user, as the readers "
+                                         r"and Ratings.from_dataframe\(..., timestamp=column\)"):
         split_by_time(ratings, [1, 2, 3])
     with pytest.raises(ValueError, match=r"at=5000 puts no rating in the test part"):
         split_by_time(ratings, np.arange(ratings.nnz), at=5000)
