@@ -388,7 +388,8 @@ class ALSBase:
         self._check_state()
 
     def _check_state(self):
-        """Raise unless the fitted arrays agree with each other (checks of O(1) cost).
+        """Raise unless the fitted arrays agree with each other (checks of O(1) cost; the
+        seen items' extent is found once, when they are set).
 
         The kernels index one side's factors with the other's and with the seen items:
         an attribute replaced by one of another shape, dtype or byte order would be read
@@ -414,6 +415,33 @@ class ALSBase:
             raise ValueError(f"the model holds seen items for {len(self._seen.indptr) - 1} users "
                              f"but {len(self.user_ids_)} user ids: were the fitted arrays "
                              "replaced after the fit?")
+        n_seen_items = self._seen_state[1]
+        if n_seen_items > len(self.item_ids_):
+            raise ValueError(f"the model's seen items reach item index {n_seen_items - 1} but it "
+                             f"has {len(self.item_ids_)} item ids: were the fitted arrays "
+                             "replaced after the fit?")
+
+    @property
+    def _seen(self):
+        """The training users × items structure (a :class:`Compressed` without values)
+        that ``recommend(exclude_seen=True)`` and the ranking metrics exclude."""
+        try:
+            return self._seen_state[0]
+        except AttributeError:
+            raise AttributeError(f"this {type(self).__name__} holds no seen items: it is not "
+                                 "fitted") from None
+
+    @_seen.setter
+    def _seen(self, seen):
+        # checked once here, by one pass over the entries, and kept with the number of items
+        # they span: the kernels read them as item indices, and _check_state compares that
+        # number with the item count at O(1) per query (item arrays replaced later)
+        indptr, indices = seen.indptr, seen.indices
+        if (len(indptr) < 1 or indptr[0] != 0 or indptr[-1] != len(indices)
+                or np.any(np.diff(indptr) < 0) or (len(indices) and indices.min() < 0)):
+            raise ValueError("the seen items are not a valid structure: offsets must rise from "
+                             "0 to the number of entries, and item indices be non-negative")
+        self._seen_state = (seen, int(indices.max()) + 1 if len(indices) else 0)
 
     def _indices(self, ids, name, size, what):
         """``ids`` as indices of ``what`` ('users' / 'items'): positions in the fitted

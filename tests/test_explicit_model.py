@@ -228,8 +228,10 @@ def test_singular_rows_are_counted_alike_on_the_fully_observed_path():
     lambda m: setattr(m, "user_factors_", m.user_factors_.astype(">f4")),
     lambda m: setattr(m, "item_biases_", m.item_biases_.astype(np.float64)),
     lambda m: setattr(m, "user_biases_", m.user_biases_[:-1].copy()),
+    lambda m: [setattr(m, name, getattr(m, name)[:3].copy())
+               for name in ("item_factors_", "item_biases_", "item_ids_")],
 ], ids=["K+1 columns", "fewer rows", "one side float64", "big-endian", "float64 biases",
-        "short biases"])
+        "short biases", "fewer items than the seen items reach"])
 @pytest.mark.parametrize("call", [
     lambda m, r, p: m.recommend(np.arange(10)), lambda m, r, p: m.similar_items(0),
     lambda m, r, p: m.predict([0], [1]), lambda m, r, p: m.fold_in([0, 1], [3.0, 4.0]),
@@ -241,7 +243,9 @@ def test_singular_rows_are_counted_alike_on_the_fully_observed_path():
 def test_fitted_arrays_replaced_by_mismatched_ones_are_refused(tmp_path, replace, call):
     """Wider or shorter item factors ran the kernels out of bounds (silently, or garbage
     exclusions); one side of another dtype or byte order failed inside numba; a warm
-    start dropped such item factors or biases without a word and restarted them."""
+    start dropped such item factors or biases without a word and restarted them. Item
+    arrays and ids all cut short passed: recommend read the seen items' exclusions out
+    of bounds in numba (garbage results)."""
     ratings = synthetic(40, 30, 400, seed=0)
     model = sa.ExplicitALS(factors=4, iterations=2, biases=True, random_state=0).fit(ratings)
     replace(model)
@@ -744,3 +748,14 @@ def test_predict_scores_many_pairs_in_bounded_memory(model_class, biases, monkey
     np.testing.assert_allclose(model.predict(users[:50], items[:50]), full[:50],
                                rtol=1e-5, atol=1e-5)
     assert model.predict(users[3], items[3]) == pytest.approx(full[3], rel=1e-5)
+
+
+def test_seen_items_set_on_a_model_are_checked_once():
+    """The seen structure is checked when set (its extent kept for the O(1) query check)."""
+    model = sa.ExplicitALS(factors=2, iterations=2, random_state=0).fit(np.eye(4) + 1)
+    seen = model._seen
+    with pytest.raises(ValueError, match="seen items are not a valid structure"):
+        model._seen = seen._replace(indices=seen.indices - 1)
+    model._seen = seen._replace(indices=seen.indices + 1)  # item 4 of 4
+    with pytest.raises(ValueError, match="seen items reach item index 4 but it has 4 item ids"):
+        model.recommend(0)
