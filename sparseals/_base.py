@@ -645,6 +645,14 @@ class ALSBase:
         -------
         self
 
+        Raises
+        ------
+        TypeError
+            The user factors are still on a Dask cluster
+            (``sparseals.distributed.fit(..., gather=False)``): bring them to the
+            client first, ``model.user_factors_ = model.user_factors_.gather()``.
+            :meth:`partial_fit_items` works on such a model (it only reads them).
+
         Examples
         --------
         >>> import numpy as np, scipy.sparse as sp, sparseals as sa
@@ -671,6 +679,13 @@ class ALSBase:
 
     def _partial_fit(self, side, ids, matrix, new_ids):
         self._check_fitted()
+        if not isinstance(getattr(self, f"{side}_factors_"), np.ndarray):
+            # refitting rows failed on writing them, adding rows gathered the whole matrix
+            # to replace it: neither is a partial fit of the rows on the cluster
+            raise TypeError(f"the {side} factors are still on the cluster "
+                            "(sparseals.distributed.fit with gather=False); partial_fit_"
+                            f"{side}s changes them: first bring them to the client with "
+                            f"model.{side}_factors_ = model.{side}_factors_.gather()")
         self._validate_solve_params(self.user_factors_.dtype)
         what = f"{side}s"
         arg = "rows" if side == "user" else "cols"

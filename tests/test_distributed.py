@@ -492,6 +492,26 @@ def test_partial_fit_items_with_the_user_factors_on_the_cluster(client):
                                    atol=1e-9)
 
 
+def test_partial_fit_users_with_the_user_factors_on_the_cluster_asks_to_gather(client):
+    """Refitting users raised this TypeError, but adding users gathered the whole matrix
+    to the client and replaced the DistributedRows with an ndarray, without a word."""
+    X = _matrix(seed=6)
+    model = sd.fit(MODELS["explicit"](iterations=1, random_state=0), X, client, gather=False,
+                   timeout=TIMEOUT)
+    row = sp.csr_matrix(X[[3]])
+    for users in ([70], [3], [3, 70]):
+        with pytest.raises(TypeError, match=r"gather=False\); partial_fit_users changes them: "
+                                            r"first bring them to the client with "
+                                            r"model.user_factors_ = model.user_factors_"
+                                            r"\.gather\(\)"):
+            model.partial_fit_users(users, sp.vstack([row] * len(users)).tocsr())
+        assert isinstance(model.user_factors_, sd.DistributedRows)
+        assert model.user_factors_.shape == (70, 4) and len(model.user_ids_) == 70
+    model.user_factors_ = model.user_factors_.gather()
+    model.partial_fit_users([70], row)
+    assert model.user_factors_.shape == (71, 4)
+
+
 def test_a_closed_client_is_named():
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                            dashboard_address=":0")  # None: 8787, taken by the module's cluster
