@@ -625,7 +625,9 @@ class ALSBase:
         index past the last user adds users: the factor matrix grows to it (by at
         most as many rows as are given), and users skipped over get zero factors.
         The systems take the parameters as they are now (``set_params`` after the
-        fit applies), checked as ``fit`` checks them.
+        fit applies), checked as ``fit`` checks them. Read-only fitted arrays
+        (memory-mapped, or ``setflags(write=False)``) are not written to: the model
+        gets updated copies.
 
         Parameters
         ----------
@@ -773,8 +775,18 @@ class ALSBase:
         return ids
 
     def _grow(self, side, ids):
-        """Append rows to one side's fitted arrays (zero factors); ``ids``: all its ids."""
+        """Append rows to one side's fitted arrays (zero factors); ``ids``: all its ids.
+
+        Without rows to add (``ids`` None), a read-only array (memory-mapped, or
+        ``setflags(write=False)``) is replaced by a writable copy, as the appended
+        arrays are new ones: a partial fit writes its rows into them, never into memory
+        the caller marked read-only.
+        """
         if ids is None:
+            for name in (f"{side}_factors_", f"{side}_biases_"):
+                array = getattr(self, name, None)
+                if array is not None and not array.flags.writeable:
+                    setattr(self, name, np.array(array))
             return
         factors = getattr(self, f"{side}_factors_")
         extra = len(ids) - len(factors)

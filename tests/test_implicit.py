@@ -1,5 +1,7 @@
 """Implicit-feedback ALS (issue 3): kernel, model, top-n, incremental updates, parity."""
 
+import copy
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -763,6 +765,37 @@ def test_partial_fits_keep_the_seen_structure_of_every_row(model_class, tmp_path
         top, _ = fitted.recommend(np.arange(seen.shape[0]), n=seen.shape[1])
         for u in range(seen.shape[0]):
             assert set(top[u][top[u] >= 0]) == set(np.flatnonzero(~seen[u])), u
+
+
+@pytest.mark.parametrize("side", ["user", "item"])
+@pytest.mark.parametrize("read_only", ["factors flag", "biases flag", "factors mmap"])
+def test_partial_fit_of_read_only_arrays_updates_copies(tmp_path, side, read_only):
+    """Refitting rows of read-only arrays (np.load with mmap_mode, setflags) failed with
+    numpy's bare 'assignment destination is read-only'; with read-only biases only, the
+    factors were written first: the model was left half updated."""
+    X = synthetic(40, 30, 300, seed=5)
+    model = sa.ExplicitALS(factors=3, iterations=2, biases=True, random_state=0).fit(X)
+    writable = copy.deepcopy(model)
+    name = f"{side}_{read_only.split()[0]}_"
+    if read_only.endswith("mmap"):
+        np.save(tmp_path / "array.npy", getattr(model, name))
+        setattr(model, name, np.load(tmp_path / "array.npy", mmap_mode="r"))
+    else:
+        getattr(model, name).setflags(write=False)
+    untouched = getattr(model, name)
+    before = np.array(untouched)
+    ids, others = [2, 5], [7, 9]  # other rows' interactions: the rows do change
+    for fitted in (model, writable):
+        if side == "user":
+            fitted.partial_fit_users(ids, X.csr[others])
+        else:
+            fitted.partial_fit_items(ids, X.csc[:, others])
+    for array in ("factors_", "biases_"):
+        np.testing.assert_array_equal(getattr(model, f"{side}_{array}"),
+                                      getattr(writable, f"{side}_{array}"))
+    assert not np.array_equal(getattr(model, name), before)
+    np.testing.assert_array_equal(untouched, before)
+    np.testing.assert_array_equal(model._seen.indices, writable._seen.indices)
 
 
 def test_users_added_by_partial_fit_get_new_ids(tmp_path):
