@@ -540,13 +540,18 @@ class ALSBase:
         """The ``n`` items most similar to each given item (cosine of the factors), best first.
 
         The item itself is left out. Returns ``(items, scores)`` shaped as in
-        :meth:`recommend`.
+        :meth:`recommend`. An item whose factors are zero (one without ratings), or
+        whose norm is below the dtype's smallest normal number, has cosine 0 with
+        every other item.
         """
         self._check_fitted()
         return self._similar(self.item_factors_, items, n, "items")
 
     def similar_users(self, users, n=10):
-        """The ``n`` users most similar to each given user (cosine of the factors), best first."""
+        """The ``n`` users most similar to each given user (cosine of the factors), best first.
+
+        As :meth:`similar_items`, for users.
+        """
         self._check_fitted()
         return self._similar(self.user_factors_, users, n, "users")
 
@@ -560,7 +565,12 @@ class ALSBase:
         # cosines as dot products scaled by the inverse norms, in the kernel: not a
         # normalised copy of every factor row per call
         norms = _row_norms(factors)
-        inverse = (1 / np.where(norms > 0, norms, 1)).astype(factors.dtype)
+        # a row whose norm is below the dtype's smallest normal number counts as a zero row
+        # (cosine 0 with every other): 1/norm of a smaller one overflowed float32 to inf,
+        # and its scores to NaN or ±inf
+        usable = norms >= np.finfo(factors.dtype).tiny
+        inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=usable)
+        inverse = inverse.astype(factors.dtype)
         everyone = np.arange(len(factors), dtype=np.int32)
         starts = np.arange(len(ids))
         result = self._top_n(factors[ids] * inverse[ids, None], factors, everyone, starts,

@@ -434,6 +434,27 @@ def test_similar_items_is_cosine_excluding_the_item_itself():
     assert users.shape == (3,) and 2 not in users
 
 
+@pytest.mark.parametrize("side", ["items", "users"])
+def test_similar_with_a_row_of_tiny_norm_treats_it_as_zero(side):
+    """A float32 row of norm below ~3e-39 (a fit on ratings near 1e-38 made one) had an
+    inverse norm of inf: its own scores were NaN (all results −1) and it scored NaN or
+    +inf for the others (vanishing from their lists, or leading them)."""
+    model = sa.ExplicitALS(factors=3, iterations=2, random_state=0).fit(
+        observed_sample(np.random.default_rng(7)))
+    factors = getattr(model, f"{side[:-1]}_factors_")
+    factors[3] = [1e-40, -2e-40, 3e-41]
+    assert factors.dtype == np.float32 and 0 < np.linalg.norm(factors[3].astype(float)) < 3e-39
+    similar = getattr(model, f"similar_{side}")
+    everyone = np.arange(len(factors))
+    tiny = similar(everyone, n=len(factors) - 1)
+    factors[3] = 0  # a row without ratings: cosine 0 with every other
+    zero = similar(everyone, n=len(factors) - 1)
+    np.testing.assert_array_equal(tiny[0], zero[0])
+    np.testing.assert_array_equal(tiny[1], zero[1])
+    assert (tiny[0] >= 0).all() and np.isfinite(tiny[1]).all()
+    assert not tiny[1][3].any() and tiny[0][3].tolist() == [0, 1, 2] + list(everyone[4:])
+
+
 def test_fold_in_equals_the_row_a_half_step_computes():
     rng = np.random.default_rng(8)
     dense = observed_sample(rng)
