@@ -443,6 +443,19 @@ class ALSBase:
                              "0 to the number of entries, and item indices be non-negative")
         self._seen_state = (seen, int(indices.max()) + 1 if len(indices) else 0)
 
+    def __setstate__(self, state):
+        """Restore a pickled (or copied) model, migrating the older form of its state.
+
+        A model pickled before ``_seen`` became a property holds the seen items in its
+        ``__dict__`` under ``_seen``, which the property hides: every query then said
+        "not fitted". They go through the property's setter instead (checked there).
+        """
+        state = dict(state)
+        seen = state.pop("_seen", None)
+        self.__dict__.update(state)
+        if seen is not None:
+            self._seen = seen
+
     def _indices(self, ids, name, size, what):
         """``ids`` as indices of ``what`` ('users' / 'items'): positions in the fitted
         factors, not the original ids, which the messages point to."""

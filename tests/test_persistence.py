@@ -1,7 +1,10 @@
 """save / load: round trips, atomic writes, and a clear error for every kind of bad file."""
 
+import copy
+import copyreg
 import json
 import os
+import pickle
 import re
 import stat
 import zipfile
@@ -479,3 +482,36 @@ def test_numpy_dtype_class_and_random_state_parameters_round_trip(ratings, tmp_p
     assert loaded.dtype == np.dtype(dtype).name and loaded.random_state is None
     assert loaded.user_factors_.dtype == dtype
     assert_same_behaviour(model, loaded)
+
+
+class _PickledBeforeSeenWasAProperty:
+    """Pickles as a model did when its instance ``__dict__`` held ``_seen``."""
+
+    def __init__(self, model):
+        state = dict(vars(model))
+        state["_seen"] = state.pop("_seen_state")[0]
+        self.reduced = (copyreg._reconstructor, (type(model), object, None), state)
+
+    def __reduce__(self):
+        return self.reduced
+
+
+@pytest.mark.parametrize("cls", [sa.ExplicitALS, sa.ImplicitALS])
+def test_a_pickle_holding_seen_in_its_dict_still_excludes_seen_items(ratings, cls):
+    """_seen became a property backed by _seen_state: the older pickle's _seen was
+    hidden by it, and every query said 'this model holds no seen items: it is not
+    fitted'."""
+    model = cls(factors=3, iterations=2, random_state=0).fit(ratings)
+    old = pickle.loads(pickle.dumps(_PickledBeforeSeenWasAProperty(model)))
+    assert type(old) is cls and "_seen" not in vars(old)
+    assert_same_behaviour(model, old)
+    for name in ("indptr", "indices"):
+        np.testing.assert_array_equal(getattr(old._seen, name), getattr(model._seen, name))
+
+
+@pytest.mark.parametrize("cls", [sa.ExplicitALS, sa.ImplicitALS])
+def test_pickle_and_copies_keep_the_fitted_state(ratings, cls):
+    model = cls(factors=3, iterations=2, random_state=0).fit(ratings)
+    for same in (pickle.loads(pickle.dumps(model)), copy.copy(model), copy.deepcopy(model)):
+        assert sorted(vars(same)) == sorted(vars(model))
+        assert_same_behaviour(model, same)
