@@ -108,8 +108,11 @@ class ALSBase:
 
     def __repr__(self):
         defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        # a value equal to its default but of another type (biases=0, factors=10.0) is shown:
+        # fit refuses it, where it takes the default
         changed = [f"{k}={v!r}" for k, v in self.get_params().items() if v is not defaults.get(k)
-                   and not (isinstance(v, (int, float, str)) and v == defaults.get(k))]
+                   and not (type(v) is type(defaults.get(k)) and isinstance(v, (int, float, str))
+                            and v == defaults.get(k))]
         return f"{type(self).__name__}({', '.join(changed)})"
 
     def _validate_common(self):

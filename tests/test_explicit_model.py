@@ -489,6 +489,9 @@ def test_callback_progress_and_params():
     assert clone.get_params() == params
     assert model.set_params(factors=5, biases=True) is model and model.factors == 5
     assert repr(sa.ExplicitALS(factors=3)) == "ExplicitALS(factors=3)"
+    assert repr(sa.ExplicitALS(factors=10, regularization=0.1)) == "ExplicitALS()"
+    # equal to the defaults, not of their type, and refused by fit: were hidden
+    assert repr(sa.ExplicitALS(factors=10.0, biases=0)) == "ExplicitALS(factors=10.0, biases=0)"
     with pytest.raises(ValueError, match=r"ExplicitALS has no parameter 'rank'"):
         model.set_params(rank=3)
 
