@@ -348,6 +348,20 @@ def test_user_mistakes_are_one_line_with_status_2(argv, message, small_csv, ml10
     assert message.format(**fill) in err
 
 
+def test_header_line_read_by_positions_is_one_line(shared_data, tmp_path, capsys):
+    """Last.fm's user_artists.dat by positions without a rating: the header line became a
+    rating of user 'userID', the fit ran on 92,835 ratings with text ids."""
+    data = shared_data / "hetrec2011-lastfm-2k" / "user_artists.dat"
+    argv = ["fit", data, "-o", tmp_path / "m.npz", "--user", "0", "--item", "1",
+            "--rating", "none", "--model", "implicit", "--factors", "2", "--iterations", "1"]
+    err = user_error(capsys, *argv)
+    assert err == (f"sparseals fit: error: the first line of {data} looks like a header, not a "
+                   "rating: its user id 'userID' is the only one that is not a number; pass "
+                   "--header to skip that line (--no-header reads it as data)")
+    status, out, _ = run(capsys, *argv, "--header")
+    assert status == 0 and "read 92,834 ratings of 1,892 users × 17,632 items" in out
+
+
 def test_too_little_memory_is_one_line(small_csv, tmp_path, capsys, monkeypatch):
     """The library's MemoryError ('would need about ... use fewer factors') and numpy's own
     allocation failure printed a traceback and exit status 1."""

@@ -737,6 +737,35 @@ def test_lastfm_user_artists(shared_data):
     assert r.by_user.data.sum() == 69_183_975 and r.by_user.data.max() == 352_698
 
 
+def test_header_read_as_data_by_positions_is_refused(tmp_path):
+    """With rating=None nothing failed on the header line: it became a user and an item,
+    and every id turned into text ('2' beside 'userID')."""
+    path = tmp_path / "friends.dat"
+    path.write_text("userID\tfriendID\n2\t275\n2\t428\n3\t275\n")
+    with pytest.raises(ValueError, match=r"first line of .*friends.dat looks like a header, "
+                                         r"not a rating: its user id 'userID' is the only one "
+                                         r"that is not a number; pass header=True"):
+        read_ratings(path, user=0, item=1, rating=None)
+    r = read_ratings(path, user=0, item=1, rating=None, header=True)
+    assert r.user_ids.tolist() == [2, 3] and r.item_ids.tolist() == [275, 428]
+    r = read_ratings(path, user=0, item=1, rating=None, header=False)  # as asked: data
+    assert r.nnz == 4 and r.user_ids.tolist() == ["2", "3", "userID"]
+
+
+def test_text_ids_by_positions_are_not_taken_for_a_header(tmp_path):
+    path = write_csv(tmp_path / "r.csv", header=None)
+    r = read_ratings(path, user=0, item=1, rating=None)  # 'ann', 'bob', 'cid'
+    assert r.user_ids.tolist() == ["ann", "bob", "cid"] and r.nnz == 5
+
+
+def test_lastfm_user_friends_by_positions(shared_data):
+    path = shared_data / "hetrec2011-lastfm-2k" / "user_friends.dat"
+    with pytest.raises(ValueError, match="user id 'userID' is the only one that is not a"):
+        read_ratings(path, user=0, item=1, rating=None)
+    r = read_ratings(path, user=0, item=1, rating=None, header=True)
+    assert (r.nnz, r.shape) == (25_434, (1_892, 1_892)) and r.user_ids.dtype.kind == "i"
+
+
 def test_reading_across_many_storage_segments_equals_one_pass(tmp_path, monkeypatch):
     """Columns are stored in large segments (a memory fix); tiny ones must give the same."""
     from sparseals.datasets import readers

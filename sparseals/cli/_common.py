@@ -114,7 +114,7 @@ def read_data(args, dtype):
     """The ratings named by ``args.data`` and the data options, as :class:`~sparseals.Ratings`
     of ``dtype`` (the model's: a float64 fit must not read float32-rounded values)."""
     from ..datasets import load_movielens, read_ratings
-    from ..datasets.readers import _movielens_layout
+    from ..datasets.readers import HeaderAsDataError, _movielens_layout
     from ..ratings import DuplicatePairsError
 
     path = args.data
@@ -136,6 +136,11 @@ def read_data(args, dtype):
     except DuplicatePairsError as error:  # its message names the Python argument
         raise CLIError(f"{error.found}; pass --duplicates sum, last or mean to combine "
                        "them") from None
+    except HeaderAsDataError as error:  # as are these
+        raise CLIError(f"the first line of {error.path} looks like a header, not a rating: "
+                       f"its {error.role} id {error.first!r} is the only one that is not a "
+                       "number; pass --header to skip that line (--no-header reads it as "
+                       "data)") from None
 
 
 # ---------------------------------------------------------------------- ids and titles

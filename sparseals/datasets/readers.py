@@ -70,7 +70,10 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
         (``'::'``, tab, ``','``, ``';'``, ``'|'`` or spaces).
     header : bool, optional
         Whether a text file starts with a header row. Default: True when any column
-        is given by name, False when all are positions.
+        is given by name, False when all are positions; then a first line whose ids
+        are the only ones that are not numbers (``userID  artistID``) is taken for a
+        header and raises :class:`~sparseals.datasets.readers.HeaderAsDataError`
+        instead of becoming a rating.
     format : {'csv', 'parquet'}, optional
         Overrides the guess from the file name.
     dtype : {'float32', 'float64'}
@@ -97,7 +100,9 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
         ``path`` does not exist.
     ValueError
         The file is empty, lacks a column, holds ids that are missing or mix numbers
-        and text, or values that are not finite numbers; ``encoding`` is unknown.
+        and text, or values that are not finite numbers; ``encoding`` is unknown;
+        its first line looks like a header that ``header`` did not announce
+        (:class:`~sparseals.datasets.readers.HeaderAsDataError`).
     TypeError
         The rating column holds booleans, dates, durations or other things that are not
         numbers.
@@ -130,6 +135,9 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     if format is None:
         format = "parquet" if path.lower().endswith(_PARQUET) else "csv"
     v.one_of(format, "format", {"csv", "parquet"})
+    # no header by default when all columns are positions: the first line may be one
+    guessed_header = (format == "csv" and header is None
+                      and not any(isinstance(c, str) for c in columns.values()))
     text_ids = set()  # id columns to read as text, as written
     whole_sep = False  # '::' split at ':' (8× faster), until a ':' turns up inside a field
     while True:
@@ -139,7 +147,8 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
             chunks = _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids,
                                   whole_sep)
         try:
-            return _assemble(chunks, columns, dtype, duplicates, path, format == "csv")
+            return _assemble(chunks, columns, dtype, duplicates, path, format == "csv",
+                             guessed_header)
         except _SeparatorInField:
             whole_sep = True
         except _NumbersAndText as mixed:
@@ -874,7 +883,7 @@ def _parsed(raw, name, offset):
     return raw.astype(np.float64)
 
 
-def _assemble(chunks, columns, dtype, duplicates, path, strip_ids):
+def _assemble(chunks, columns, dtype, duplicates, path, strip_ids, guessed_header=False):
     encoders = {role: _IdEncoder(role, columns[role], strip_ids) for role in ("user", "item")}
     parts = {role: _Segments() for role in ("user", "item", "rating", "timestamp")
              if role in columns}
@@ -901,6 +910,8 @@ def _assemble(chunks, columns, dtype, duplicates, path, strip_ids):
         for part in parts[role].filled():
             np.take(remap, part, out=part)  # in place, segment by segment
         codes[role] = parts.pop(role).concatenate()
+    if guessed_header:
+        _check_first_row(ids, codes, path)
     values = (parts.pop("rating").concatenate() if "rating" in columns
               else np.ones(offset, dtype=dtype))
     shape = v.shape_2d((len(ids["user"]), len(ids["item"])))
@@ -913,6 +924,33 @@ def _assemble(chunks, columns, dtype, duplicates, path, strip_ids):
     del values
     ratings = _build_owned(coo, shape, duplicates, ids["user"], ids["item"])
     return ratings if stamps is None else (ratings, stamps)
+
+
+class HeaderAsDataError(ValueError):
+    """The first line of a file read without a header looks like a header."""
+
+    def __init__(self, path, role, first):
+        super().__init__(f"the first line of {path} looks like a header, not a rating: its "
+                         f"{role} id {first!r} is the only one that is not a number; pass "
+                         "header=True to skip that line (header=False reads it as data)")
+        self.path, self.role, self.first = path, role, first
+
+
+def _check_first_row(ids, codes, path):
+    """Raise :class:`HeaderAsDataError` when an id column is text only because of its first
+    row: the header line of a file read by column positions (``rating=None`` has no value
+    column to fail on ``'weight'``), which would add a user and an item and turn every id
+    into text."""
+    for role in ("user", "item"):
+        if ids[role].dtype.kind not in "OU" or len(ids[role]) < 2:
+            continue
+        first = ids[role][codes[role][0]]
+        if not isinstance(first, str) or _NUMBER.fullmatch(first):
+            continue
+        first = str(first)  # not np.str_, for the message
+        others = (x for x in ids[role] if x != first)
+        if all(isinstance(x, str) and _NUMBER.fullmatch(x) for x in others):
+            raise HeaderAsDataError(path, role, first)
 
 
 class _Segments:
