@@ -362,6 +362,23 @@ def test_header_line_read_by_positions_is_one_line(shared_data, tmp_path, capsys
     assert status == 0 and "read 92,834 ratings of 1,892 users × 17,632 items" in out
 
 
+def test_movielens_u_data_with_a_data_option_keeps_its_columns(shared_data, tmp_path,
+                                                               capsys):
+    """--help says MovieLens files are recognised, but any data option dropped u.data's
+    layout: --rating none (implicit pairs) looked for a 'userId' column in a file without
+    a header and failed."""
+    data = shared_data / "ml-100k" / "u1.base"
+    status, out, err = run(capsys, "fit", data, "-o", tmp_path / "m.npz", "--rating", "none",
+                           "--model", "implicit", "--factors", "2", "--iterations", "1")
+    assert status == 0, err
+    assert "read 80,000 ratings of 943 users × 1,650 items" in out
+    model = sa.load(tmp_path / "m.npz")
+    assert model.user_ids_.tolist() == list(range(1, 944))
+    status, out, err = run(capsys, "fit", data, "-o", tmp_path / "m.npz", "--sep", "\\t",
+                           "--factors", "2", "--iterations", "1")
+    assert status == 0 and "read 80,000 ratings" in out, err
+
+
 def test_too_little_memory_is_one_line(small_csv, tmp_path, capsys, monkeypatch):
     """The library's MemoryError ('would need about ... use fewer factors') and numpy's own
     allocation failure printed a traceback and exit status 1."""

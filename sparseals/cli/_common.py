@@ -89,10 +89,12 @@ def add_data_options(parser):
                              "ratings.dat, ratings.csv or its folder)")
     group = parser.add_argument_group("data file")
     group.add_argument("--user", help="user id column: a name, or a 0-based position "
-                                      "(default userId; MovieLens files are recognised)")
-    group.add_argument("--item", help="item id column (default movieId)")
-    group.add_argument("--rating", help="rating column (default rating); 'none': every pair "
-                                        "counts 1 (implicit feedback without values)")
+                                      "(default userId; 0 in a MovieLens u.data or "
+                                      "ratings.dat)")
+    group.add_argument("--item", help="item id column (default movieId; 1 in u.data)")
+    group.add_argument("--rating", help="rating column (default rating; 2 in u.data); 'none': "
+                                        "every pair counts 1 (implicit feedback without "
+                                        "values)")
     group.add_argument("--sep", help="field separator (default: guessed from the first line); "
                                      "'\\t' for tab")
     group.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
@@ -123,15 +125,18 @@ def read_data(args, dtype):
     custom = any(getattr(args, name) is not None
                  for name in ("user", "item", "rating", "sep", "header"))
     try:
-        if not custom and (os.path.isdir(path) or _movielens_layout(path)[0] is not None):
+        layout = None if os.path.isdir(path) else _movielens_layout(path)[0]
+        if not custom and (os.path.isdir(path) or layout is not None):
             return load_movielens(path, dtype=dtype, duplicates=args.duplicates)
         if os.path.isdir(path):
             raise CLIError(f"{path!r} is a folder; give a ratings file")
         sep = None if args.sep is None else args.sep.replace("\\t", "\t")
-        user, item = _column(args.user, "userId"), _column(args.item, "movieId")
+        # u.data and ratings.dat have no header: their columns are known by position
+        default = (0, 1, 2) if layout in ("100k", "1m") else ("userId", "movieId", "rating")
+        user, item = _column(args.user, default[0]), _column(args.item, default[1])
         if user is None or item is None:
             raise CLIError("--user and --item name id columns; only --rating takes 'none'")
-        return read_ratings(path, user=user, item=item, rating=_column(args.rating, "rating"),
+        return read_ratings(path, user=user, item=item, rating=_column(args.rating, default[2]),
                             sep=sep, header=args.header, dtype=dtype, duplicates=args.duplicates)
     except DuplicatePairsError as error:  # its message names the Python argument
         raise CLIError(f"{error.found}; pass --duplicates sum, last or mean to combine "
