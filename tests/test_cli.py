@@ -379,6 +379,19 @@ def test_movielens_u_data_with_a_data_option_keeps_its_columns(shared_data, tmp_
     assert status == 0 and "read 80,000 ratings" in out, err
 
 
+def test_reader_advice_names_the_options(shared_data, tmp_path, capsys):
+    """ratings.csv by positions, its header read as data: the advice said 'check sep=,
+    header=', the reader's Python arguments, which the command line does not have."""
+    data = shared_data / "ml-latest-small" / "ratings.csv"
+    err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz", "--user", "0", "--item",
+                     "1", "--rating", "2")
+    assert err == ("sparseals fit: error: rating column 2 is not numeric: row 0 holds 'rating'; "
+                   "check --sep, --header and the column names")
+    err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz", "--no-header")
+    assert err.endswith("user column 'userId' is a name, but --no-header; give column "
+                        "positions (0, 1, …) for a file without a header row")
+
+
 def test_too_little_memory_is_one_line(small_csv, tmp_path, capsys, monkeypatch):
     """The library's MemoryError ('would need about ... use fewer factors') and numpy's own
     allocation failure printed a traceback and exit status 1."""

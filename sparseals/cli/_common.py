@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import re
 import warnings
 
 import numpy as np
@@ -146,6 +147,22 @@ def read_data(args, dtype):
                        f"its {error.role} id {error.first!r} is the only one that is not a "
                        "number; pass --header to skip that line (--no-header reads it as "
                        "data)") from None
+    except ValueError as error:  # 'check sep=, header=' means the options here
+        raise CLIError(_option_names(str(error))) from None
+
+
+# the reader's advice names its arguments: 'pass sep=', 'check sep=, header=', 'header=False'
+_ADVICE = re.compile(r"\b(sep|header)=(True|False|(?=[\s,;)]|$))")
+
+
+def _option_names(message):
+    """``message`` of :func:`~sparseals.datasets.read_ratings` with the options of the
+    command line in its advice; a value shown (``sep=','``) is left as it is."""
+    def option(match):
+        name, value = match.groups()
+        return "--no-header" if value == "False" else f"--{name}"
+
+    return _ADVICE.sub(option, message)
 
 
 # ---------------------------------------------------------------------- ids and titles
