@@ -392,6 +392,21 @@ def test_reader_advice_names_the_options(shared_data, tmp_path, capsys):
                         "positions (0, 1, …) for a file without a header row")
 
 
+def test_a_latin_1_file_is_read_with_encoding(tmp_path, capsys):
+    """The reader's advice for a file that is not UTF-8 was 'pass encoding=', an option
+    the command line did not have: such a file could not be read at all."""
+    data = tmp_path / "ratings.csv"
+    data.write_bytes("user;item;rating\nJosé;Amélie;4\nAnn;Amélie;3\nAnn;Brazil;5\n"
+                     .encode("latin-1"))
+    argv = ["fit", data, "-o", tmp_path / "m.npz", "--user", "user", "--item", "item",
+            "--rating", "rating", "--factors", "1", "--iterations", "1"]
+    err = user_error(capsys, *argv)
+    assert err.endswith("it is not utf-8 text: pass --encoding (e.g. 'latin-1')")
+    status, out, err = run(capsys, *argv, "--encoding", "latin-1")
+    assert status == 0, err
+    assert sa.load(tmp_path / "m.npz").user_ids_.tolist() == ["Ann", "José"]
+
+
 def test_too_little_memory_is_one_line(small_csv, tmp_path, capsys, monkeypatch):
     """The library's MemoryError ('would need about ... use fewer factors') and numpy's own
     allocation failure printed a traceback and exit status 1."""

@@ -752,6 +752,15 @@ def test_header_read_as_data_by_positions_is_refused(tmp_path):
     assert r.nnz == 4 and r.user_ids.tolist() == ["2", "3", "userID"]
 
 
+def test_a_file_not_in_the_encoding_says_to_pass_one(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes("user,item,rating\nJosé,1,4\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"it is not utf-8 text: pass encoding= "
+                                         r"\(e.g. 'latin-1'\)"):
+        read_ratings(path, user="user", item="item")
+    assert read_ratings(path, user="user", item="item", encoding="latin-1").user_ids == ["José"]
+
+
 def test_text_ids_by_positions_are_not_taken_for_a_header(tmp_path):
     path = write_csv(tmp_path / "r.csv", header=None)
     r = read_ratings(path, user=0, item=1, rating=None)  # 'ann', 'bob', 'cid'

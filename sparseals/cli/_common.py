@@ -101,6 +101,8 @@ def add_data_options(parser):
     group.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                        help="whether the first line names the columns (default: yes when a "
                             "column is given by name, no when all are positions)")
+    group.add_argument("--encoding", help="text encoding of the file (default utf-8), e.g. "
+                                          "latin-1")
     group.add_argument("--duplicates", choices=["error", "sum", "last", "mean"], default="error",
                        help="what to do with a (user, item) pair given twice (default error)")
 
@@ -124,7 +126,7 @@ def read_data(args, dtype):
     if not os.path.exists(path):
         raise CLIError(f"data file {path!r} does not exist")
     custom = any(getattr(args, name) is not None
-                 for name in ("user", "item", "rating", "sep", "header"))
+                 for name in ("user", "item", "rating", "sep", "header", "encoding"))
     try:
         layout = None if os.path.isdir(path) else _movielens_layout(path)[0]
         if not custom and (os.path.isdir(path) or layout is not None):
@@ -138,7 +140,8 @@ def read_data(args, dtype):
         if user is None or item is None:
             raise CLIError("--user and --item name id columns; only --rating takes 'none'")
         return read_ratings(path, user=user, item=item, rating=_column(args.rating, default[2]),
-                            sep=sep, header=args.header, dtype=dtype, duplicates=args.duplicates)
+                            sep=sep, header=args.header, dtype=dtype, duplicates=args.duplicates,
+                            encoding=args.encoding or "utf-8")
     except DuplicatePairsError as error:  # its message names the Python argument
         raise CLIError(f"{error.found}; pass --duplicates sum, last or mean to combine "
                        "them") from None
@@ -151,8 +154,9 @@ def read_data(args, dtype):
         raise CLIError(_option_names(str(error))) from None
 
 
-# the reader's advice names its arguments: 'pass sep=', 'check sep=, header=', 'header=False'
-_ADVICE = re.compile(r"\b(sep|header)=(True|False|(?=[\s,;)]|$))")
+# the reader's advice names its arguments: 'pass sep=', 'check sep=, header=', 'header=False',
+# 'pass encoding='
+_ADVICE = re.compile(r"\b(sep|header|encoding)=(True|False|(?=[\s,;)]|$))")
 
 
 def _option_names(message):

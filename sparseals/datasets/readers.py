@@ -555,6 +555,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=(), w
         if line:
             reason = (f"line {line} has more fields than the first line; check sep= (a "
                       f"decimal comma in a file separated by {sep!r}?)")
+        if isinstance(error, UnicodeDecodeError):
+            reason += f"; it is not {encoding} text: pass encoding= (e.g. 'latin-1')"
         raise ValueError(f"could not read {path} as delimited text with sep={sep!r}: "
                          f"{reason}") from None
 
