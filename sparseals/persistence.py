@@ -374,6 +374,12 @@ def _read(path):
     except Exception as error:  # zipfile.BadZipFile, EOFError, zlib.error, OSError, …
         raise ModelFileError(f"{path} is truncated or corrupt (or not a sparseals model): "
                              f"{type(error).__name__}: {error}") from None
+    # np.load gives the raw bytes of a member that is not a .npy array
+    foreign = next((name for name, value in arrays.items() if not isinstance(value, np.ndarray)),
+                   None)
+    if foreign is not None:
+        raise ModelFileError(f"{path} is not a sparseals model file or is corrupt: its entry "
+                             f"{foreign!r} is not a .npy array")
     return arrays
 
 

@@ -265,6 +265,24 @@ def test_not_a_sparseals_file(tmp_path):
         sa.load(tmp_path / "array.npy")
 
 
+def test_a_member_that_is_not_an_array(saved, capsys):
+    """np.load gives such a member's raw bytes: load and `sparseals info` raised
+    AttributeError ('bytes' object has no attribute 'ndim')."""
+    from sparseals.cli import main
+
+    with zipfile.ZipFile(saved) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    members["user_factors_.npy"] = b"not an array"
+    with zipfile.ZipFile(saved, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    message = r"is not a sparseals model file or is corrupt: its entry 'user_factors_' is not a"
+    with pytest.raises(ModelFileError, match=message + r" \.npy array"):
+        sa.load(saved)
+    assert main(["info", str(saved)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
 def test_pickle_carrying_file(saved):
     rewrite(saved, lambda arrays, meta: arrays.update(
         user_ids_=np.array([object()] * len(arrays["user_ids_"]), dtype=object)))
