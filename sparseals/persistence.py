@@ -166,6 +166,7 @@ _ATTRIBUTES = {  # name: (kinds a stored value may have; a list: each element's 
     "validation_metric_": (str,),
     "user_biases_": (type(None),), "item_biases_": (type(None),),  # arrays when biases=True
 }
+_COUNTS = ("n_singular_",)  # never negative (best_iteration_: checked against its history)
 
 
 def _check_attributes(path, model, attributes, arrays):
@@ -215,8 +216,19 @@ def _check_attribute(path, name, value):
         values = [value]
     if not ok:
         raise ModelFileError(f"{path}: the attribute {name} has the wrong type ({value!r})")
-    if any(isinstance(x, float) and not np.isfinite(x) for x in values):
+    if not all(_finite(x) for x in values if isinstance(x, _REAL)):
         raise ModelFileError(f"{path}: the attribute {name} is not finite ({value!r})")
+    if name in _COUNTS and value < 0:
+        raise ModelFileError(f"{path}: the attribute {name} is negative ({value!r})")
+
+
+def _finite(number):
+    """Whether ``number`` (a JSON int or float) is a finite float: an int past the float
+    range would raise OverflowError when a query or ``info`` computes with it."""
+    try:
+        return bool(np.isfinite(float(number)))
+    except OverflowError:
+        return False
 
 
 def read_metadata(path):
@@ -424,9 +436,9 @@ def _validate(path, model, arrays, attributes, dtype):
              f"{sorted(_ARRAYS + _SEEN)})")
     users, items = arrays["user_factors_"], arrays["item_factors_"]
     for name, factors in (("user_factors_", users), ("item_factors_", items)):
-        if factors.ndim != 2 or factors.shape[1] != model.factors:
-            fail(f"{name} has shape {factors.shape}; expected (n, {model.factors}) for "
-                 f"factors={model.factors}")
+        if factors.ndim != 2 or factors.shape[1] != model.factors or len(factors) == 0:
+            fail(f"{name} has shape {factors.shape}; expected (n, {model.factors}) with n ≥ 1 "
+                 f"for factors={model.factors}")
         if factors.dtype != dtype:
             fail(f"{name} has dtype {factors.dtype}; expected {dtype} (the model's dtype)")
     n_users, n_items = len(users), len(items)
@@ -455,6 +467,8 @@ def _validate(path, model, arrays, attributes, dtype):
     if indptr.dtype not in (np.int32, np.int64) or indices.dtype != np.int32:
         fail(f"seen_indptr / seen_indices have dtypes {indptr.dtype} / {indices.dtype}; "
              "expected int32 or int64 / int32")
+    if indices.ndim != 1:  # the kernels read it as one row of item indices
+        fail(f"seen_indices has shape {indices.shape}; expected a 1-D array")
     if (indptr.shape != (n_users + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0)
             or indptr[-1] != indices.size):
         fail(f"seen_indptr is inconsistent: expected {n_users + 1} non-decreasing offsets from "

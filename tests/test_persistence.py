@@ -331,6 +331,22 @@ def test_pickle_carrying_file(saved):
      "the attribute global_mean_ has the wrong type"),
     (lambda a, m: m["attributes"].update(n_singular_=True),
      "the attribute n_singular_ has the wrong type"),
+    # each loaded: the kernels got a 2-D seen_indices (partial_fit_users raised a numpy
+    # TypeError); ints past the float range raised OverflowError in predict / `info`; a count
+    # below zero; a model without users that no fit makes (partial fits failed oddly)
+    (lambda a, m: a.update(seen_indices=a["seen_indices"][:, None]),
+     r"seen_indices has shape \(\d+, 1\); expected a 1-D array"),
+    (lambda a, m: m["attributes"].update(global_mean_=10 ** 400),
+     "the attribute global_mean_ is not finite"),
+    (lambda a, m: m["attributes"].update(loss_history_=[1.0, 10 ** 400]),
+     "the attribute loss_history_ is not finite"),
+    (lambda a, m: m["attributes"].update(n_singular_=-3),
+     r"the attribute n_singular_ is negative \(-3\)"),
+    (lambda a, m: a.update(user_factors_=a["user_factors_"][:0], user_ids_=a["user_ids_"][:0],
+                           user_biases_=a["user_biases_"][:0],
+                           seen_indptr=np.zeros(1, dtype=np.int64),
+                           seen_indices=np.zeros(0, dtype=np.int32)),
+     r"user_factors_ has shape \(0, 3\); expected \(n, 3\) with n ≥ 1"),
 ])
 def test_inconsistent_contents(saved, change, message):
     rewrite(saved, change)
