@@ -59,8 +59,9 @@ def save(model, path):
         ``path`` is a directory, or its directory does not exist (checked before
         anything is written).
     ValueError
-        A text id ends with a NUL character (fixed-width unicode would drop it and merge
-        the id with another).
+        ``path`` is a device, pipe or socket (saving would replace it with a regular
+        file); a text id ends with a NUL character (fixed-width unicode would drop it
+        and merge the id with another).
 
     Examples
     --------
@@ -297,6 +298,11 @@ def check_target(path):
     if os.path.isdir(path) or path.endswith(("/", os.sep)):
         raise IsADirectoryError(f"cannot save the model to {path!r}: it is a directory; give a "
                                 f"file name, e.g. {os.path.join(path, 'model.npz')!r}")
+    if os.path.exists(path) and not os.path.isfile(path):
+        # the atomic replace would put a regular file in place of /dev/null or a pipe
+        raise ValueError(f"cannot save the model to {path!r}: it is not a regular file (a "
+                         "device, pipe or socket), which saving would replace with one; give "
+                         "a file name")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot save the model to {path!r}: the directory "

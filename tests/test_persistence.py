@@ -187,6 +187,24 @@ def test_save_to_a_directory_or_a_missing_directory(model, tmp_path):
     assert os.listdir(tmp_path) == []  # no temporary file left behind
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_or_device_is_not_replaced(model, tmp_path):
+    """The atomic replace put a regular file in place of a named pipe (and, as root, of
+    /dev/null: ``sparseals fit ... -o /dev/null``), directly or through a symlink."""
+    from sparseals.persistence import check_target
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    (tmp_path / "link.npz").symlink_to(pipe)
+    for target in (pipe, tmp_path / "link.npz"):
+        for call in (lambda: check_target(str(target)), lambda: model.save(target)):
+            with pytest.raises(ValueError, match=r"cannot save the model to '.*': it is not a "
+                                                 r"regular file \(a device, pipe or socket\)"):
+                call()
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["link.npz", "pipe"]
+
+
 def test_an_unwritable_place_is_named_before_anything_is_written(model, monkeypatch, tmp_path):
     """The error named the atomic write's temporary file (``.m.npz.x1y2.tmp``); a root
     process cannot find out by os.access, so check_target tries a real file."""
