@@ -20,8 +20,8 @@ def float_dtype(dtype, name="dtype"):
         resolved = np.dtype(dtype)
     except TypeError:
         resolved = None
-    # np.dtype(None) is float64 (and a dtype compares equal to None): not a choice
-    if dtype is None or resolved not in FLOAT_DTYPES:
+    # np.dtype(None) is float64, and a dtype compares equal to None: `None in FLOAT_DTYPES`
+    if dtype is None or resolved is None or resolved not in FLOAT_DTYPES:
         raise ValueError(f"{name} must be 'float32' or 'float64'; got {dtype!r}")
     return resolved
 

@@ -513,6 +513,9 @@ def test_callback_progress_and_params():
                                                            r"reg_exponent=80"),
     (dict(iterations=0), r"iterations must be a positive integer"),
     (dict(dtype="float16"), r"dtype must be 'float32' or 'float64'; got 'float16'"),
+    # not a dtype: float_dtype returned None; the fit failed on 'got None' (Ratings.from_coo
+    # went on in float64, and a model file holding it with float64 arrays loaded)
+    (dict(dtype=["x"]), r"dtype must be 'float32' or 'float64'; got \['x'\]"),
     (dict(biases="yes"), r"biases must be True or False; got 'yes'"),
     (dict(num_threads=1.5), r"num_threads must be an integer or None"),
     (dict(callback=3), r"callback must be callable"),

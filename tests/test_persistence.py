@@ -318,6 +318,8 @@ def test_pickle_carrying_file(saved):
     (lambda a, m: m["params"].update(factors=-1), "stored parameters are invalid for "
                                                   "ExplicitALS: factors must be a positive"),
     (lambda a, m: m["params"].update(colour="red"), "stored parameters are invalid"),
+    (lambda a, m: m["params"].update(dtype=["x"]), "stored parameters are invalid for "
+                                                   "ExplicitALS: dtype must be 'float32' or"),
     (lambda a, m: a.pop("item_factors_"), "the array 'item_factors_' is missing"),
     (lambda a, m: a.pop("user_biases_"), "biases=True but the array 'user_biases_' is missing"),
     (lambda a, m: a.update(user_factors_=a["user_factors_"][:, :2]),
