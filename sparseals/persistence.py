@@ -55,6 +55,8 @@ def save(model, path):
 
     Raises
     ------
+    TypeError
+        ``path`` is not a file name (an open file, say).
     IsADirectoryError, FileNotFoundError
         ``path`` is a directory, or its directory does not exist (checked before
         anything is written).
@@ -73,7 +75,7 @@ def save(model, path):
     if not isinstance(model, ALSBase):
         raise TypeError(f"model must be a sparseals model; got {type(model).__name__}")
     model._check_fitted()
-    path = os.fsdecode(path)
+    path = _file_name(path)
     check_target(path)
     arrays, attributes = {}, {}
     for name, value in vars(model).items():
@@ -120,13 +122,15 @@ def load(path):
 
     Raises
     ------
-    FileNotFoundError
-        No file at ``path``.
+    TypeError
+        ``path`` is not a file name (an open file, say).
+    FileNotFoundError, IsADirectoryError
+        No file at ``path``, or a directory.
     ModelFileError
         The file is truncated or corrupt, carries pickled objects, is not a sparseals
         model, was written by a newer format version, or holds inconsistent arrays.
     """
-    path = os.fspath(path)
+    path = _file_name(path)
     arrays = _read_file(path)
     meta = _meta(path, arrays.pop(_META))
     cls = _model_class(path, meta.get("model"))
@@ -248,11 +252,22 @@ def read_metadata(path):
 
     Raises
     ------
-    FileNotFoundError, ModelFileError
+    TypeError, FileNotFoundError, IsADirectoryError, ModelFileError
         As :func:`load`.
     """
-    path = os.fspath(path)
+    path = _file_name(path)
     return _meta(path, _read_file(path)[_META])
+
+
+def _file_name(path):
+    """``path`` as a str, or a TypeError naming it: a file object has no name to replace
+    atomically, nor (a stream) the random access a zip archive needs."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        opened = hasattr(path, "read") or hasattr(path, "write")
+        raise TypeError(f"path must be a file name (str or os.PathLike); got "
+                        f"{type(path).__name__}"
+                        + (": pass the file's name, not the open file" if opened else ""))
+    return os.fsdecode(path)
 
 
 # ---------------------------------------------------------------------- writing

@@ -2,6 +2,7 @@
 
 import copy
 import copyreg
+import io
 import json
 import os
 import pickle
@@ -228,6 +229,24 @@ def test_an_unwritable_place_is_named_before_anything_is_written(model, monkeypa
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="model file .* does not exist"):
         sa.load(tmp_path / "nothing.npz")
+
+
+def test_a_path_that_is_not_a_file_name(model, saved, tmp_path):
+    """An open file raised os.fspath's 'expected str, bytes or os.PathLike object, not
+    BufferedReader', which named neither the argument nor the fix."""
+    from sparseals.persistence import read_metadata
+
+    message = r"path must be a file name \(str or os.PathLike\); got "
+    with open(saved, "rb") as f:
+        for call in (sa.load, read_metadata):
+            with pytest.raises(TypeError, match=message + "BufferedReader: pass the file's name"):
+                call(f)
+    with pytest.raises(TypeError, match=message + "BytesIO: pass the file's name"):
+        model.save(io.BytesIO())
+    with pytest.raises(TypeError, match=message + "NoneType$"):
+        sa.load(None)
+    model.save(os.fsencode(tmp_path / "bytes.npz"))  # bytes, as open() takes them
+    assert_same_behaviour(model, sa.load(os.fsencode(tmp_path / "bytes.npz")))
 
 
 def rewrite(path, change):
