@@ -281,8 +281,12 @@ def _storable(array, name):
                              "it cannot be saved (the file would merge it with the id without "
                              "the NULs): strip or replace such characters in the ids and refit")
         return array.astype(str)
-    raise TypeError(f"{name} has dtype {array.dtype} with values that are not text or numbers; "
-                    "it cannot be saved without pickle (use integer, string or datetime ids)")
+    first = next(x for x in array.ravel() if not isinstance(x, str))
+    # Python ints past int64 and time-zone-aware times are numbers and dates, but not numpy's
+    raise TypeError(f"{name} holds {type(first).__name__} values (e.g. {first!r}), which cannot "
+                    "be saved without pickle (only numpy integer, float, text, datetime64 and "
+                    f"timedelta64 ids can): store them as text first, e.g. model.{name} = "
+                    f"np.array([str(x) for x in model.{name}])")
 
 
 def _json_params(model):

@@ -102,11 +102,21 @@ def test_datetime_ids_round_trip_and_unstorable_ids_are_named(tmp_path):
     np.testing.assert_array_equal(loaded.user_ids_, model.user_ids_)
     np.testing.assert_array_equal(loaded.item_ids_, model.item_ids_)
     assert loaded.user_ids_.dtype.kind == "M" and loaded.item_ids_.dtype.kind == "m"
-    pairs = df.assign(userId=pd.Series([(1, 2), (3, 4), (1, 2)], dtype=object))
-    model = sa.ExplicitALS(factors=1, iterations=1).fit(sa.Ratings.from_dataframe(pairs))
-    with pytest.raises(TypeError, match=r"user_ids_ has dtype object with values that are not "
-                                        r"text or numbers; .*\(use integer, string or datetime"):
-        model.save(tmp_path / "pairs.npz")
+    # the message said 'values that are not text or numbers ... (use integer, string or
+    # datetime ids)' for ints past int64 and time-zone-aware datetimes too
+    for ids, shown in [([(1, 2), (3, 4), (1, 2)], r"tuple values \(e.g. \(1, 2\)\)"),
+                       ([2 ** 70, 3, 2 ** 70], r"int values \(e.g. 3\)"),
+                       (pd.to_datetime([1, 2, 1], unit="D").tz_localize("UTC"),
+                        r"Timestamp values \(e.g. Timestamp\('1970-01-02 00:00:00\+0000'")]:
+        odd = df.assign(userId=pd.Series(ids, dtype=object))
+        model = sa.ExplicitALS(factors=1, iterations=1).fit(sa.Ratings.from_dataframe(odd))
+        with pytest.raises(TypeError, match=r"user_ids_ holds " + shown + r".*, which cannot be "
+                                            r"saved without pickle .*: store them as text first, "
+                                            r"e.g. model.user_ids_ = np.array\(\[str\(x\) for x "
+                                            r"in model.user_ids_\]\)"):
+            model.save(tmp_path / "odd.npz")
+        model.user_ids_ = np.array([str(x) for x in model.user_ids_])  # as advised
+        model.save(tmp_path / "odd.npz")
     # an object column of Python ints is stored as int64 ids: it saves
     ints = df.assign(userId=pd.Series([7, 2, 7], dtype=object))
     model = sa.ExplicitALS(factors=1, iterations=1).fit(sa.Ratings.from_dataframe(ints))
