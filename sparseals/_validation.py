@@ -34,9 +34,13 @@ def boolean(value, name):
 
 
 def existing_file(path, what, hint="give the file in it"):
-    """Raise unless ``path`` is a file: a folder is named as one, not as missing."""
+    """Raise unless ``path`` is a file: a folder is named as one, a pipe or device as
+    what it is, not as missing."""
     if os.path.isdir(path):
         raise IsADirectoryError(f"{what} {path!r} is a directory; {hint}")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError(f"{what} {path!r} is not a regular file (a device, pipe or socket); "
+                         "give a file on disk")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} {path!r} does not exist")
 

@@ -241,6 +241,15 @@ def test_load_missing_file(tmp_path):
         sa.load(tmp_path / "nothing.npz")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_load_a_pipe(tmp_path):
+    """A named pipe was reported as a file that 'does not exist'."""
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(ValueError, match=r"model file '.*pipe' is not a regular file \(a "
+                                         r"device, pipe or socket\); give a file on disk"):
+        sa.load(tmp_path / "pipe")
+
+
 def test_a_path_that_is_not_a_file_name(model, saved, tmp_path):
     """An open file raised os.fspath's 'expected str, bytes or os.PathLike object, not
     BufferedReader', which named neither the argument nor the fix."""
