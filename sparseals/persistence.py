@@ -501,3 +501,7 @@ def _validate(path, model, arrays, attributes, dtype):
     if indices.size and (indices.min() < 0 or indices.max() >= n_items):
         fail(f"seen_indices has item indices outside 0..{n_items - 1}")
     _check_attributes(path, model, attributes, arrays)
+    mean, limit = attributes.get("global_mean_", 0), float(v.arithmetic_limit(dtype))
+    if abs(mean) > limit:  # fit refuses ratings past it; every score would be inf
+        fail(f"global_mean_={mean:.3g} is out of range for {np.dtype(dtype).name} ratings (at "
+             f"most {limit:.3g} in magnitude)")

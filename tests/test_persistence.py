@@ -398,6 +398,8 @@ def test_pickle_carrying_file(saved):
      "the attribute global_mean_ is not finite"),
     (lambda a, m: m["attributes"].update(loss_history_=[1.0, 10 ** 400]),
      "the attribute loss_history_ is not finite"),
+    (lambda a, m: m["attributes"].update(global_mean_=-1e300),  # predict gave -inf
+     r"global_mean_=-1e\+300 is out of range for float32 ratings \(at most 1.84e\+15"),
     (lambda a, m: m["attributes"].update(n_singular_=-3),
      r"the attribute n_singular_ is negative \(-3\)"),
     (lambda a, m: a.update(user_factors_=a["user_factors_"][:0], user_ids_=a["user_ids_"][:0],
