@@ -171,6 +171,7 @@ _ATTRIBUTES = {  # name: (kinds a stored value may have; a list: each element's 
     "validation_metric_": (str,),
     "user_biases_": (type(None),), "item_biases_": (type(None),),  # arrays when biases=True
 }
+_ID_KINDS = "biufUMm"  # numbers, text, datetime64 and timedelta64: what save stores
 _COUNTS = ("n_singular_",)  # never negative (best_iteration_: checked against its history)
 
 
@@ -272,7 +273,7 @@ def _file_name(path):
 
 # ---------------------------------------------------------------------- writing
 def _storable(array, name):
-    if array.dtype.kind in "biufUMm":  # numbers, text, datetime64 and timedelta64
+    if array.dtype.kind in _ID_KINDS:
         return array
     if array.dtype.kind == "O" and all(isinstance(x, str) for x in array.ravel()):
         nul = next((x for x in array.ravel() if x.endswith("\0")), None)
@@ -474,6 +475,11 @@ def _validate(path, model, arrays, attributes, dtype):
             if array.shape != (sizes.get(side, -1),):
                 fail(f"{name} has shape {array.shape}; expected ({sizes.get(side)},)")
         if name.endswith("_ids_"):
+            if array.dtype.kind not in _ID_KINDS:
+                fail(f"{name} has dtype {array.dtype}; ids are stored as numbers, text, "
+                     "datetime64 or timedelta64")
+            if array.dtype.kind in "mM" and np.isnat(array).any():  # fit refuses missing ids
+                fail(f"{name} holds {int(np.isnat(array).sum())} missing ids (NaT)")
             values, counts = np.unique(array, return_counts=True)
             if (counts > 1).any():
                 fail(f"{name} holds {counts[counts > 1][0]} copies of the id "

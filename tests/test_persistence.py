@@ -398,6 +398,13 @@ def test_pickle_carrying_file(saved):
      "the attribute global_mean_ is not finite"),
     (lambda a, m: m["attributes"].update(loss_history_=[1.0, 10 ** 400]),
      "the attribute loss_history_ is not finite"),
+    # ids save never writes (and refuses to write back: the loaded model could not be saved)
+    (lambda a, m: a.update(user_ids_=a["user_ids_"].astype("S4")),
+     r"user_ids_ has dtype \|S4; ids are stored as numbers, text, datetime64 or timedelta64"),
+    (lambda a, m: a.update(user_ids_=a["user_ids_"] + 1j), r"user_ids_ has dtype complex128"),
+    (lambda a, m: a.update(user_ids_=np.where(np.arange(60) == 0, np.datetime64("NaT"),
+                                              np.arange(60).astype("M8[D]"))),
+     r"user_ids_ holds 1 missing ids \(NaT\)"),
     (lambda a, m: m["attributes"].update(global_mean_=-1e300),  # predict gave -inf
      r"global_mean_=-1e\+300 is out of range for float32 ratings \(at most 1.84e\+15"),
     (lambda a, m: m["attributes"].update(n_singular_=-3),
