@@ -282,9 +282,11 @@ def _storable(array, name):
                              "it cannot be saved (the file would merge it with the id without "
                              "the NULs): strip or replace such characters in the ids and refit")
         return array.astype(str)
-    first = next(x for x in array.ravel() if not isinstance(x, str))
+    first = next((x for x in array.ravel() if not isinstance(x, str)), None)
+    what = (f"{type(first).__name__} values (e.g. {first!r})" if array.size
+            else f"{array.dtype} values")
     # Python ints past int64 and time-zone-aware times are numbers and dates, but not numpy's
-    raise TypeError(f"{name} holds {type(first).__name__} values (e.g. {first!r}), which cannot "
+    raise TypeError(f"{name} holds {what}, which cannot "
                     "be saved without pickle (only numpy integer, float, text, datetime64 and "
                     f"timedelta64 ids can): store them as text first, e.g. model.{name} = "
                     f"np.array([str(x) for x in model.{name}])")
