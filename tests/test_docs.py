@@ -1,7 +1,10 @@
-"""README.md's examples run as written, from the repository's folder with the shared data
-beside it (regression: the first example used arrays it never defined, and the command
-line example fitted a file that was not there)."""
+"""The documentation's examples run as written: README.md's, from the repository's folder
+with the shared data beside it (regression: its first example used arrays it never defined,
+and its command line example fitted a file that was not there), and the docstrings'."""
 
+import doctest
+import importlib.util
+import pkgutil
 import re
 import shlex
 import textwrap
@@ -9,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import sparseals
 from sparseals.cli import build_parser, main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -52,3 +56,16 @@ def test_command_line_example_runs(beside_shared_data, capsys):
             continue
         status = main(argv[1:])
         assert status == 0, (shlex.join(argv), capsys.readouterr().err)
+
+
+def modules_with_examples():
+    names = [info.name for info in pkgutil.walk_packages(sparseals.__path__, "sparseals.")
+             if "._kernels" not in info.name]
+    return ["sparseals"] + [name for name in names
+                            if ">>>" in Path(importlib.util.find_spec(name).origin).read_text()]
+
+
+@pytest.mark.parametrize("name", modules_with_examples())
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
