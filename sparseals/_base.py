@@ -93,11 +93,33 @@ class ALSBase:
         return [p.name for p in signature.parameters.values() if p.name != "self"]
 
     def get_params(self, deep=True):
-        """The constructor parameters as a dict."""
+        """The constructor parameters as a dict.
+
+        Parameters
+        ----------
+        deep : bool
+            Accepted for scikit-learn compatibility; no parameter is an estimator, so
+            it changes nothing.
+
+        Returns
+        -------
+        dict of str to object
+        """
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params):
-        """Set constructor parameters; returns ``self``."""
+        """Set constructor parameters; returns ``self``.
+
+        Parameters
+        ----------
+        **params
+            Constructor parameters by name; an unknown name raises ValueError. They
+            are checked by the next ``fit`` (or fold-in, partial fit).
+
+        Returns
+        -------
+        self
+        """
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
@@ -479,6 +501,11 @@ class ALSBase:
     def predict(self, users, items):
         """Predicted scores for (user, item) pairs, given as indices into the fitted matrix.
 
+        Parameters
+        ----------
+        users, items : int or array_like of int
+            User and item indices, one pair per position (of the same length).
+
         Returns
         -------
         ndarray or float
@@ -555,10 +582,22 @@ class ALSBase:
     def similar_items(self, items, n=10):
         """The ``n`` items most similar to each given item (cosine of the factors), best first.
 
-        The item itself is left out. Returns ``(items, scores)`` shaped as in
-        :meth:`recommend`. An item whose factors are zero (one without ratings), or
-        whose norm is below the dtype's smallest normal number, has cosine 0 with
-        every other item.
+        The item itself is left out. An item whose factors are zero (one without
+        ratings), or whose norm is below the dtype's smallest normal number, has cosine
+        0 with every other item.
+
+        Parameters
+        ----------
+        items : int or array_like of int
+            Item indices into the fitted matrix.
+        n : int
+            Similar items per given item (capped at the number of other items).
+
+        Returns
+        -------
+        items, scores : ndarray
+            Shaped as in :meth:`recommend`: 1-D for a single item, ``(len(items), n)``
+            for several.
         """
         self._check_fitted()
         return self._similar(self.item_factors_, items, n, "items")
@@ -566,7 +605,15 @@ class ALSBase:
     def similar_users(self, users, n=10):
         """The ``n`` users most similar to each given user (cosine of the factors), best first.
 
-        As :meth:`similar_items`, for users.
+        Parameters
+        ----------
+        users, n
+            As ``items`` and ``n`` of :meth:`similar_items`, for users.
+
+        Returns
+        -------
+        users, scores : ndarray
+            As in :meth:`similar_items`.
         """
         self._check_fitted()
         return self._similar(self.user_factors_, users, n, "users")
@@ -695,9 +742,19 @@ class ALSBase:
     def partial_fit_items(self, items, cols, ids=None):
         """Recompute (or add) the factors of some items from their interactions, users fixed.
 
-        The mirror of :meth:`partial_fit_users`: ``cols`` holds the given items'
-        complete columns, shape ``(n_users, len(items))``, and replaces them in
-        the seen items used by :meth:`recommend`; ``ids`` names the items added.
+        The mirror of :meth:`partial_fit_users`, for items.
+
+        Parameters
+        ----------
+        items : int or array_like of int
+            Item indices (each at most once); an index past the last item adds items.
+        cols : scipy.sparse matrix or ndarray, shape (n_users, len(items))
+            The items' complete interactions, one column per item, in the training
+            format; they replace these items in the seen items used by
+            :meth:`recommend`.
+        ids : array_like, optional
+            The original ids (``item_ids_``) of the items this call adds, as in
+            :meth:`partial_fit_users`.
 
         Returns
         -------

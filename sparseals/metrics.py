@@ -55,7 +55,17 @@ def rmse(model, ratings, clip=None):
 
 
 def mae(model, ratings, clip=None):
-    """Mean absolute error of the model's predictions on ``ratings`` (see :func:`rmse`)."""
+    """Mean absolute error of the model's predictions on ``ratings``.
+
+    Parameters
+    ----------
+    model, ratings, clip
+        As in :func:`rmse`.
+
+    Returns
+    -------
+    float
+    """
     return float(np.mean(np.abs(_errors(model, ratings, clip))))
 
 
@@ -83,14 +93,23 @@ def precision_at_k(model, ratings, k=10, exclude_seen=True, threshold=None):
 
 
 def recall_at_k(model, ratings, k=10, exclude_seen=True, threshold=None):
-    """Mean over users of (relevant items in the top k) / (relevant items); see :func:`precision_at_k`."""
+    """Mean over users of (relevant items in the top k) / (relevant items).
+
+    Parameters
+    ----------
+    model, ratings, k, exclude_seen, threshold
+        As in :func:`precision_at_k`, and so is the average.
+    """
     return _topk_metric("recall", model, ratings, k, exclude_seen, threshold)
 
 
 def ndcg_at_k(model, ratings, k=10, exclude_seen=True, threshold=None):
     """Mean over users of DCG@k / ideal DCG@k with gain 1/log2(rank + 2), rank from 0.
 
-    See :func:`precision_at_k` for the parameters.
+    Parameters
+    ----------
+    model, ratings, k, exclude_seen, threshold
+        As in :func:`precision_at_k`, and so is the average.
     """
     return _topk_metric("ndcg", model, ratings, k, exclude_seen, threshold)
 
@@ -98,7 +117,10 @@ def ndcg_at_k(model, ratings, k=10, exclude_seen=True, threshold=None):
 def map_at_k(model, ratings, k=10, exclude_seen=True, threshold=None):
     """Mean average precision: per user Σ_(hits at rank r) precision@r / min(k, relevant).
 
-    See :func:`precision_at_k` for the parameters.
+    Parameters
+    ----------
+    model, ratings, k, exclude_seen, threshold
+        As in :func:`precision_at_k`, and so is the average.
     """
     return _topk_metric("map", model, ratings, k, exclude_seen, threshold)
 
@@ -106,7 +128,10 @@ def map_at_k(model, ratings, k=10, exclude_seen=True, threshold=None):
 def hit_rate_at_k(model, ratings, k=10, exclude_seen=True, threshold=None):
     """Fraction of users with at least one relevant item in their top k.
 
-    See :func:`precision_at_k` for the parameters.
+    Parameters
+    ----------
+    model, ratings, k, exclude_seen, threshold
+        As in :func:`precision_at_k`, and so is the average.
     """
     return _topk_metric("hit_rate", model, ratings, k, exclude_seen, threshold)
 
@@ -125,6 +150,16 @@ def auc(model, ratings, exclude_seen=True, threshold=None):
     when given), irrelevant ones all the other candidates, held-out items below the
     threshold included. A held-out item that is also a training item stays a candidate,
     a relevant one. Ties count one half.
+
+    Parameters
+    ----------
+    model : fitted model
+    ratings : Ratings
+        Held-out ratings in the model's index space.
+    exclude_seen : bool
+        Leave the user's training items out of the candidates.
+    threshold : float, optional
+        Count only held-out items rated at least this as relevant.
 
     Returns
     -------

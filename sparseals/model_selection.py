@@ -177,7 +177,17 @@ class KFold:
 
     def split(self, ratings):
         """An iterator of ``(train, test)`` Ratings, one pair per fold (the arguments are
-        checked at the call, not at the first fold)."""
+        checked at the call, not at the first fold).
+
+        Parameters
+        ----------
+        ratings : Ratings
+            At least ``n_splits`` ratings.
+
+        Returns
+        -------
+        iterator of (Ratings, Ratings)
+        """
         self._check()  # again: the attributes may have been set since
         _check_ratings(ratings)
         if self.n_splits > ratings.nnz:
@@ -243,7 +253,16 @@ def cross_validate(model, ratings, cv=5, metrics=("rmse", "mae"), k=10, clip=Non
 
 
 class GridSearchResult:
-    """What :func:`grid_search` found.
+    """What :func:`grid_search` found (built by it).
+
+    Parameters
+    ----------
+    results : list of dict
+        ``results_`` below.
+    metric : str
+        The metric optimised.
+    greater_is_better : bool
+        Whether the best setting has the largest mean score (else the smallest).
 
     Attributes
     ----------

@@ -25,11 +25,18 @@ class DuplicatePairsError(ValueError):
 
 
 class Compressed(NamedTuple):
-    """One side of the ratings: row ``r``'s entries are ``indices/data[indptr[r]:indptr[r+1]]``."""
+    """One side of the ratings: row ``r``'s entries are ``indices/data[indptr[r]:indptr[r+1]]``.
 
-    indptr: np.ndarray  # int32, or int64 when nnz ≥ 2³¹
-    indices: np.ndarray  # int32
-    data: np.ndarray  # float32 or float64
+    Parameters
+    ----------
+    indptr : ndarray of int32, or int64 when nnz ≥ 2³¹
+    indices : ndarray of int32
+    data : ndarray of float32 or float64
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
 
 
 class Ratings:
@@ -42,6 +49,16 @@ class Ratings:
     sorted and distinct); fits, metrics and splits check them and refuse one that breaks
     them. A stored value is an observed rating, zeros included; a missing cell is
     unobserved.
+
+    Parameters
+    ----------
+    by_user, by_item : Compressed
+        The same ratings by user (CSR arrays) and by item (CSC arrays), as in the
+        attributes below.
+    shape : (int, int)
+        ``(n_users, n_items)``.
+    user_ids, item_ids : ndarray, optional
+        Original ids of the rows / columns; default ``arange``.
 
     Attributes
     ----------
@@ -201,7 +218,20 @@ class Ratings:
     @classmethod
     def from_dense(cls, array, dtype="float32"):
         """Ratings from a dense 2-D array in which NaN (or a masked array's mask) marks
-        an unobserved cell."""
+        an unobserved cell.
+
+        Parameters
+        ----------
+        array : array_like of shape (n_users, n_items)
+            Ratings; NaN (or masked) where a cell is not observed, any other value
+            (zeros included) a rating.
+        dtype : {'float32', 'float64'}
+            Storage type of the values.
+
+        Returns
+        -------
+        Ratings
+        """
         dtype = v.float_dtype(dtype)
         if sp.issparse(array):
             raise TypeError("from_dense takes a dense array in which NaN marks unobserved "
@@ -245,6 +275,19 @@ class Ratings:
 
         Every stored entry is a rating, explicit zeros included. BSR and DIA matrices are
         refused: they store cells that are not entries (block fill, diagonal padding).
+
+        Parameters
+        ----------
+        matrix : scipy.sparse matrix or array of shape (n_users, n_items)
+        dtype : {'float32', 'float64'}
+            Storage type of the values.
+        duplicates : {'error', 'sum', 'last', 'mean'}
+            What to do with a (user, item) entry stored more than once (COO, or
+            non-canonical CSR / CSC), as in :meth:`from_coo`.
+
+        Returns
+        -------
+        Ratings
         """
         if not sp.issparse(matrix):
             raise TypeError(f"matrix must be a scipy.sparse matrix; got {type(matrix).__name__}")
@@ -365,7 +408,17 @@ class Ratings:
         return self.nnz == self.shape[0] * self.shape[1]
 
     def astype(self, dtype):
-        """The same ratings with values in ``dtype`` (indices shared; values copied if needed)."""
+        """The same ratings with values in ``dtype`` (indices shared; values copied if needed).
+
+        Parameters
+        ----------
+        dtype : {'float32', 'float64'}
+
+        Returns
+        -------
+        Ratings
+            ``self`` when the values are already in ``dtype``.
+        """
         dtype = v.float_dtype(dtype)
         if dtype == self.dtype:
             return self
@@ -374,7 +427,17 @@ class Ratings:
                        self.shape, self.user_ids, self.item_ids)
 
     def to_dense(self, fill=np.nan):
-        """Dense ``(n_users, n_items)`` array with ``fill`` in unobserved cells."""
+        """Dense ``(n_users, n_items)`` array with ``fill`` in unobserved cells.
+
+        Parameters
+        ----------
+        fill : float
+            Value of the unobserved cells (default NaN, as :meth:`from_dense` reads them).
+
+        Returns
+        -------
+        ndarray of shape (n_users, n_items), in ``dtype``
+        """
         dense = np.full(self.shape, fill, dtype=self.dtype)
         rows = np.repeat(np.arange(self.shape[0]), np.diff(self.by_user.indptr))
         dense[rows, self.by_user.indices] = self.by_user.data

@@ -3,6 +3,7 @@ with the shared data beside it (regression: its first example used arrays it nev
 and its command line example fitted a file that was not there), and the docstrings'."""
 
 import doctest
+import inspect
 import importlib.util
 import pkgutil
 import re
@@ -69,3 +70,61 @@ def modules_with_examples():
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+# ---------------------------------------------------------------------- numpydoc Parameters
+PUBLIC_MODULES = ["sparseals", "sparseals.ratings", "sparseals.models", "sparseals.metrics",
+                  "sparseals.model_selection", "sparseals.persistence", "sparseals.solvers",
+                  "sparseals.datasets", "sparseals.datasets.download",
+                  "sparseals.distributed"]
+
+
+def documented_parameters(doc):
+    """The names in a numpydoc docstring's Parameters section, in order (None: no section)."""
+    lines = inspect.cleandoc(doc).splitlines()
+    try:
+        start = next(i for i in range(len(lines) - 1)
+                     if lines[i] == "Parameters" and set(lines[i + 1]) == {"-"}) + 2
+    except StopIteration:
+        return None
+    names = []
+    for line, after in zip(lines[start:], lines[start + 1:] + [""]):
+        if set(after) == {"-"} and after:  # the next section's heading
+            break
+        if line and not line[0].isspace():
+            names += [name.strip().lstrip("*") for name in line.split(" : ")[0].split(",")]
+    return names
+
+
+def public_callables(module):
+    """(qualified name, callable) of the module's public functions and classes, and of the
+    classes' public methods."""
+    names = getattr(module, "__all__", None)
+    if names is None:  # what the module defines, not what it imports
+        names = [name for name in dir(module)
+                 if getattr(getattr(module, name), "__module__", None) == module.__name__]
+    for name in names:
+        obj = getattr(module, name)
+        if name.startswith("_") or not callable(obj) or (
+                inspect.isclass(obj) and issubclass(obj, Exception)):
+            continue
+        yield f"{module.__name__}.{name}", obj
+        if inspect.isclass(obj):
+            for method_name, method in inspect.getmembers(obj, callable):
+                if (not method_name.startswith("_") and not inspect.isclass(method)
+                        and getattr(method, "__module__", "").startswith("sparseals")):
+                    yield f"{module.__name__}.{name}.{method_name}", method
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+def test_docstrings_list_the_parameters(module_name):
+    if module_name == "sparseals.distributed":
+        pytest.importorskip("distributed")
+    wrong = []
+    for name, obj in public_callables(importlib.import_module(module_name)):
+        parameters = [p.name for p in inspect.signature(obj).parameters.values()
+                      if p.name not in ("self", "cls")]
+        documented = documented_parameters(inspect.getdoc(obj) or "")
+        if (documented or []) != parameters:
+            wrong.append(f"{name}: signature {parameters}, Parameters {documented}")
+    assert not wrong, "\n".join(wrong)

@@ -24,6 +24,10 @@ def seed_example(seed=0):
 
     Every cell is observed and drawn uniformly from {1, …, 5}.
 
+    Parameters
+    ----------
+    seed : None, int, Generator, SeedSequence or RandomState
+
     Returns
     -------
     ndarray of shape (50, 200), float64
@@ -108,7 +112,18 @@ def synthetic(n_users, n_items, nnz, rank=10, seed=0, implicit=False, noise=0.3,
 def preset(name, seed=0, implicit=False, dtype="float32", scale=1.0):
     """:func:`synthetic` with the shape of a known data set (see ``PRESETS``).
 
-    ``scale`` multiplies the number of ratings (e.g. 0.05 for a quick run).
+    Parameters
+    ----------
+    name : str
+        A key of ``PRESETS`` (users, items, ratings of the data set).
+    seed, implicit, dtype
+        As in :func:`synthetic` (rank 10).
+    scale : float
+        Multiplies the number of ratings (e.g. 0.05 for a quick run).
+
+    Returns
+    -------
+    Ratings
     """
     if not isinstance(name, str) or name not in PRESETS:  # a list: 'unhashable type'
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")

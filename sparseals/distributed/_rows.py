@@ -13,6 +13,19 @@ class DistributedRows:
     columns) key then picks from them as numpy would; ``np.asarray`` or
     :meth:`gather` brings the whole matrix to the client. It is read-only; the
     workers keep the blocks while this object (and its client) lives.
+
+    :func:`sparseals.distributed.fit` with ``gather=False`` makes one.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    futures : sequence of Future
+        One per row block, in order: each holds the block's factors (``.factors``).
+    bounds : array_like of int
+        Row of each block's start, then ``n_rows``.
+    k : int
+        Columns (factors).
+    dtype : numpy dtype
     """
 
     ndim = 2
