@@ -1,3 +1,4 @@
+import inspect
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import pytest
 
 import sparseals as sa
 from sparseals.cli import main
+from sparseals.cli._common import MODEL_OPTIONS
 from sparseals.cli.demo import run_demo
 from sparseals.datasets import synthetic
 
@@ -38,6 +40,31 @@ def test_command_line_entry_points():
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"sparseals {sa.__version__}"
+
+
+def stated_defaults(text, models):
+    """The default each model gets by the help ``text`` of a model option, as text."""
+    per_model = re.search(r"\(explicit ([^,]+), implicit ([^)]+)\)", text)
+    if per_model:
+        return dict(zip(("explicit", "implicit"), per_model.groups()))
+    stated = re.search(r"(\w+) \(default[);]", text) or re.search(r"\bdefault ([^)\s,;:]+)", text)
+    return {model: stated.group(1) for model in models} if stated else {}
+
+
+@pytest.mark.parametrize("name, option, kind, text, models", MODEL_OPTIONS)
+def test_model_option_help_states_the_model_default(name, option, kind, text, models):
+    """fit / evaluate --help: each model option with a default value names it, and it is the
+    model's (--regularization, --reg-exponent, --alpha and --confidence named none)."""
+    defaults = {model: inspect.signature(getattr(sa, cls)).parameters[name].default
+                for model, cls in (("explicit", "ExplicitALS"), ("implicit", "ImplicitALS"))
+                if model in models}
+    stated = stated_defaults(text, models)
+    if all(value is None or isinstance(value, bool) for value in defaults.values()):
+        assert not stated  # None: the option's help says what happens instead
+        return
+    assert set(stated) == set(defaults), f"{option}: help {text!r} states no default"
+    for model, value in defaults.items():
+        assert kind(stated[model]) == value, f"{option} --model {model}: {text!r} vs {value!r}"
 
 
 @pytest.mark.parametrize("option, value, message", [

@@ -37,9 +37,13 @@ def build_parser():
     demo.add_argument("--ratings", type=int, default=1_000_209,
                       help="ratings in the generated data set, 100 to 11,192,120 (default: "
                            "MovieLens 1M's count)")
-    demo.add_argument("--factors", type=int, default=32, help="factors for the generated set")
-    demo.add_argument("--iterations", type=int, default=10)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--factors", type=int, default=32,
+                      help="factors for the generated set (default 32)")
+    demo.add_argument("--iterations", type=int, default=10,
+                      help="iterations for the generated set (default 10)")
+    demo.add_argument("--seed", type=int, default=0,
+                      help="seed of both data sets, the split and the initial factors "
+                           "(default 0)")
     demo.add_argument("--threads", type=int, default=None, help="threads (default: all)")
     from . import evaluate, fit, info, query
 
