@@ -510,6 +510,14 @@ class ALSBase:
         -------
         ndarray or float
             One score per pair (a float when both arguments are scalars).
+
+        Examples
+        --------
+        >>> import numpy as np, sparseals as sa
+        >>> Y = np.array([[5.0, np.nan, 1.0], [4.0, 2.0, np.nan]])  # NaN: not rated
+        >>> model = sa.ExplicitALS(factors=2, iterations=3, random_state=0).fit(Y)
+        >>> model.predict([0, 1, 1], [1, 0, 2]).shape, type(model.predict(0, 1))
+        ((3,), <class 'float'>)
         """
         self._check_fitted()
         scalar = np.ndim(users) == 0 and np.ndim(items) == 0
@@ -545,6 +553,17 @@ class ALSBase:
             1-D for a single user, ``(n_users, n)`` for several. Where exclusions leave
             fewer than ``n`` candidates, the rest is padded with item −1 and score −inf.
             Ties are broken by the lower item index.
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp, sparseals as sa
+        >>> X = sp.random(30, 20, density=0.3, format="csr", random_state=0)
+        >>> model = sa.ExplicitALS(factors=3, random_state=0).fit(X)
+        >>> items, scores = model.recommend(0, n=5)
+        >>> items.shape, bool(set(items) & set(X[[0]].indices))  # unseen items only
+        ((5,), False)
+        >>> model.recommend([0, 1, 2], n=5, items=[1, 2, 3, 4, 5, 6, 7, 8])[0].shape
+        (3, 5)
         """
         self._check_fitted()
         v.boolean(exclude_seen, "exclude_seen")
@@ -598,6 +617,15 @@ class ALSBase:
         items, scores : ndarray
             Shaped as in :meth:`recommend`: 1-D for a single item, ``(len(items), n)``
             for several.
+
+        Examples
+        --------
+        >>> from sparseals import ImplicitALS
+        >>> from sparseals.datasets import synthetic
+        >>> model = ImplicitALS(factors=4, iterations=3).fit(synthetic(40, 30, 300, implicit=True))
+        >>> items, cosines = model.similar_items(4, n=3)
+        >>> len(items), 4 in items, bool(cosines.max() <= 1.0001)
+        (3, False, True)
         """
         self._check_fitted()
         return self._similar(self.item_factors_, items, n, "items")

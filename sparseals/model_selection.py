@@ -69,7 +69,7 @@ def leave_k_out(ratings, k=1, min_ratings=None, timestamps=None, random_state=No
         Ratings held out per eligible user.
     min_ratings : int, optional
         Users with fewer ratings keep them all in training; default ``k + 1``
-        (the leave-one-out protocol of BENCHMARKING.md uses ``k=1, min_ratings=5``).
+        (the leave-one-out protocol of ``../shared/docs/BENCHMARKING.md`` uses ``k=1, min_ratings=5``).
     timestamps : array_like of int, optional
         One per rating, aligned with ``ratings.by_user`` (as
         :func:`~sparseals.datasets.read_ratings` and
@@ -82,6 +82,14 @@ def leave_k_out(ratings, k=1, min_ratings=None, timestamps=None, random_state=No
     Returns
     -------
     train, test : Ratings
+
+    Examples
+    --------
+    >>> import sparseals as sa
+    >>> r = sa.Ratings.from_coo([0, 0, 0, 1, 1, 2], [0, 1, 2, 0, 2, 1], [5, 3, 4, 1, 2, 4])
+    >>> train, test = leave_k_out(r, k=1, timestamps=[10, 30, 20, 5, 1, 7])
+    >>> [index.tolist() for index in test.csr.nonzero()]  # users 0 and 1 lose their latest
+    [[0, 1], [1, 0]]
     """
     _check_ratings(ratings)
     k = v.positive_int(k, "k")

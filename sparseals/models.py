@@ -216,6 +216,15 @@ class ExplicitALS(ALSBase):
         -------
         factors : ndarray of shape (K,)
             With ``biases=True``, a pair ``(factors, bias)``.
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp, sparseals as sa
+        >>> X = sp.random(30, 20, density=0.3, format="csr", random_state=0)
+        >>> model = sa.ExplicitALS(factors=3, random_state=0).fit(X)
+        >>> new_user = model.fold_in([2, 7], [4.0, 5.0])
+        >>> new_user.shape, model.user_factors_.shape  # the model is unchanged
+        ((3,), (30, 3))
         """
         self._check_fitted()
         self._validate_solve_params(self.user_factors_.dtype)
