@@ -70,6 +70,11 @@ class ExplicitALS(ALSBase):
         no unique solution: the factors can drift along the directions the ratings
         leave free and the loss can then rise by rounding-level amounts (more in
         float32). Use λ > 0 for data with rows that short.
+    user_ids_, item_ids_ : ndarray
+        The original id of each factor row (the training Ratings' ``user_ids`` /
+        ``item_ids``).
+    validation_history_, validation_metric_, best_iteration_
+        After ``fit(X, validation=...)``: see :meth:`fit`.
 
     Examples
     --------
@@ -318,6 +323,8 @@ class ImplicitALS(ALSBase):
         It never increases (both solvers decrease every row's objective).
     n_singular_ : int
         Row systems in the last iteration that were singular and solved with a ridge.
+    user_ids_, item_ids_, validation_history_, validation_metric_, best_iteration_
+        As in :class:`ExplicitALS`.
 
     Notes
     -----
