@@ -132,8 +132,10 @@ class Ratings:
         """Ratings from a pandas DataFrame whose user and item ids may be anything hashable.
 
         Ids are encoded to ``0..n-1`` in sorted order; the originals are kept in
-        ``user_ids`` / ``item_ids``. The ratings are stored by user, then by item
-        (``by_user``), not in the DataFrame's row order.
+        ``user_ids`` / ``item_ids``. Each column holds one kind of id (numbers, text,
+        dates, tuples, …): one that mixes kinds (``1`` and ``'1'``) or misses ids is
+        refused. The ratings are stored by user, then by item (``by_user``), not in
+        the DataFrame's row order.
 
         Parameters
         ----------
