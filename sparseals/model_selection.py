@@ -68,8 +68,9 @@ def leave_k_out(ratings, k=1, min_ratings=None, timestamps=None, random_state=No
     k : int
         Ratings held out per eligible user.
     min_ratings : int, optional
-        Users with fewer ratings keep them all in training; default ``k + 1``
-        (the leave-one-out protocol of ``../shared/docs/BENCHMARKING.md`` uses ``k=1, min_ratings=5``).
+        Users with fewer ratings keep them all in training; default ``k + 1`` (the
+        leave-one-out protocol of ``../shared/docs/BENCHMARKING.md`` uses ``k=1,
+        min_ratings=5``).
     timestamps : array_like of int, optional
         One per rating, aligned with ``ratings.by_user`` (as
         :func:`~sparseals.datasets.read_ratings` and
