@@ -80,7 +80,14 @@ def build_model(args):
                            f"{args.model}")
         params[name] = value
     model = cls(**params)
-    model._validate_params()  # fail before reading a large file, not after
+    try:  # fail before reading a large file, not after
+        model._validate_params()
+    except ValueError as error:  # its message names the parameter: name the option
+        name, _, rest = str(error).partition(" ")
+        option = next((o for n, o, *_ in MODEL_OPTIONS if n == name), None)
+        if option is None:
+            raise
+        raise CLIError(f"{option} {rest}") from None
     return model
 
 
