@@ -45,8 +45,12 @@ def test_readme_has_examples():
 
 
 @pytest.mark.parametrize("index", range(len(code_blocks("python"))))
-def test_python_example_runs(index, beside_shared_data):
+def test_python_example_runs(index, request, tmp_path, monkeypatch):
     code = code_blocks("python")[index]
+    if "../shared/data" in code:
+        request.getfixturevalue("beside_shared_data")
+    else:
+        monkeypatch.chdir(tmp_path)
     exec(compile(code, f"README.md python block {index + 1}", "exec"), {})
 
 
