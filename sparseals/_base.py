@@ -577,11 +577,11 @@ class ALSBase:
             candidates = np.unique(self._indices(items, "items", n_items, "items")).astype(np.int32)
         n = min(n, len(candidates))
         if exclude_seen:
-            excluded = self._seen
-        else:
-            excluded = Compressed(np.zeros(len(self.user_factors_) + 1, dtype=np.int32),
-                                  np.zeros(0, dtype=np.int32), None)
-        exclusions = (excluded.indptr[users], excluded.indptr[users + 1], excluded.indices)
+            seen = self._seen
+            exclusions = (seen.indptr[users], seen.indptr[users + 1], seen.indices)
+        else:  # empty ranges for the users asked about, not offsets for every fitted user
+            nothing = np.zeros(len(users), dtype=np.int32)
+            exclusions = (nothing, nothing, np.zeros(0, dtype=np.int32))
         # the item factors as they are (gathered only when items= picks some), not a copy
         # widened by the biases (1M items at K = 128: 0.5-1 GB per call); the biases, if
         # any, are added to the scores instead, the same way for any number of users

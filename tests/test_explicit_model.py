@@ -394,6 +394,31 @@ def test_one_query_does_not_copy_the_item_factors(biases, call):
     assert peak < model.item_factors_.nbytes / 4  # 6.4 MB of factors
 
 
+def test_recommend_without_exclusions_allocates_nothing_per_fitted_user():
+    """recommend(exclude_seen=False) built empty exclusion offsets for every fitted user on
+    each call (4 bytes per user: 40 MB per one-user query at 10M users) to read the asked
+    users' ones."""
+    import tracemalloc
+
+    n_users = 200_000
+    X = sp.csr_matrix((np.ones(n_users), (np.arange(n_users), np.arange(n_users) % 4)),
+                      shape=(n_users, 4))
+    model = sa.ExplicitALS(factors=2, iterations=1, random_state=0).fit(X)
+
+    def peak(exclude_seen):
+        model.recommend(0, n=3, exclude_seen=exclude_seen)
+        tracemalloc.start()
+        model.recommend(0, n=3, exclude_seen=exclude_seen)
+        size = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return size
+
+    # the same call with exclusions reads only the asked user's offsets
+    assert peak(False) < peak(True) + n_users
+    items, _ = model.recommend([0, 1], n=4, exclude_seen=False)
+    assert sorted(items[0]) == [0, 1, 2, 3] and sorted(items[1]) == [0, 1, 2, 3]
+
+
 def test_recommend_ties_are_broken_by_lower_index_and_candidates_can_be_restricted():
     model = sa.ExplicitALS(factors=1, iterations=1, random_state=0).fit(np.ones((3, 6)))
     model.item_factors_[:] = np.array([[1.0], [2.0], [2.0], [0.5], [2.0], [1.0]])
