@@ -550,9 +550,17 @@ class ALSBase:
         Returns
         -------
         items, scores : ndarray
-            1-D for a single user, ``(n_users, n)`` for several. Where exclusions leave
-            fewer than ``n`` candidates, the rest is padded with item −1 and score −inf.
-            Ties are broken by the lower item index.
+            Item indices (int32; ``item_ids_[items]`` are the original ids) and their
+            scores (in the factors' dtype), 1-D for a single user, ``(n_users, n)`` for
+            several. Where exclusions leave fewer than ``n`` candidates, the rest is
+            padded with item −1 and score −inf. Equal scores are ranked by the lower
+            item index. The scores come from BLAS products over blocks of users and
+            items, whose rounding can depend on a score's place in the block: a user's
+            scores may differ in the last bit between calls with other users or other
+            ``items=``, and from :meth:`predict`; two items with identical factors
+            (items with identical ratings get them) may then score one unit in the last
+            place apart and come in either order. Items whose score is NaN (non-finite
+            factors set after the fit) are never returned.
 
         Examples
         --------
