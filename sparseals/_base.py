@@ -558,9 +558,9 @@ class ALSBase:
             items, whose rounding can depend on a score's place in the block: a user's
             scores may differ in the last bit between calls with other users or other
             ``items=``, and from :meth:`predict`; two items with identical factors
-            (items with identical ratings get them) may then score one unit in the last
-            place apart and come in either order. Items whose score is NaN (non-finite
-            factors set after the fit) are never returned.
+            (items with identical ratings get them) may then differ by rounding and
+            come in either order. Items whose score is NaN or −inf (non-finite factors
+            set after the fit) are never returned.
 
         Examples
         --------
