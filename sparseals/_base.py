@@ -41,6 +41,31 @@ def _row_norms(rows):
     return np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))
 
 
+def _check_finite_rows(arrays, side, positions):
+    """Raise unless the ``arrays`` (one row, or one value, per entry of ``positions``: the
+    fitted rows of one ``side`` that a query reads) are finite.
+
+    fit, save and load never leave NaN or inf in a model; factors changed after the fit
+    could, and then a query returned only padding (NaN scores are never selected) and a
+    fold-in NaN factors, without a word. Checked on the rows read, not the whole table.
+    """
+    bad = np.zeros(len(positions), dtype=bool)
+    for array in arrays:
+        rows = array[:, None] if array.ndim == 1 else array  # biases: one value a row
+        # a row's sum is not finite when the row is not (or, rarely, when float64 values
+        # near the largest overflow it): confirmed on those rows, without a table of flags
+        with np.errstate(over="ignore", invalid="ignore"):
+            suspect = ~np.isfinite(rows.sum(axis=1, dtype=np.float64))
+        suspect[suspect] = ~np.isfinite(rows[suspect]).all(axis=1)
+        bad |= suspect
+    if bad.any():
+        first = int(positions[np.flatnonzero(bad)[0]])
+        raise ValueError(f"the model's {side} factors (or biases) at index {first} are NaN or "
+                         f"infinite ({int(bad.sum())} of the {side}s this call reads): were "
+                         "the fitted arrays changed after the fit? Refit, or set them to "
+                         "finite values")
+
+
 def _nothing_stored(matrix):
     """True for a sparse matrix without entries or a dense one whose every cell is NaN or
     masked (a masked array's mask marks missing cells too, as in Ratings.from_dense)."""
@@ -562,6 +587,12 @@ class ALSBase:
             come in either order. Items whose score is NaN or −inf (non-finite factors
             set after the fit) are never returned.
 
+        Raises
+        ------
+        ValueError
+            A given user's factors (or bias) are NaN or infinite (changed after the
+            fit, which never leaves them so).
+
         Examples
         --------
         >>> import scipy.sparse as sp, sparseals as sa
@@ -594,11 +625,14 @@ class ALSBase:
         # widened by the biases (1M items at K = 128: 0.5-1 GB per call); the biases, if
         # any, are added to the scores instead, the same way for any number of users
         row_offset, column_bias = self._bias_terms(users) or (None, None)
+        query = self.user_factors_[users]
+        _check_finite_rows([query] if row_offset is None else [query, row_offset], "user",
+                           users)
         factors = self.item_factors_
         if items is not None:
             factors = factors[candidates]
             column_bias = None if column_bias is None else column_bias[candidates]
-        result = self._top_n(self.user_factors_[users], factors, candidates, *exclusions,
+        result = self._top_n(query, factors, candidates, *exclusions,
                              n_items, n, row_offset, column_bias=column_bias)
         return (result[0][0], result[1][0]) if single else result
 
@@ -611,7 +645,8 @@ class ALSBase:
 
         The item itself is left out. An item whose factors are zero (one without
         ratings), or whose norm is below the dtype's smallest normal number, has cosine
-        0 with every other item.
+        0 with every other item. A given item whose factors are NaN or infinite
+        is an error (as in :meth:`recommend`); other such items never appear.
 
         Parameters
         ----------
@@ -661,6 +696,8 @@ class ALSBase:
         n = min(v.positive_int(n, "n"), len(factors) - 1)
         if n < 1:
             raise ValueError(f"there is only one of the {what}: nothing to compare with")
+        query = factors[ids]
+        _check_finite_rows([query], what[:-1], ids)
         # cosines as dot products scaled by the inverse norms, in the kernel: not a
         # normalised copy of every factor row per call
         norms = _row_norms(factors)
@@ -672,7 +709,7 @@ class ALSBase:
         inverse = inverse.astype(factors.dtype)
         everyone = np.arange(len(factors), dtype=np.int32)
         starts = np.arange(len(ids))
-        result = self._top_n(factors[ids] * inverse[ids, None], factors, everyone, starts,
+        result = self._top_n(query * inverse[ids, None], factors, everyone, starts,
                              starts + 1, ids.astype(np.int32), len(factors), n, row_offset=0.0,
                              column_scale=inverse)
         return (result[0][0], result[1][0]) if single else result

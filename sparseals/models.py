@@ -3,12 +3,15 @@
 import numpy as np
 
 from . import _validation as v
-from ._base import ALSBase
+from ._base import ALSBase, _check_finite_rows
 from ._threads import kernel_threads
 from .ratings import Compressed
 from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
                       _confidence_terms, _dense_explicit_step, _explicit_step, _implicit_step,
                       _plan_long_rows)
+
+
+_OTHER_SIDE = {"user": "item", "item": "user"}
 
 
 class ExplicitALS(ALSBase):
@@ -222,6 +225,13 @@ class ExplicitALS(ALSBase):
         factors : ndarray of shape (K,)
             With ``biases=True``, a pair ``(factors, bias)``.
 
+        Raises
+        ------
+        ValueError
+            The factors (or bias) of a given item are NaN or infinite (changed after
+            the fit); so do :meth:`partial_fit_users` and :meth:`partial_fit_items`
+            for the rows of the other side that their systems read.
+
         Examples
         --------
         >>> import scipy.sparse as sp, sparseals as sa
@@ -248,6 +258,10 @@ class ExplicitALS(ALSBase):
         else:
             other, other_bias, reg = self.user_factors_, self.user_biases_, self._reg_items
         other = np.asarray(other)  # left on a Dask cluster (gather=False): brought here
+        referenced = np.unique(rows.indices)  # the rows of the other side the systems read
+        _check_finite_rows([other[referenced]] + ([] if other_bias is None
+                                                 else [other_bias[referenced]]),
+                           _OTHER_SIDE[side], referenced)
         return _explicit_step(rows, other, other_bias, self.global_mean_, target, target_bias,
                               reg, float(self.reg_exponent), self.nonnegative, self.num_threads)
 
@@ -443,11 +457,15 @@ class ImplicitALS(ALSBase):
         other = np.asarray(other)  # left on a Dask cluster (gather=False): brought here
         referenced = np.unique(rows.indices)
         if 4 * len(referenced) > len(other):
+            # every row of the other side enters each system (through its Gram matrix)
+            _check_finite_rows([other], _OTHER_SIDE[side], np.arange(len(other)))
             return self._step(rows, other, target, reg, False)
         # few rows of the other side (a fold-in): the half-step rotates only those into
         # G's eigenbasis, not the whole side (ml20m@0.1, K = 64: 6.8–8.1 → 2.7 ms per fold-in)
-        with kernel_threads(self.num_threads):
+        with kernel_threads(self.num_threads), np.errstate(invalid="ignore"):  # checked next
             gram = other.T @ other
+        if not np.isfinite(gram).all():  # a non-finite row makes it so: find which
+            _check_finite_rows([other], _OTHER_SIDE[side], np.arange(len(other)))
         local = Compressed(rows.indptr, np.searchsorted(referenced, rows.indices).astype(np.int32),
                            rows.data)
         return self._step(local, other[referenced], target, reg, False, other_gram=gram,
@@ -496,6 +514,12 @@ class ImplicitALS(ALSBase):
         Returns
         -------
         factors : ndarray of shape (K,)
+
+        Raises
+        ------
+        ValueError
+            The factors of any item are NaN or infinite (changed after the fit): every
+            item enters the system, through ``VᵀV``; the same for the partial fits.
         """
         self._check_fitted()
         self._validate_solve_params(self.user_factors_.dtype)

@@ -419,6 +419,51 @@ def test_recommend_without_exclusions_allocates_nothing_per_fitted_user():
     assert sorted(items[0]) == [0, 1, 2, 3] and sorted(items[1]) == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("model_class, params", [(sa.ExplicitALS, {}),
+                                                  (sa.ExplicitALS, dict(biases=True)),
+                                                  (sa.ImplicitALS, {})])
+def test_queries_refuse_the_non_finite_rows_they_read(model_class, params):
+    """Factors made NaN or infinite after the fit (fit, save and load refuse them) went
+    through without a word: a NaN user got only padding (item -1, score -inf) from
+    recommend, a NaN item likewise from similar_items, and fold_in returned NaN factors."""
+    rng = np.random.default_rng(3)
+    dense = observed_sample(rng, (20, 15), 0.5)
+    model = model_class(factors=3, iterations=2, random_state=0, **params).fit(dense)
+    clean_items, clean_scores = model.recommend([0, 2], n=5)
+    model.user_factors_[1, 0] = np.nan
+    message = r"user factors \(or biases\) at index 1 are NaN or infinite \(1 of the users"
+    with pytest.raises(ValueError, match=message):
+        model.recommend([0, 1], n=5)
+    with pytest.raises(ValueError, match=message):
+        model.similar_users(1)
+    # the users the call does not read are served as before, and no user at all
+    assert model.recommend([], n=5)[0].shape == model.similar_users([], n=5)[0].shape == (0, 5)
+    items, scores = model.recommend([0, 2], n=5)
+    np.testing.assert_array_equal(items, clean_items)
+    np.testing.assert_array_equal(scores, clean_scores)
+    model.user_factors_[1, 0] = 0.0
+    if params.get("biases"):
+        model.user_biases_[1] = np.inf
+        with pytest.raises(ValueError, match=message):
+            model.recommend(1)
+        model.user_biases_[1] = 0.0
+    model.item_factors_[4] = [np.inf, 0.0, 0.0]
+    message = r"item factors \(or biases\) at index 4 are NaN or infinite"
+    with pytest.raises(ValueError, match=message):
+        model.similar_items([0, 4])
+    with pytest.raises(ValueError, match=message):
+        model.fold_in([4, 7], [1.0, 2.0])
+    with pytest.raises(ValueError, match=message):
+        model.partial_fit_users(20, np.where(np.arange(15) == 4, 1.0, np.nan)[None, :])
+    assert len(model.user_factors_) == 20  # refused before anything changed
+    if model_class is sa.ImplicitALS:  # every item enters a fold-in's system (its Gram)
+        with pytest.raises(ValueError, match=message):
+            model.fold_in([7], [2.0])
+    else:
+        factors = model.fold_in([7], [2.0])
+        assert np.isfinite(factors[0] if params else factors).all()
+
+
 def test_recommend_ties_are_broken_by_lower_index_and_candidates_can_be_restricted():
     model = sa.ExplicitALS(factors=1, iterations=1, random_state=0).fit(np.ones((3, 6)))
     model.item_factors_[:] = np.array([[1.0], [2.0], [2.0], [0.5], [2.0], [1.0]])
