@@ -14,6 +14,17 @@ from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
 _OTHER_SIDE = {"user": "item", "item": "user"}
 
 
+def _distinct(indices, n):
+    """The distinct values of ``indices`` (each in [0, n)), sorted: by a sort when they are
+    few (a fold-in), by n flags when they are many (a partial fit of many rows: no sort of
+    every entry)."""
+    if 8 * len(indices) < n:
+        return np.unique(indices)
+    read = np.zeros(n, dtype=bool)
+    read[indices] = True
+    return np.flatnonzero(read)
+
+
 class ExplicitALS(ALSBase):
     """Matrix factorisation of explicit ratings by alternating least squares.
 
@@ -258,7 +269,7 @@ class ExplicitALS(ALSBase):
         else:
             other, other_bias, reg = self.user_factors_, self.user_biases_, self._reg_items
         other = np.asarray(other)  # left on a Dask cluster (gather=False): brought here
-        referenced = np.unique(rows.indices)  # the rows of the other side the systems read
+        referenced = _distinct(rows.indices, len(other))  # the other side's rows read
         _check_finite_rows([other[referenced]] + ([] if other_bias is None
                                                  else [other_bias[referenced]]),
                            _OTHER_SIDE[side], referenced)
@@ -455,7 +466,7 @@ class ImplicitALS(ALSBase):
         other, reg = ((self.item_factors_, self._reg_users) if side == "user"
                       else (self.user_factors_, self._reg_items))
         other = np.asarray(other)  # left on a Dask cluster (gather=False): brought here
-        referenced = np.unique(rows.indices)
+        referenced = _distinct(rows.indices, len(other))
         if 4 * len(referenced) > len(other):
             # every row of the other side enters each system (through its Gram matrix)
             _check_finite_rows([other], _OTHER_SIDE[side], np.arange(len(other)))
