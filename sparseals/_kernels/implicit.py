@@ -25,7 +25,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ._options import INNER, OUTER
+from ._options import INNER, OUTER, OUTER_ORDERED
 from .blas import add_lower_product, product_rows, set_row_products
 from .loss import _dot, implicit_score_loss, observed_implicit_loss
 from .prefetch import prefetch_factor_row, worth_prefetching
@@ -320,7 +320,7 @@ def exact_half_step(indptr, indices, data, other, gram_diagonal, target, reg, re
                                                      n <= rows_s.shape[1])
 
 
-@njit(**OUTER)
+@njit(**OUTER_ORDERED)  # the same rounding compiled or cached (_options)
 def cg_half_step(indptr, indices, data, other, gram_diagonal, target, reg, reg_exponent, c0, c1,
                  alpha0, n_other, cg_steps, scratch, row_losses, defer_long):
     """Take ``cg_steps`` conjugate-gradient steps (Takács, Pilászy & Tikk 2011) on every

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ._options import OUTER
+from ._options import OUTER_ORDERED
 from .loss import _dot, implicit_cell_loss
 from .solve import cg_step_length
 
@@ -100,7 +100,7 @@ def plan_long_rows(rows, transposed, threshold):
                     values)
 
 
-@njit(**OUTER)
+@njit(**OUTER_ORDERED)
 def _product_pass(ptr, slots, values, other, active, vectors, out, rhs, losses, c0, c1, alpha0,
                   mode):
     """One pass over the long rows' entries for every active long row ``s``:
@@ -139,7 +139,7 @@ def _product_pass(ptr, slots, values, other, active, vectors, out, rhs, losses, 
                         b[a] += c * y[a]
 
 
-@njit(**OUTER)
+@njit(**OUTER_ORDERED)
 def _add_up(partial, out):
     """``out = Σ_c partial[c]``, the ranges in order."""
     for s in prange(out.shape[0]):
@@ -148,7 +148,7 @@ def _add_up(partial, out):
             out[s] += partial[c, s]
 
 
-@njit(**OUTER)
+@njit(**OUTER_ORDERED)
 def _residuals(gram_diagonal, lam, x, ap, r, p, rs, tol):
     """``r = b − A x`` (``r`` holds ``b``, ``ap`` the sparse part of ``A x``); ``p = r``."""
     k = x.shape[1]
@@ -161,7 +161,7 @@ def _residuals(gram_diagonal, lam, x, ap, r, p, rs, tol):
         tol[s] = rs[s] * eps * eps
 
 
-@njit(**OUTER)
+@njit(**OUTER_ORDERED)
 def _cg_update(gram_diagonal, lam, active, x, r, p, ap, rs):
     """Finish ``ap = A p`` and take the CG step of every active row."""
     k = x.shape[1]
