@@ -78,6 +78,32 @@ def test_blocked_fit_equals_single_machine(client, name):
                 assert model.global_mean_ == pytest.approx(reference.global_mean_, rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_explicit_blocked_fit_is_the_single_machine_fit_bitwise(client, dtype):
+    """fit's docstring promises ExplicitALS's factors and biases bitwise."""
+    X = _matrix(seed=4, n_users=120, n_items=90)
+    for name in ("explicit", "explicit-biases", "explicit-nonnegative"):
+        reference = MODELS[name](iterations=3, dtype=dtype, random_state=3).fit(X)
+        for routing in ("broadcast", "routed"):
+            model = sd.fit(MODELS[name](iterations=3, dtype=dtype, random_state=3), X, client,
+                           blocks=2, routing=routing, timeout=TIMEOUT)
+            for attribute in ("user_factors_", "item_factors_", "user_biases_", "item_biases_"):
+                np.testing.assert_array_equal(getattr(model, attribute),
+                                              getattr(reference, attribute),
+                                              err_msg=f"{name}, {routing}, {attribute}")
+
+
+def test_blocked_fit_does_not_depend_on_num_threads(client):
+    X = _matrix(seed=5, n_users=120, n_items=90)
+    for name in ("explicit-biases", "implicit-cg", "implicit-exact"):
+        fits = [sd.fit(MODELS[name](iterations=2, random_state=0, num_threads=threads), X,
+                       client, blocks=2, timeout=TIMEOUT) for threads in (1, 2, 1)]
+        for other in fits[1:]:
+            np.testing.assert_array_equal(other.user_factors_, fits[0].user_factors_, err_msg=name)
+            np.testing.assert_array_equal(other.item_factors_, fits[0].item_factors_, err_msg=name)
+            assert other.loss_history_ == fits[0].loss_history_
+
+
 def test_uneven_blocks_and_float32(client):
     X = _matrix(seed=1)
     reference = sa.ExplicitALS(factors=3, iterations=2, random_state=0).fit(X)

@@ -25,13 +25,23 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         gather=True, timeout=None):
     """Fit an unfitted model on a Dask cluster; returns the model, fitted.
 
-    The result equals ``model.fit(data)`` on one machine (same ``random_state``,
-    same factors up to rounding): the model draws its random start as usual, the
-    ratings are split into user blocks (rows of the CSR) and item blocks (rows of
-    the CSC) that stay on the workers for the whole fit, and each half-step ships
-    the fixed side's factors to the blocks and runs :mod:`sparseals.solvers` there.
-    Dask recomputes blocks lost with a worker from their inputs, so a fit survives
-    the loss of workers.
+    The result equals ``model.fit(data)`` on one machine (same ``random_state``):
+    the model draws its random start as usual, the ratings are split into user blocks
+    (rows of the CSR) and item blocks (rows of the CSC) that stay on the workers for
+    the whole fit, and each half-step ships the fixed side's factors to the blocks and
+    runs :mod:`sparseals.solvers` there. Dask recomputes blocks lost with a worker from
+    their inputs, so a fit survives the loss of workers.
+
+    ExplicitALS's factors and biases are those of the single-machine fit bitwise (its
+    ``loss_history_`` is summed by blocks: equal up to rounding). ImplicitALS's are
+    equal up to rounding: the single-machine fit rotates the fixed side into the
+    eigenbasis of its Gram matrix and back in place, which moves its rows by rounding,
+    and with several blocks the Gram matrix is added up from the blocks' in float64.
+    After three iterations (1,500 × 200, 25,000 interactions, K = 8, two blocks) the
+    factors differed by up to 1e-12 of the largest in float64, and in float32 by 1e-6
+    with ``solver="cholesky"`` and 1e-3 with CG (which carries rounding forward from
+    step to step). A cluster fit does not depend on ``num_threads`` and repeats
+    bitwise with the same ``blocks``.
 
     Parameters
     ----------
