@@ -1,8 +1,10 @@
-"""Scoring a fitted model from several Python threads at once gives the serial answers."""
+"""Threads: scoring from several Python threads at once gives the serial answers; num_threads
+is resolved, honoured inside the kernels (BLAS on one thread) and restored; BLAS advice."""
 
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 import sparseals as sa
 
@@ -26,6 +28,53 @@ def test_parallel_callers_get_the_serial_answers():
     for i, result in enumerate(results):
         for got, expected in zip(result, serial[i % len(calls)]):
             np.testing.assert_array_equal(got, expected)
+
+
+def test_num_threads_is_resolved_as_documented():
+    import numba
+
+    from sparseals._threads import resolve_num_threads
+
+    limit = numba.config.NUMBA_NUM_THREADS
+    assert [resolve_num_threads(n) for n in (None, 0, -1, 10**6)] == [limit] * 4
+    assert resolve_num_threads(-2) == max(1, limit - 1)
+    assert resolve_num_threads(-10**6) == 1
+    assert resolve_num_threads(np.int64(1)) == 1
+    for bad in (True, 1.5, np.float64(1.0), "2"):
+        with pytest.raises(ValueError, match=r"num_threads must be an integer or None; got "):
+            resolve_num_threads(bad)
+
+
+def test_kernels_run_on_num_threads_with_one_blas_thread_and_both_are_restored(monkeypatch):
+    import numba
+    from threadpoolctl import threadpool_info
+
+    from sparseals._kernels import explicit, implicit, topk
+
+    def blas_threads():
+        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+    seen = []
+
+    def watched(kernel):
+        def call(*args):
+            seen.append((kernel.__name__, numba.get_num_threads(), blas_threads()))
+            return kernel(*args)
+        return call
+
+    for module, name in ((explicit, "half_step"), (implicit, "cg_half_step"),
+                         (topk, "score_top_n")):
+        monkeypatch.setattr(module, name, watched(getattr(module, name)))
+    before = numba.get_num_threads(), blas_threads()
+    dense = np.random.default_rng(0).integers(1, 6, size=(60, 40)).astype(float)
+    dense[dense < 2] = np.nan
+    model = sa.ExplicitALS(factors=4, iterations=1, random_state=0, num_threads=1).fit(dense)
+    model.recommend(0)
+    sa.ImplicitALS(factors=4, iterations=1, random_state=0, num_threads=1).fit(
+        np.nan_to_num(dense))
+    assert {name for name, _, _ in seen} == {"half_step", "cg_half_step", "score_top_n"}
+    assert all(threads == 1 and blas == {1} for _, threads, blas in seen), seen
+    assert (numba.get_num_threads(), blas_threads()) == before
 
 
 class _FakeController:
