@@ -669,3 +669,57 @@ def test_dataframe_item_blocks_stack_only_the_user_blocks_that_rate_them(client,
     reference = sa.ExplicitALS(factors=2, iterations=2, random_state=0, dtype="float64").fit(
         sa.Ratings.from_dataframe(frame, dtype="float64"))
     np.testing.assert_allclose(model.item_factors_, reference.item_factors_, atol=1e-8)
+
+
+# ---------------------------------------------- found by a probing session (twentieth)
+def _error_within(seconds, function):
+    """The exception ``function()`` raises, failing the test if it takes ``seconds`` or
+    more (a thread: a hang must fail the test, not block it)."""
+    import threading
+
+    outcome = []
+
+    def run():
+        try:
+            function()
+            outcome.append(None)
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"{function} did not end within {seconds} s"
+    return outcome[0]
+
+
+def test_rows_left_on_a_cluster_without_workers_fail_within_their_timeout(tmp_path):
+    """Pickling or saving a model whose user factors stayed on a cluster whose every
+    worker had died blocked for ever (Dask waits for a worker to recompute them)."""
+    import pickle
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                           dashboard_address=":0")
+    client = Client(cluster)
+    try:
+        model = sd.fit(sa.ExplicitALS(factors=2, iterations=1, random_state=0), _matrix(),
+                       client, gather=False, timeout=TIMEOUT)
+        assert model.user_factors_.timeout == TIMEOUT  # the fit's
+        model.user_factors_.timeout = 1
+        cluster.scale(0)
+        deadline = time.monotonic() + TIMEOUT
+        while client.scheduler_info()["workers"]:
+            assert time.monotonic() < deadline, "the worker did not leave"
+            time.sleep(0.05)
+        for action in (lambda: pickle.dumps(model), lambda: model.save(tmp_path / "m.npz"),
+                       lambda: model.recommend(0)):
+            error = _error_within(TIMEOUT / 2, action)
+            assert isinstance(error, TimeoutError), error
+            assert "did not arrive within 1 seconds" in str(error)
+        with pytest.raises(ValueError, match="timeout must be a non-negative number"):
+            model.user_factors_.timeout = "long"
+    finally:
+        client.close()
+        cluster.close()
+    error = _error_within(TIMEOUT / 2, lambda: pickle.dumps(model))
+    assert isinstance(error, RuntimeError) and "the client is closed" in str(error), error

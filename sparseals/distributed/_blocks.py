@@ -15,6 +15,10 @@ import numpy as np
 
 from ..ratings import Compressed
 
+# seconds to wait for factors coming back to the client without a timeout given: the last
+# completed ones after an interruption, or a DistributedRows' (which could wait forever)
+GATHER_SECONDS = 30.0
+
 
 class RatingBlock(NamedTuple):
     """One side's rows ``offset .. offset + n_rows - 1`` and everything a half-step needs."""

@@ -1,8 +1,11 @@
 """A factor matrix left on the cluster: rows are fetched when indexed."""
 
+from concurrent.futures import CancelledError
+
 import numpy as np
 
-from ._blocks import rows_of
+from .. import _validation as v
+from ._blocks import GATHER_SECONDS, rows_of
 
 
 class DistributedRows:
@@ -16,6 +19,10 @@ class DistributedRows:
 
     :func:`sparseals.distributed.fit` with ``gather=False`` makes one.
 
+    Every fetch (indexing, :meth:`gather`, pickling, ``save``) waits at most
+    :attr:`timeout` seconds for the blocks, then raises ``TimeoutError``: with
+    every worker gone they would never arrive.
+
     Parameters
     ----------
     client : dask.distributed.Client
@@ -26,16 +33,28 @@ class DistributedRows:
     k : int
         Columns (factors).
     dtype : numpy dtype
+    timeout : float, optional
+        Seconds a fetch waits for the blocks (default 30).
     """
 
     ndim = 2
 
-    def __init__(self, client, futures, bounds, k, dtype):
+    def __init__(self, client, futures, bounds, k, dtype, timeout=None):
         self._client = client
         self._futures = list(futures)
         self._bounds = np.asarray(bounds, dtype=np.int64)
         self.shape = (int(self._bounds[-1]), int(k))
         self.dtype = np.dtype(dtype)
+        self.timeout = GATHER_SECONDS if timeout is None else timeout
+
+    @property
+    def timeout(self):
+        """Seconds a fetch waits for the rows (the fit's ``timeout``, else 30)."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, seconds):
+        self._timeout = v.non_negative_float(seconds, "timeout")
 
     def __len__(self):
         return self.shape[0]
@@ -65,9 +84,10 @@ class DistributedRows:
             raise IndexError(f"row index out of range for {self.shape[0]} rows")
         block_of = np.searchsorted(self._bounds, rows, side="right") - 1
         wanted = np.unique(block_of)
-        fetched = self._client.gather([
-            self._client.submit(rows_of, self._futures[b], rows[block_of == b] - self._bounds[b],
-                                pure=False)
+        client = self._running_client()
+        fetched = self._fetch([
+            client.submit(rows_of, self._futures[b], rows[block_of == b] - self._bounds[b],
+                          pure=False)
             for b in wanted])
         out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
         for b, part in zip(wanted, fetched):
@@ -85,10 +105,36 @@ class DistributedRows:
 
     def gather(self):
         """The whole matrix as a numpy array on the client."""
-        parts = self._client.gather(self._futures)
+        parts = self._fetch(self._futures)
         if not parts:
             return np.empty(self.shape, dtype=self.dtype)
         return np.concatenate([part.factors for part in parts])
+
+    def _fetch(self, futures):
+        """The results of ``futures``, or a clear error within ``timeout`` seconds (Dask
+        waits without end for blocks lost with the last worker, to recompute them)."""
+        from distributed import wait
+
+        client = self._running_client()
+        try:
+            wait(futures, timeout=self.timeout)
+            return client.gather(futures)
+        except TimeoutError:
+            error = TimeoutError(
+                f"the user factors left on the cluster (gather=False) did not arrive within "
+                f"{self.timeout:g} seconds (their timeout): are the cluster's workers alive? "
+                "To wait longer, raise model.user_factors_.timeout")
+        except CancelledError:  # the client lost its scheduler
+            error = RuntimeError("the user factors left on the cluster (gather=False) were "
+                                 "cancelled: was the client or the cluster closed? Fit again")
+        raise error  # here, not in the handler: Dask's error (its context) holds the futures
+
+    def _running_client(self):
+        if self._client.status in ("closing", "closed"):
+            raise RuntimeError(f"the client is {self._client.status}, and the user factors "
+                               "it left on the cluster (gather=False) are lost with it; fit "
+                               "again, or gather them before closing the client")
+        return self._client
 
     def __array__(self, dtype=None, copy=None):
         array = self.gather()

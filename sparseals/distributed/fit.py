@@ -16,7 +16,6 @@ from ..ratings import _DUPLICATES, Ratings
 from . import _blocks, _steps
 
 _ROUTINGS = {"broadcast", "routed"}
-_SALVAGE_SECONDS = 30.0  # to bring back the last completed factors after an interruption
 _SIDES = ("user", "item")
 
 
@@ -92,7 +91,10 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         factors and biases are gathered; ``save`` and pickling bring all the rows to
         the client). Keep the client open while the model is used.
     timeout : float, optional
-        Seconds to wait for one half-step before raising ``TimeoutError``.
+        Seconds to wait for one half-step before raising ``TimeoutError``. With
+        ``gather=False``, also how long each fetch of the rows left on the cluster
+        waits (default 30; ``model.user_factors_.timeout`` changes it), so that
+        pickling or indexing them with every worker gone fails instead of blocking.
 
     Returns
     -------
@@ -403,7 +405,7 @@ class _Fit:
             # as a fit on one machine: the model keeps the last completed iteration's
             # factors (a Ctrl-C, a timeout or a raising callback), not its random start
             self.factors = completed
-            self.timeout = min(self.timeout or _SALVAGE_SECONDS, _SALVAGE_SECONDS)
+            self.timeout = min(self.timeout or _blocks.GATHER_SECONDS, _blocks.GATHER_SECONDS)
             try:
                 self._gather(True)
             except Exception:  # the cluster is gone: what the model holds is the start
@@ -427,7 +429,7 @@ class _Fit:
                                      for b, f in enumerate(futures)])
                 self.model.user_factors_ = DistributedRows(
                     self.client, futures, self.bounds[side], self.model.factors,
-                    self.model.item_factors_.dtype)
+                    self.model.item_factors_.dtype, self.timeout)
                 if biases[0] is not None:
                     self.model.user_biases_ = np.concatenate(biases)
                 continue
