@@ -77,6 +77,28 @@ def _nothing_stored(matrix):
     return bool(np.all(missing))
 
 
+def _distinct(indices, n):
+    """The distinct values of ``indices`` (each in [0, n)), sorted: by a sort when they are
+    few (a fold-in), by n flags when they are many (a partial fit of many rows: no sort of
+    every entry)."""
+    if 8 * len(indices) < n:
+        return np.unique(indices)
+    read = np.zeros(n, dtype=bool)
+    read[indices] = True
+    return np.flatnonzero(read)
+
+
+def _referenced_rows(rows, other, referenced=None):
+    """The rows of ``other`` that ``rows`` reference (fetched alone from factors left on
+    a Dask cluster) and ``rows`` with column indices into them: (referenced, rows, other).
+    ``referenced``: their indices, if known."""
+    if referenced is None:
+        referenced = _distinct(rows.indices, len(other))
+    local = Compressed(rows.indptr, np.searchsorted(referenced, rows.indices).astype(np.int32),
+                       rows.data)
+    return referenced, local, other[referenced]
+
+
 def _random_factors(rng, n_rows, k, dtype, chunk_rows=1 << 14):
     """Standard normal ``n_rows × k`` factors scaled by 1/√k, in ``dtype``.
 

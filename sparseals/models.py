@@ -3,7 +3,7 @@
 import numpy as np
 
 from . import _validation as v
-from ._base import ALSBase, _check_finite_rows
+from ._base import ALSBase, _check_finite_rows, _distinct, _referenced_rows
 from ._threads import kernel_threads
 from .ratings import Compressed
 from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
@@ -13,16 +13,6 @@ from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
 
 _OTHER_SIDE = {"user": "item", "item": "user"}
 
-
-def _distinct(indices, n):
-    """The distinct values of ``indices`` (each in [0, n)), sorted: by a sort when they are
-    few (a fold-in), by n flags when they are many (a partial fit of many rows: no sort of
-    every entry)."""
-    if 8 * len(indices) < n:
-        return np.unique(indices)
-    read = np.zeros(n, dtype=bool)
-    read[indices] = True
-    return np.flatnonzero(read)
 
 
 class ExplicitALS(ALSBase):
@@ -268,11 +258,14 @@ class ExplicitALS(ALSBase):
             other, other_bias, reg = self.item_factors_, self.item_biases_, self._reg_users
         else:
             other, other_bias, reg = self.user_factors_, self.user_biases_, self._reg_items
-        other = np.asarray(other)  # left on a Dask cluster (gather=False): brought here
+        fetched = None
+        if not isinstance(other, np.ndarray):  # left on a Dask cluster (gather=False)
+            fetched, rows, other = _referenced_rows(rows, other)  # only the rows read
+            other_bias = None if other_bias is None else other_bias[fetched]
         referenced = _distinct(rows.indices, len(other))  # the other side's rows read
         _check_finite_rows([other[referenced]] + ([] if other_bias is None
                                                  else [other_bias[referenced]]),
-                           _OTHER_SIDE[side], referenced)
+                           _OTHER_SIDE[side], referenced if fetched is None else fetched)
         return _explicit_step(rows, other, other_bias, self.global_mean_, target, target_bias,
                               reg, float(self.reg_exponent), self.nonnegative, self.num_threads)
 
@@ -465,21 +458,24 @@ class ImplicitALS(ALSBase):
         """Solve the given rows of one side exactly, the other side fixed (fold-in, partial fit)."""
         other, reg = ((self.item_factors_, self._reg_users) if side == "user"
                       else (self.user_factors_, self._reg_items))
-        other = np.asarray(other)  # left on a Dask cluster (gather=False): brought here
-        referenced = _distinct(rows.indices, len(other))
-        if 4 * len(referenced) > len(other):
-            # every row of the other side enters each system (through its Gram matrix)
-            _check_finite_rows([other], _OTHER_SIDE[side], np.arange(len(other)))
-            return self._step(rows, other, target, reg, False)
-        # few rows of the other side (a fold-in): the half-step rotates only those into
-        # G's eigenbasis, not the whole side (ml20m@0.1, K = 64: 6.8–8.1 → 2.7 ms per fold-in)
-        with kernel_threads(self.num_threads), np.errstate(invalid="ignore"):  # checked next
-            gram = other.T @ other
-        if not np.isfinite(gram).all():  # a non-finite row makes it so: find which
-            _check_finite_rows([other], _OTHER_SIDE[side], np.arange(len(other)))
-        local = Compressed(rows.indptr, np.searchsorted(referenced, rows.indices).astype(np.int32),
-                           rows.data)
-        return self._step(local, other[referenced], target, reg, False, other_gram=gram,
+        if isinstance(other, np.ndarray):
+            referenced = _distinct(rows.indices, len(other))
+            if 4 * len(referenced) > len(other):
+                # every row of the other side enters each system (through its Gram matrix)
+                _check_finite_rows([other], _OTHER_SIDE[side], np.arange(len(other)))
+                return self._step(rows, other, target, reg, False)
+            # few rows of the other side (a fold-in): the half-step rotates only those into
+            # G's eigenbasis, not the whole side (ml20m@0.1, K = 64: 6.8–8.1 → 2.7 ms per
+            # fold-in)
+            with kernel_threads(self.num_threads), np.errstate(invalid="ignore"):  # checked next
+                gram = other.T @ other
+            if not np.isfinite(gram).all():  # a non-finite row makes it so: find which
+                _check_finite_rows([other], _OTHER_SIDE[side], np.arange(len(other)))
+        else:  # left on a Dask cluster (gather=False): only the rows referenced come here
+            referenced = None
+            gram = other.gram()
+        _, local, referenced = _referenced_rows(rows, other, referenced)
+        return self._step(local, referenced, target, reg, False, other_gram=gram,
                           n_other=len(other))
 
     def _loss(self, ratings, observed=None):

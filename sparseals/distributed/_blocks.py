@@ -108,6 +108,11 @@ def concatenate(parts):
     return FactorBlock(factors, biases)
 
 
+def gram(factors):
+    """``XᵀX`` (float64) of a :class:`FactorBlock`'s factors."""
+    return (factors.factors.T @ factors.factors).astype(np.float64)
+
+
 def rows_of(factors, rows):
     """Some rows of a :class:`FactorBlock`'s factors (for a distributed factor matrix)."""
     return factors.factors[rows]

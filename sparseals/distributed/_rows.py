@@ -5,7 +5,7 @@ from concurrent.futures import CancelledError
 import numpy as np
 
 from .. import _validation as v
-from ._blocks import GATHER_SECONDS, rows_of
+from ._blocks import GATHER_SECONDS, gram, rows_of
 
 
 class DistributedRows:
@@ -46,6 +46,7 @@ class DistributedRows:
         self.shape = (int(self._bounds[-1]), int(k))
         self.dtype = np.dtype(dtype)
         self.timeout = GATHER_SECONDS if timeout is None else timeout
+        self._gram = None
 
     @property
     def timeout(self):
@@ -109,6 +110,15 @@ class DistributedRows:
         if not parts:
             return np.empty(self.shape, dtype=self.dtype)
         return np.concatenate([part.factors for part in parts])
+
+    def gram(self):
+        """``XᵀX`` of the whole matrix (float64), summed over the blocks on the cluster
+        (the rows stay there; computed once, as they never change)."""
+        if self._gram is None:
+            client = self._running_client()
+            self._gram = sum(self._fetch([client.submit(gram, f, pure=False)
+                                          for f in self._futures]))
+        return self._gram
 
     def _fetch(self, futures):
         """The results of ``futures``, or a clear error within ``timeout`` seconds (Dask
