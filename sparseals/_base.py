@@ -821,7 +821,8 @@ class ALSBase:
             The user factors are still on a Dask cluster
             (``sparseals.distributed.fit(..., gather=False)``): bring them to the
             client first, ``model.user_factors_ = model.user_factors_.gather()``.
-            :meth:`partial_fit_items` works on such a model (it only reads them).
+            :meth:`partial_fit_items` works on such a model (it only reads them,
+            fetching the rows its columns reference).
 
         Examples
         --------
