@@ -756,3 +756,26 @@ def test_partial_fit_items_fetches_only_the_users_it_references(client, monkeypa
     kept.partial_fit_items([50], added)
     here.partial_fit_items([50], added)
     np.testing.assert_allclose(kept.item_factors_, here.item_factors_, rtol=1e-12, atol=1e-12)
+
+
+def test_a_dataframe_fit_on_a_cluster_without_workers_ends_at_its_timeout():
+    """Encoding a Dask DataFrame gathered the ids and the blocks' summaries without a
+    limit: with timeout= given, a fit on a cluster without workers blocked for ever."""
+    cluster = LocalCluster(n_workers=0, processes=False, dashboard_address=":0")
+    client = Client(cluster)
+    frame = dd.from_pandas(_frame(), npartitions=2)
+    try:
+        for data, step in ((frame, "encoding the DataFrame"), (_matrix(), "building the blocks")):
+            error = _error_within(TIMEOUT / 2, lambda: sd.fit(
+                sa.ExplicitALS(factors=2, iterations=1), data, client, user="user", item="item",
+                rating="stars", timeout=1))
+            assert isinstance(error, TimeoutError), error
+            assert str(error).startswith(f"{step}") and "longer than timeout=1.0" in str(error)
+        deadline = time.monotonic() + TIMEOUT
+        while [key for key in client.futures if str(key).startswith("sparseals-")]:
+            assert time.monotonic() < deadline, "the timed-out fits' futures stay"
+            time.sleep(0.1)
+            gc.collect()
+    finally:
+        client.close()
+        cluster.close()

@@ -20,16 +20,18 @@ from ..ratings import (Compressed, DuplicatePairsError, Ratings, _duplicate_mess
                        _indptr_dtype, _one_kind_of_ids)
 from ..solvers import _check_confidence_values
 from . import _blocks
+from ._wait import within
 
 
 def layout_from_dataframe(client, frame, user, item, rating, dtype, n_blocks, routed, confidence,
-                          duplicates="error"):
+                          duplicates="error", timeout=None):
     """The rating blocks of a Dask DataFrame, plus the data ``model._initialise`` reads.
 
     Returns a dict with ``user`` and ``item`` (lists of block futures), ``bounds``,
     ``shape``, ``seen`` (the users' item indices, no values) and ``stand_in``: a
     :class:`Ratings` with the full seen structure, the ids and, in place of the
     values, the mean rating alone (all the models' initialisation reads of them).
+    Each wait for the cluster lasts at most ``timeout`` seconds (None: no limit).
     """
     for role, column in (("user", user), ("item", item), ("rating", rating)):
         if column is not None and column not in frame.columns:
@@ -41,17 +43,20 @@ def layout_from_dataframe(client, frame, user, item, rating, dtype, n_blocks, ro
     made = []  # every future, cancelled if the layout fails: the error's traceback would
     try:       # otherwise keep them (and the blocks) alive on the cluster
         return _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed,
-                       confidence, duplicates, token, made)
+                       confidence, duplicates, timeout, token, made)
     except BaseException:
         client.cancel(made, force=True)
         raise
 
 
 def _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed, confidence,
-            duplicates, token, made):
+            duplicates, timeout, token, made):
     def submit(*args, **kwargs):
         made.append(client.submit(*args, **kwargs))
         return made[-1]
+
+    late = (f"encoding the DataFrame took longer than timeout={timeout} seconds; check the "
+            "cluster's workers or raise timeout")
 
     workers = sorted(client.scheduler_info()["workers"])
     parts = client.compute(frame[columns].to_delayed())
@@ -61,7 +66,7 @@ def _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed,
     ids_future = submit(merge_ids, distinct, user, item, key=f"sparseals-ids-{token}")
     lengths = [submit(len, part, key=f"sparseals-rows-{p}-{token}")
                for p, part in enumerate(parts)]
-    (user_ids, item_ids), lengths = client.gather([ids_future, lengths])
+    (user_ids, item_ids), lengths = within(client, [ids_future, lengths], timeout, late)
     first_rows = np.cumsum([0] + lengths[:-1])  # an error names a row of the whole frame
     if len(user_ids) == 0:
         raise ValueError("no ratings given: the DataFrame is empty")
@@ -84,8 +89,8 @@ def _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed,
     user_blocks = [submit(user_block, s, int(user_cuts[b]), shape[1], item_cuts, routed,
                           key=f"sparseals-user-block-{b}-{token}", **_blocks.spread(workers, b))
                    for b, s in enumerate(subsets)]
-    summaries = client.gather([submit(summary, s, key=f"sparseals-summary-{b}-{token}")
-                               for b, s in enumerate(subsets)])
+    summaries = within(client, [submit(summary, s, key=f"sparseals-summary-{b}-{token}")
+                                 for b, s in enumerate(subsets)], timeout, late)
     # which user blocks rate items of which item block: each item block stacks the
     # column ranges of those only (all pairs would be blocks² tasks, most of them empty)
     rates = np.zeros((len(subsets), len(item_cuts) - 1), dtype=bool)

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import _validation as v
 from ._blocks import GATHER_SECONDS, gram, rows_of
+from ._wait import within
 
 
 class DistributedRows:
@@ -123,21 +124,17 @@ class DistributedRows:
     def _fetch(self, futures):
         """The results of ``futures``, or a clear error within ``timeout`` seconds (Dask
         waits without end for blocks lost with the last worker, to recompute them)."""
-        from distributed import wait
-
         client = self._running_client()
         try:
-            wait(futures, timeout=self.timeout)
-            return client.gather(futures)
-        except TimeoutError:
-            error = TimeoutError(
-                f"the user factors left on the cluster (gather=False) did not arrive within "
-                f"{self.timeout:g} seconds (their timeout): are the cluster's workers alive? "
-                "To wait longer, raise model.user_factors_.timeout")
+            return within(client, futures, self.timeout,
+                          f"the user factors left on the cluster (gather=False) did not arrive "
+                          f"within {self.timeout:g} seconds (their timeout): are the cluster's "
+                          "workers alive? To wait longer, raise model.user_factors_.timeout")
         except CancelledError:  # the client lost its scheduler
-            error = RuntimeError("the user factors left on the cluster (gather=False) were "
-                                 "cancelled: was the client or the cluster closed? Fit again")
-        raise error  # here, not in the handler: Dask's error (its context) holds the futures
+            pass
+        # raised here, not chained: Dask's error holds the futures
+        raise RuntimeError("the user factors left on the cluster (gather=False) were "
+                           "cancelled: was the client or the cluster closed? Fit again")
 
     def _running_client(self):
         if self._client.status in ("closing", "closed"):

@@ -13,7 +13,7 @@ from .. import _validation as v
 from .._base import as_ratings
 from ..models import ExplicitALS, ImplicitALS
 from ..ratings import _DUPLICATES, Ratings
-from . import _blocks, _steps
+from . import _blocks, _steps, _wait
 
 _ROUTINGS = {"broadcast", "routed"}
 _SIDES = ("user", "item")
@@ -91,7 +91,8 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         factors and biases are gathered; ``save`` and pickling bring all the rows to
         the client). Keep the client open while the model is used.
     timeout : float, optional
-        Seconds to wait for one half-step before raising ``TimeoutError``. With
+        Seconds to wait for one step of the fit (encoding a DataFrame, building the
+        blocks, one half-step) before raising ``TimeoutError``. With
         ``gather=False``, also how long each fetch of the rows left on the cluster
         waits (default 30; ``model.user_factors_.timeout`` changes it), so that
         pickling or indexing them with every worker gone fails instead of blocking.
@@ -139,7 +140,7 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         # the workers, for as long as the error lives: their locals are let go (cancelling
         # the futures instead raced with the next fit's tasks on the same data). A closure
         # in those frames keeps its variables all the same: Dask's TimeoutError (its
-        # waiting closure holds the futures) is therefore not chained to ours (_Fit._wait)
+        # waiting closure holds the futures) is therefore not chained to ours (_wait.within)
         seen = set()
         while error is not None and id(error) not in seen:
             seen.add(id(error))
@@ -157,7 +158,7 @@ def _fit(model, data, client, user, item, rating, dtype, n_blocks, routing, dupl
         from ._encode import layout_from_dataframe
 
         layout = layout_from_dataframe(client, data, user, item, rating, dtype, n_blocks, routed,
-                                       _confidence(model), duplicates)
+                                       _confidence(model), duplicates, timeout)
         ratings = layout.pop("stand_in")
     else:
         ratings = as_ratings(data, dtype, name="data")
@@ -306,18 +307,10 @@ class _Fit:
                                nonnegative=bool(m.nonnegative), **common)
 
     def _wait(self, futures, gather=True):
-        from distributed import wait
-
-        try:
-            wait(futures, timeout=self.timeout)
-            timed_out = False
-        except TimeoutError:
-            timed_out = True
-        if timed_out:  # raised here, not chained: Dask's error holds the futures (see fit)
-            raise TimeoutError(f"building the blocks or a half-step took longer than timeout="
-                               f"{self.timeout} seconds; check the cluster's workers or raise "
-                               "timeout")
-        return self.client.gather(futures) if gather else None
+        return _wait.within(self.client, futures, self.timeout,
+                            f"building the blocks or a half-step took longer than timeout="
+                            f"{self.timeout} seconds; check the cluster's workers or raise "
+                            "timeout", gather)
 
     def _half_step(self, side, iteration):
         """One side's half-step on every block; returns the blocks' stats and the bytes sent."""
