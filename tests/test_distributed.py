@@ -779,3 +779,15 @@ def test_a_dataframe_fit_on_a_cluster_without_workers_ends_at_its_timeout():
     finally:
         client.close()
         cluster.close()
+
+
+def test_a_pandas_dataframe_is_refused_naming_the_dask_dataframe(client):
+    """The message listed Ratings, scipy.sparse and numpy only, not the Dask DataFrame
+    that distributed.fit also takes, nor how to make one."""
+    frame = pd.DataFrame({"userId": [1, 2], "movieId": [1, 2], "rating": [1.0, 2.0]})
+    with pytest.raises(TypeError, match=r"a dense numpy array or a dask\.dataframe\.DataFrame; "
+                                        r"got DataFrame \(for a pandas DataFrame: dask\."
+                                        r"dataframe\.from_pandas"):
+        sd.fit(sa.ExplicitALS(), frame, client)
+    with pytest.raises(TypeError, match=r"or a dask\.dataframe\.DataFrame; got list$"):
+        sd.fit(sa.ExplicitALS(), [[1.0]], client)

@@ -7,6 +7,7 @@ import uuid
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 
 from .. import _early_stopping
 from .. import _validation as v
@@ -161,6 +162,7 @@ def _fit(model, data, client, user, item, rating, dtype, n_blocks, routing, dupl
                                        _confidence(model), duplicates, timeout)
         ratings = layout.pop("stand_in")
     else:
+        _check_in_memory(data)
         ratings = as_ratings(data, dtype, name="data")
         layout = None
     # the checks model.fit makes before the model changes, and its warm start
@@ -195,6 +197,19 @@ def _is_dask_dataframe(data):
     except ImportError:  # pragma: no cover - dask without pandas
         return False
     return isinstance(data, dd.DataFrame)
+
+
+def _check_in_memory(data):
+    """Refuse what is neither in-memory ratings nor a Dask DataFrame, saying what is taken
+    (``as_ratings``' message does not name the Dask DataFrame)."""
+    if isinstance(data, (Ratings, np.ndarray)) or sp.issparse(data):
+        return
+    hint = ""
+    if type(data).__name__ == "DataFrame":  # pandas (or polars, ...): not a Dask one
+        hint = (" (for a pandas DataFrame: dask.dataframe.from_pandas(frame, npartitions=...) "
+                "or sparseals.Ratings.from_dataframe(frame))")
+    raise TypeError(f"data must be a Ratings, a scipy.sparse matrix, a dense numpy array or a "
+                    f"dask.dataframe.DataFrame; got {type(data).__name__}{hint}")
 
 
 def _confidence(model):
