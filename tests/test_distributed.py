@@ -791,3 +791,20 @@ def test_a_pandas_dataframe_is_refused_naming_the_dask_dataframe(client):
         sd.fit(sa.ExplicitALS(), frame, client)
     with pytest.raises(TypeError, match=r"or a dask\.dataframe\.DataFrame; got list$"):
         sd.fit(sa.ExplicitALS(), [[1.0]], client)
+
+
+def test_factor_blocks_carried_by_their_tasks_do_not_warn_of_a_large_graph(client):
+    """The rating blocks' tasks were exempt from Dask's "Sending large graph" warning, but
+    not the factor blocks' (the start, and each checkpoint): a large model warned twice."""
+    import warnings
+
+    import dask
+
+    X = _matrix(seed=2, n_users=2000, density=0.02)  # a factor block: 1000 × 4 float32
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "5kB"}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model = sd.fit(sa.ExplicitALS(factors=4, iterations=2, random_state=0), X, client,
+                           checkpoint=1, timeout=TIMEOUT)
+    reference = sa.ExplicitALS(factors=4, iterations=2, random_state=0).fit(X)
+    np.testing.assert_allclose(model.item_factors_, reference.item_factors_, atol=1e-5)

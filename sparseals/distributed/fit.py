@@ -1,5 +1,6 @@
 """``fit(model, data, client)``: the single-machine fit loop, run over blocks on a Dask cluster."""
 
+import contextlib
 import operator
 import time
 import traceback
@@ -231,13 +232,20 @@ def _layout_from_ratings(client, ratings, n_blocks, routed):
     token = uuid.uuid4().hex[:8]
     workers = sorted(client.scheduler_info()["workers"])
     layout = {"shape": ratings.shape, "bounds": bounds, "workers": workers}
-    with warnings.catch_warnings():
-        # each block's task carries its data on purpose (lineage): not a misuse to warn about
-        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+    with _carrying_data():
         for i, side in enumerate(_SIDES):
             layout[side] = _submit_blocks(client, side, sides[side], bounds, ratings.shape[1 - i],
                                           routed, workers, token)
     return layout
+
+
+@contextlib.contextmanager
+def _carrying_data():
+    """Submit tasks that carry their data: on purpose (lineage: the scheduler can rebuild a
+    block lost with a worker), not the misuse Dask's "Sending large graph" warns about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        yield
 
 
 def _submit_blocks(client, side, rows, bounds, n_cols, routed, workers, token):
@@ -283,10 +291,11 @@ class _Fit:
 
     def _submit_factors(self, side, tag, parts):
         """Factor blocks held on the client, one task each (recomputable from its inputs)."""
-        return [self.client.submit(_blocks.factor_block, part.factors, part.biases,
-                                   key=f"sparseals-{side}-{tag}-{b}-{self.token}",
-                                   **_blocks.spread(self.workers, b))
-                for b, part in enumerate(parts)]
+        with _carrying_data():
+            return [self.client.submit(_blocks.factor_block, part.factors, part.biases,
+                                       key=f"sparseals-{side}-{tag}-{b}-{self.token}",
+                                       **_blocks.spread(self.workers, b))
+                    for b, part in enumerate(parts)]
 
     def _routes(self):
         """Per side: the other-side rows its blocks receive per half-step (to count the bytes
