@@ -50,7 +50,9 @@ def fit(model, data, client, blocks=None, *, routing="broadcast", user="userId",
         Its parameters are used as for ``model.fit`` (``num_threads``: threads per
         task; default the worker's thread count; ``warm_start`` resumes from its fitted
         factors). ``callback`` and ``show_progress`` run on the client after each
-        iteration. A fit interrupted (Ctrl-C, ``timeout``, a raising callback) leaves
+        iteration; unlike ``model.fit``'s, the callback cannot evaluate the model (its
+        factors stay on the workers until the fit ends: the model's attributes still
+        hold the start). A fit interrupted (Ctrl-C, ``timeout``, a raising callback) leaves
         the model with its last completed iteration, as on one machine.
     data : Ratings, scipy.sparse matrix, ndarray or dask.dataframe.DataFrame
         In-memory ratings (split on the client and sent to the workers once, through
