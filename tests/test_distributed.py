@@ -811,3 +811,42 @@ def test_factor_blocks_carried_by_their_tasks_do_not_warn_of_a_large_graph(clien
                            checkpoint=1, timeout=TIMEOUT)
     reference = sa.ExplicitALS(factors=4, iterations=2, random_state=0).fit(X)
     np.testing.assert_allclose(model.item_factors_, reference.item_factors_, atol=1e-5)
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_blocks_are_spread_over_every_worker_not_those_scheduler_info_lists(client, monkeypatch,
+                                                                          as_frame):
+    """The blocks went to the workers of client.scheduler_info()["workers"], which some
+    distributed releases cut to the first five: a larger cluster's other workers got none.
+    (Simulated here on two workers by a scheduler_info that lists one.)"""
+    import importlib
+
+    from distributed import wait
+
+    from sparseals.distributed import _encode
+
+    fit_module = importlib.import_module("sparseals.distributed.fit")  # not the function
+
+    info = client.scheduler_info
+    first = sorted(client.nthreads())[0]
+
+    def truncated(*args, **kwargs):
+        result = info(*args, **kwargs)
+        return {**result, "workers": {first: result["workers"][first]}}
+
+    monkeypatch.setattr(client, "scheduler_info", truncated)
+    X = _matrix(seed=1)
+    if as_frame:
+        coo = X.tocoo()
+        frame = dd.from_pandas(pd.DataFrame({"userId": coo.row, "movieId": coo.col,
+                                             "rating": coo.data}), npartitions=2)
+        layout = _encode.layout_from_dataframe(client, frame, "userId", "movieId", "rating",
+                                               np.float32, (4, 4), False, None)
+    else:
+        layout = fit_module._layout_from_ratings(client, sa.Ratings.from_sparse(X), (4, 4),
+                                                 False)
+    blocks = layout["user"] + layout["item"]
+    wait(blocks, timeout=TIMEOUT)
+    holders = {address for places in client.who_has(blocks).values() for address in places}
+    client.cancel(blocks)
+    assert holders == set(client.nthreads())

@@ -118,6 +118,12 @@ def rows_of(factors, rows):
     return factors.factors[rows]
 
 
+def workers_of(client):
+    """Every worker of the cluster, sorted. Not ``client.scheduler_info()["workers"]``: some
+    distributed releases (2025-2026) list only five workers there by default."""
+    return sorted(client.nthreads())
+
+
 def spread(workers, index):
     """Submit options placing block ``index`` on one of ``workers`` in turn (a preference
     only: Dask may run it elsewhere, e.g. when rebuilding it after that worker died)."""

@@ -58,7 +58,7 @@ def _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed,
     late = (f"encoding the DataFrame took longer than timeout={timeout} seconds; check the "
             "cluster's workers or raise timeout")
 
-    workers = sorted(client.scheduler_info()["workers"])
+    workers = _blocks.workers_of(client)
     parts = client.compute(frame[columns].to_delayed())
     made.extend(parts)
     distinct = [submit(distinct_ids, part, user, item, p, key=f"sparseals-ids-{p}-{token}")

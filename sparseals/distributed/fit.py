@@ -232,7 +232,7 @@ def _layout_from_ratings(client, ratings, n_blocks, routed):
     bounds = {side: _blocks.bounds(ratings.shape[i], n_blocks[i], sides[side].indptr)
               for i, side in enumerate(_SIDES)}
     token = uuid.uuid4().hex[:8]
-    workers = sorted(client.scheduler_info()["workers"])
+    workers = _blocks.workers_of(client)
     layout = {"shape": ratings.shape, "bounds": bounds, "workers": workers}
     with _carrying_data():
         for i, side in enumerate(_SIDES):
