@@ -850,3 +850,18 @@ def test_blocks_are_spread_over_every_worker_not_those_scheduler_info_lists(clie
     holders = {address for places in client.who_has(blocks).values() for address in places}
     client.cancel(blocks)
     assert holders == set(client.nthreads())
+
+
+def test_rows_left_on_the_cluster_and_cancelled_say_so(client):
+    """Rows cancelled on the cluster (a restart, a scheduler lost) raised Dask's
+    "1 Future cancelled" (FuturesCancelledError), which names neither the rows nor a way on."""
+    import pickle
+
+    model = sd.fit(sa.ExplicitALS(factors=2, iterations=1, random_state=0), _matrix(), client,
+                   gather=False, timeout=TIMEOUT)
+    client.cancel(model.user_factors_._futures)
+    for action in (lambda: pickle.dumps(model), lambda: model.recommend(0)):
+        with pytest.raises(RuntimeError, match=r"the user factors left on the cluster "
+                                               r"\(gather=False\) were cancelled: was the "
+                                               r"cluster restarted or closed\? Fit again"):
+            action()

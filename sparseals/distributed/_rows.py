@@ -134,7 +134,7 @@ class DistributedRows:
             pass
         # raised here, not chained: Dask's error holds the futures
         raise RuntimeError("the user factors left on the cluster (gather=False) were "
-                           "cancelled: was the client or the cluster closed? Fit again")
+                           "cancelled: was the cluster restarted or closed? Fit again")
 
     def _running_client(self):
         if self._client.status in ("closing", "closed"):
