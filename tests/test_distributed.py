@@ -865,3 +865,15 @@ def test_rows_left_on_the_cluster_and_cancelled_say_so(client):
                                                r"\(gather=False\) were cancelled: was the "
                                                r"cluster restarted or closed\? Fit again"):
             action()
+
+
+def test_a_dataframe_user_or_item_column_of_none_or_a_list_is_named(client):
+    """user=None passed the column check (None is for rating alone) and failed later with
+    KeyError '[nan] not in index'; a list of names raised "unhashable type: 'list'"."""
+    frame = dd.from_pandas(_frame(), npartitions=2)
+    for kw, shown in [(dict(user=None), "user column None"), (dict(item=None), "item column None"),
+                      (dict(user=["user"]), r"user column \['user'\]")]:
+        kw = {"user": "user", "item": "item", "rating": "stars", **kw}
+        with pytest.raises(ValueError, match=rf"{shown} is not in the DataFrame; its columns "
+                                             r"are \['user', 'item', 'stars'\]"):
+            sd.fit(sa.ExplicitALS(), frame, client, timeout=TIMEOUT, **kw)

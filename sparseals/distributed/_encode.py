@@ -34,7 +34,7 @@ def layout_from_dataframe(client, frame, user, item, rating, dtype, n_blocks, ro
     Each wait for the cluster lasts at most ``timeout`` seconds (None: no limit).
     """
     for role, column in (("user", user), ("item", item), ("rating", rating)):
-        if column is not None and column not in frame.columns:
+        if not (role == "rating" and column is None) and not _is_column(frame, column):
             raise ValueError(f"{role} column {column!r} is not in the DataFrame; its columns "
                              f"are {list(frame.columns)}")
     # each column once: a column named for two roles would be two columns of one label
@@ -47,6 +47,14 @@ def layout_from_dataframe(client, frame, user, item, rating, dtype, n_blocks, ro
     except BaseException:
         client.cancel(made, force=True)
         raise
+
+
+def _is_column(frame, name):
+    """Whether ``name`` is one column's label (a list of labels, unhashable, is not)."""
+    try:
+        return name in frame.columns
+    except TypeError:
+        return False
 
 
 def _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed, confidence,
