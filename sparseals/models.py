@@ -5,7 +5,6 @@ import numpy as np
 from . import _validation as v
 from ._base import ALSBase, _check_finite_rows, _distinct, _referenced_rows
 from ._threads import kernel_threads
-from .ratings import Compressed
 from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
                       _confidence_terms, _dense_explicit_step, _explicit_step, _implicit_step,
                       _plan_long_rows)
