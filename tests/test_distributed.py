@@ -510,6 +510,7 @@ def test_partial_fit_items_with_the_user_factors_on_the_cluster(client):
     X = _matrix(seed=5)
     for make in (MODELS["explicit"], MODELS["implicit-exact"]):
         kept = sd.fit(make(iterations=2, random_state=0), X, client, gather=False)
+        assert kept.user_factors_.timeout == 30  # without the fit's timeout
         here = sd.fit(make(iterations=2, random_state=0), X, client)
         column = sp.csr_matrix(X[:, [7]])
         kept.partial_fit_items([7], column)
@@ -709,7 +710,7 @@ def test_rows_left_on_a_cluster_without_workers_fail_within_their_timeout(tmp_pa
         model.user_factors_.timeout = 1
         cluster.scale(0)
         deadline = time.monotonic() + TIMEOUT
-        while client.scheduler_info()["workers"]:
+        while client.nthreads():
             assert time.monotonic() < deadline, "the worker did not leave"
             time.sleep(0.05)
         for action in (lambda: pickle.dumps(model), lambda: model.save(tmp_path / "m.npz"),
