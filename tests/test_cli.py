@@ -679,3 +679,58 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
     assert "\n" not in err
     assert main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--scheduler",
                  "tcp://127.0.0.1:9", "--validation", "0.2"]) == 2
+
+
+# ---------------------------------------------------------------------- counts fitted as ratings
+COUNTS_NOTE = "look like counts"
+
+
+@pytest.mark.parametrize("command", ["fit", "evaluate"])
+def test_explicit_model_on_play_counts_says_so(shared_data, tmp_path, capsys, command):
+    """Last.fm's play counts (1 to 352,698) were fitted as star ratings without a word."""
+    output = ["-o", tmp_path / "m.npz"] if command == "fit" else []
+    data = shared_data / "hetrec2011-lastfm-2k" / "user_artists.dat"
+    argv = [command, data, *output, "--user", "userID", "--item", "artistID", "--rating",
+            "weight", "--iterations", "1", "--factors", "2"]
+    status, _, err = run(capsys, *argv)
+    assert status == 0, err
+    notes = [line for line in err.splitlines() if COUNTS_NOTE in line]
+    assert len(notes) == 1 and "1 to 352,698" in notes[0] and "--model implicit" in notes[0]
+    status, _, err = run(capsys, *argv, "--model", "implicit")
+    assert status == 0 and COUNTS_NOTE not in err
+
+
+@pytest.mark.parametrize("name, argv", [
+    ("ml-100k/u.data", []),
+    ("ml-latest-small/ratings.csv", []),
+    ("filmtrust/ratings.txt", ["--user", "0", "--item", "1", "--rating", "2",
+                               "--duplicates", "mean"]),
+    ("filmtrust/trust.txt", ["--user", "0", "--item", "1", "--rating", "2"]),
+    ("hetrec2011-lastfm-2k/user_friends.dat", ["--user", "userID", "--item", "friendID",
+                                               "--rating", "none"]),
+])
+def test_no_counts_note_on_rating_scales_of_the_real_data(shared_data, tmp_path, capsys,
+                                                            name, argv):
+    status, _, err = run(capsys, "fit", shared_data / name, "-o", tmp_path / "m.npz", *argv,
+                         "--iterations", "1", "--factors", "2")
+    assert status == 0, err
+    assert COUNTS_NOTE not in err
+
+
+@pytest.mark.parametrize("values, noted", [
+    ([1, 2, 5, 40, 1200], True),  # counts
+    ([0, 3, 101, 7, 1], True),
+    ([1, 2, 3, 4, 5], False),  # stars
+    ([0, 25, 50, 75, 100], False),  # a 0–100 scale
+    ([-10, -2.5, 0, 3.75, 10], False),  # Jester
+    ([0.5, 1.5, 150.5, 4, 2], False),  # not whole
+    ([-1, 200, 300, 5, 1], False),  # negative: not counts
+])
+def test_counts_note_only_for_whole_non_negative_values_past_100(tmp_path, capsys, values,
+                                                                 noted):
+    data = tmp_path / "r.csv"
+    data.write_text("u,i,r\n" + "".join(f"{k % 3},{k},{x}\n" for k, x in enumerate(values)))
+    status, _, err = run(capsys, "fit", data, "-o", tmp_path / "m.npz", "--user", "u", "--item",
+                         "i", "--rating", "r", "--iterations", "1", "--factors", "1")
+    assert status == 0, err
+    assert (COUNTS_NOTE in err) == noted

@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -126,7 +127,16 @@ def _column(value, default):
 
 def read_data(args, dtype):
     """The ratings named by ``args.data`` and the data options, as :class:`~sparseals.Ratings`
-    of ``dtype`` (the model's: a float64 fit must not read float32-rounded values)."""
+    of ``dtype`` (the model's: a float64 fit must not read float32-rounded values); a note
+    on stderr when ``--model explicit`` is to fit what look like counts."""
+    ratings = _read_file(args, dtype)
+    notice = _counts_notice(ratings, args.model)
+    if notice is not None:
+        print(notice, file=sys.stderr)
+    return ratings
+
+
+def _read_file(args, dtype):
     from ..datasets import load_movielens, read_ratings
     from ..datasets.readers import HeaderAsDataError, _movielens_layout
     from ..ratings import DuplicatePairsError
@@ -161,6 +171,28 @@ def read_data(args, dtype):
                        "data)") from None
     except ValueError as error:  # 'check sep=, header=' means the options here
         raise CLIError(_option_names(str(error))) from None
+
+
+_COUNT_SCALE = 100
+"""Whole non-negative values past this look like counts: rating scales stop at 100."""
+
+
+def _counts_notice(ratings, model_kind):
+    """A one-line note when ``--model explicit`` is to fit values that look like implicit
+    feedback counts (play counts: whole, non-negative, up to thousands), else None.
+
+    ExplicitALS fits such values as ratings and says nothing; star, thumbs and percent
+    scales (1–5, 0.5–4, −10..10, 0–100) stay silent.
+    """
+    values = ratings.by_user.data
+    if model_kind != "explicit" or values.size == 0:
+        return None
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high <= _COUNT_SCALE or not np.all(values == np.round(values)):
+        return None
+    return (f"note: the values are whole numbers from {low:,.0f} to {high:,.0f}, which look "
+            "like counts (plays, clicks) rather than ratings on a scale; --model explicit "
+            "fits them as ratings, for implicit feedback use --model implicit")
 
 
 # the reader's advice names its arguments: 'pass sep=', 'check sep=, header=', 'header=False',
