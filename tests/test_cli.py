@@ -534,9 +534,10 @@ def test_positions_with_a_header_and_titles_for_integer_ids_only(tmp_path, capsy
     assert main(["fit", str(data), "-o", str(tmp_path / "t.npz"), "--user", "u", "--item", "i",
                  "--rating", "r", "--iterations", "1"]) == 0
     capsys.readouterr()
-    status, out, _ = run(capsys, "similar", tmp_path / "t.npz", "--item", "3", "--titles",
-                         shared_data / "ml-100k")
-    assert status == 0 and "Four Rooms" not in out  # neither '03' nor '3' is movie 3
+    # neither '03' nor '3' is movie 3: no item has a title
+    err = user_error(capsys, "similar", tmp_path / "t.npz", "--item", "3", "--titles",
+                     shared_data / "ml-100k")
+    assert "none of the model's 3 item ids has a title there" in err
 
 
 def test_date_and_duration_ids(tmp_path, capsys):
@@ -734,3 +735,48 @@ def test_counts_note_only_for_whole_non_negative_values_past_100(tmp_path, capsy
                          "i", "--rating", "r", "--iterations", "1", "--factors", "1")
     assert status == 0, err
     assert (COUNTS_NOTE in err) == noted
+
+
+# ---------------------------------------------------------------------- titles of another data set
+@pytest.fixture(scope="module")
+def lastfm_model(shared_data, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "lastfm.npz"
+    assert main(["fit", str(shared_data / "hetrec2011-lastfm-2k" / "user_artists.dat"),
+                 "-o", str(path), "--user", "userID", "--item", "artistID", "--rating",
+                 "weight", "--model", "implicit", "--iterations", "1", "--factors", "2"]) == 0
+    return path
+
+
+def test_titles_of_another_data_set_say_how_many_items_have_none(lastfm_model, shared_data,
+                                                                   capsys):
+    """MovieLens titles were attached to Last.fm artist ids without a word."""
+    status, out, err = run(capsys, "similar", lastfm_model, "--item", "51", "-n", "3",
+                           "--titles", shared_data / "ml-100k")
+    assert status == 0
+    assert (f"note: --titles {shared_data / 'ml-100k'}: 15,958 of the model's 17,632 items "
+            "have no title there") in err
+    status, out, err = run(capsys, "recommend", lastfm_model, "--user", "2", "-n", "3",
+                           "--titles", shared_data / "ml-100k")
+    assert status == 0 and "15,958 of the model's 17,632 items" in err
+
+
+def test_titles_matching_every_item_add_no_note(ml100k_model, shared_data, capsys):
+    for titles in ("ml-100k", "ml-100k/u.item"):
+        status, _, err = run(capsys, "recommend", ml100k_model, "--user", "1", "--titles",
+                             shared_data / titles)
+        assert status == 0 and err == ""
+
+
+def test_titles_matching_no_item_are_an_error(tmp_path, shared_data, capsys):
+    data = tmp_path / "r.csv"
+    data.write_text("u,i,r\n1,5001,4\n1,5002,3\n2,5001,5\n2,5003,1\n")
+    assert main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--user", "u", "--item", "i",
+                 "--rating", "r", "--iterations", "1", "--factors", "1"]) == 0
+    capsys.readouterr()
+    for command, subject in (("recommend", ["--user", "1"]), ("similar", ["--item", "5001"])):
+        err = user_error(capsys, command, tmp_path / "m.npz", *subject, "--titles",
+                         shared_data / "ml-100k")
+        assert err == (f"sparseals {command}: error: --titles {shared_data / 'ml-100k'}: none "
+                       "of the model's 3 item ids has a title there (its 1,682 titles are for "
+                       "other ids); give the titles file of the data set the model was fitted "
+                       "on")

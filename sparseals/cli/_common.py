@@ -289,6 +289,27 @@ def load_titles(path):
     return load_movielens_titles(path)
 
 
+def check_titles(titles, item_ids, path):
+    """Raise when no item of the model has a title in ``titles`` (a titles file of another
+    data set), and note on stderr how many have none when only some do."""
+    if titles is None:
+        return
+    if item_ids.dtype.kind in "iu":  # vectorised: a model may have millions of items
+        limits = np.iinfo(item_ids.dtype)
+        known = np.fromiter((t for t in titles if limits.min <= t <= limits.max),
+                            dtype=item_ids.dtype)
+        missing = int(np.count_nonzero(~np.isin(item_ids, known)))
+    else:
+        missing = sum(title_of(titles, item_id) is None for item_id in item_ids)
+    if missing == len(item_ids):
+        raise CLIError(f"--titles {path}: none of the model's {len(item_ids):,} item ids has a "
+                       f"title there (its {len(titles):,} titles are for other ids); give the "
+                       "titles file of the data set the model was fitted on")
+    if missing:
+        print(f"note: --titles {path}: {missing:,} of the model's {len(item_ids):,} items "
+              "have no title there", file=sys.stderr)
+
+
 def title_of(titles, item_id):
     """The MovieLens title of an integer item id ('03' or 1.5 are other items)."""
     if titles is None or not isinstance(plain(item_id), int) or isinstance(item_id, bool):

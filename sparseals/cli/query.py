@@ -1,7 +1,7 @@
 """``sparseals recommend`` and ``sparseals similar``: ask a saved model, with original ids."""
 
-from ._common import (CLIError, load_titles, plain, position_of, print_json, print_table,
-                      title_of)
+from ._common import (CLIError, check_titles, load_titles, plain, position_of, print_json,
+                      print_table, title_of)
 
 
 def add_parsers(commands):
@@ -28,14 +28,19 @@ def add_parsers(commands):
 def _common_options(parser):
     parser.add_argument("-n", type=int, default=10, help="how many items (default 10)")
     parser.add_argument("--titles", metavar="PATH",
-                        help="MovieLens titles: u.item, movies.dat, movies.csv or the folder")
+                        help="MovieLens titles: u.item, movies.dat, movies.csv or the folder (of "
+                             "the data set the model was fitted on)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def _load(path):
+def _load(args):
+    """The saved model and the titles of ``--titles`` (None without it), checked to match."""
     from ..persistence import load
 
-    return load(path)
+    titles = load_titles(args.titles)
+    model = load(args.model)
+    check_titles(titles, model.item_ids_, args.titles)
+    return model, titles
 
 
 def _check_n(n):
@@ -46,8 +51,7 @@ def _check_n(n):
 
 def run_recommend(args):
     n = _check_n(args.n)
-    titles = load_titles(args.titles)
-    model = _load(args.model)
+    model, titles = _load(args)
     user = position_of(model.user_ids_, args.user, "user", "--user")
     items, scores = model.recommend(user, n=n, exclude_seen=not args.include_seen)
     _show(model, items, scores, titles, args.json,
@@ -58,8 +62,7 @@ def run_recommend(args):
 
 def run_similar(args):
     n = _check_n(args.n)
-    titles = load_titles(args.titles)
-    model = _load(args.model)
+    model, titles = _load(args)
     item = position_of(model.item_ids_, args.item, "item", "--item")
     items, scores = model.similar_items(item, n=n)
     subject = f"item {args.item}"
