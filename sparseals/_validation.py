@@ -208,19 +208,29 @@ def sparse_structure(matrix, name, row_what, column_what):
                              name, row_what)
 
 
-def value_array(values, name, dtype, offset=0):
+def value_array(values, name, dtype, offset=0, locate=None):
     """``values`` as a 1-D finite array of ``dtype`` (real numbers only).
 
-    ``offset`` is added to the position an error reports (a chunk of a longer file).
+    ``offset`` is added to the position an error reports (a chunk of a longer file);
+    ``locate`` turns that position into the words that name it (``'line 12'`` of a file).
     """
     array = _as_1d(values, name)
-    return finite_real(array, name, dtype, offset=offset)
+    return finite_real(array, name, dtype, offset=offset, locate=locate)
 
 
-def finite_real(array, name, dtype, allow_nan=False, offset=0):
+def _position(index):
+    return f"position {index}"
+
+
+def _row(index):
+    return f"row {index}"
+
+
+def finite_real(array, name, dtype, allow_nan=False, offset=0, locate=None):
     """``array`` cast to ``dtype`` after checking it holds finite real numbers.
 
-    With ``allow_nan`` NaN passes (dense input, where it marks a missing rating).
+    With ``allow_nan`` NaN passes (dense input, where it marks a missing rating);
+    ``offset`` and ``locate`` as in :func:`value_array` (1-D arrays).
     """
     if array.dtype.kind not in "iuf":
         raise TypeError(f"{name} must hold real numbers; got dtype {array.dtype}")
@@ -233,14 +243,15 @@ def finite_real(array, name, dtype, allow_nan=False, offset=0):
         count = int(bad.sum())
         first = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(bad.ravel())[0]),
                                                         bad.shape))
-        where = first[0] + offset if len(first) == 1 else first
+        where = (locate or _position)(first[0] + offset) if len(first) == 1 else (
+            f"position {first}")
         original = array[first]
         detail = "infinite" if allow_nan else "NaN or infinite"
         hint = ""
         if np.isfinite(original):  # only the cast to a narrower float made it infinite
             hint = f" (finite in the input, but too large for {np.dtype(dtype).name})"
         raise ValueError(
-            f"{name} contains {count} {detail} value(s) (first at position {where}: "
+            f"{name} contains {count} {detail} value(s) (first at {where}: "
             f"{original}){hint}; drop or fill them"
         )
     return converted
@@ -315,23 +326,24 @@ def too_large(dtype):
             f"~{arithmetic_limit(dtype):.1g})")
 
 
-def times(raw, name, offset=0):
+def times(raw, name, offset=0, locate=_row):
     """A timestamp column (or a chunk of one, starting at row ``offset``) as int64 Unix
-    seconds: integers, or datetime64 (NaT: missing); NaN marks a missing time."""
+    seconds: integers, or datetime64 (NaT: missing); NaN marks a missing time.
+    ``locate`` names a row in an error (``'line 12'`` of a file)."""
     stamps = np.asarray(raw)
     kind = stamps.dtype.kind
     if kind in "Mf":  # Parquet's timestamp types (NaT: null); pandas' NaN: an empty field
         missing = np.isnat(stamps) if kind == "M" else np.isnan(stamps)
         if missing.any():
-            raise ValueError(f"{name} has no time in row {offset + int(np.argmax(missing))} "
+            raise ValueError(f"{name} has no time in {locate(offset + int(np.argmax(missing)))} "
                              "(an empty field, a null or a short line); fill it or drop the row")
         if kind == "M":
             stamps = stamps.astype("datetime64[s]").astype(np.int64)
     if stamps.dtype.kind not in "iu":
-        raise ValueError(f"{name} must hold integer times; got {stamps.dtype} in rows "
-                         f"{offset}..{offset + len(stamps) - 1}")
+        raise ValueError(f"{name} must hold integer times; got {stamps.dtype} from "
+                         f"{locate(offset)} to {locate(offset + len(stamps) - 1)}")
     if stamps.dtype == np.uint64 and len(stamps) and stamps.max() > np.iinfo(np.int64).max:
         row = int(np.argmax(stamps > np.iinfo(np.int64).max))
-        raise ValueError(f"{name} holds {stamps[row]} in row {offset + row}, past the largest "
+        raise ValueError(f"{name} holds {stamps[row]} in {locate(offset + row)}, past the largest "
                          "time int64 holds (2**63 - 1); check the column, or drop the row")
     return stamps.astype(np.int64, copy=False)

@@ -329,8 +329,10 @@ class Ratings:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def _build(cls, users, items, values, shape, duplicates, user_ids=None, item_ids=None):
-        """CSR and CSC from validated COO arrays, resolving duplicate pairs."""
+    def _build(cls, users, items, values, shape, duplicates, user_ids=None, item_ids=None,
+               locate=None):
+        """CSR and CSC from validated COO arrays, resolving duplicate pairs (``locate``: as
+        :func:`_duplicate_message` takes it)."""
         n = len(values)
         _check_shape_memory(shape, n)
         coo = sp.coo_matrix((values, (users, items)), shape=shape)
@@ -339,7 +341,7 @@ class Ratings:
         if csr.nnz < n:
             if duplicates == "error":
                 raise DuplicatePairsError(
-                    _duplicate_message(users, items, shape, user_ids, item_ids))
+                    _duplicate_message(users, items, shape, user_ids, item_ids, locate=locate))
             del csr  # only its count was needed: freed before the arrays below
             if duplicates in ("sum", "mean"):  # combined in float64: 3e38 + 3e38 is finite
                 csr = sp.coo_matrix((values.astype(np.float64), (users, items)),
@@ -573,7 +575,9 @@ def _encode_ids(series):
     return codes.astype(np.int32), np.asarray(uniques)
 
 
-def _duplicate_message(users, items, shape, user_ids, item_ids, positions=True):
+def _duplicate_message(users, items, shape, user_ids, item_ids, positions=True, locate=None):
+    """What the first duplicated pair is and where; ``locate`` names a position in the words
+    of the input (``'line 12'`` of a file)."""
     keys = _pair_keys(users, items, shape)
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
@@ -586,5 +590,7 @@ def _duplicate_message(users, items, shape, user_ids, item_ids, positions=True):
         user, item = user_ids[user], item_ids[item]
     if not positions:  # a part of the data (a Dask block): its count and order are its own
         return f"duplicated (user, item) pairs, among them ({user}, {item})"
+    where = (f"positions {a} and {b}" if locate is None
+             else f"{locate(a)} and {locate(b)}")
     return (f"{count} duplicated (user, item) pair(s): the first, ({user}, {item}), is at "
-            f"positions {a} and {b}")
+            f"{where}")

@@ -417,7 +417,7 @@ def test_reader_advice_names_the_options(shared_data, tmp_path, capsys):
     data = shared_data / "ml-latest-small" / "ratings.csv"
     err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz", "--user", "0", "--item",
                      "1", "--rating", "2")
-    assert err == ("sparseals fit: error: rating column 2 is not numeric: row 0 holds 'rating'; "
+    assert err == ("sparseals fit: error: rating column 2 is not numeric: line 1 holds 'rating'; "
                    "check --sep, --header and the column names")
     err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz", "--no-header")
     assert err.endswith("user column 'userId' is a name, but --no-header; give column "
@@ -602,7 +602,7 @@ def test_duplicate_pairs_hint_names_the_flag(tmp_path, capsys):
     data = tmp_path / "twice.csv"
     data.write_text("userId,movieId,rating\n1,2,3\n1,3,4\n1,2,5\n")
     err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz")
-    assert "1 duplicated (user, item) pair(s): the first, (1, 2), is at positions 0 and 2" in err
+    assert "1 duplicated (user, item) pair(s): the first, (1, 2), is at line 2 and line 4" in err
     assert err.endswith("pass --duplicates sum, last or mean to combine them")
     assert main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--duplicates", "mean",
                  "--factors", "2", "--iterations", "1"]) == 0

@@ -59,7 +59,7 @@ def test_double_colon_files_with_a_colon_inside_a_field(tmp_path, chunksize):
     assert dense_of(r) == {("1", "2"): 3.0, ("u:9", "tt:1"): 4.0, ("1", "2:5"): 3.0,
                            ("7", "8"): 9.0}
     for bad_line, message in (("1:2::3", r"rating column 'r' contains 1 NaN"),
-                              ("4::5::6:", r"rating column 'r' is not numeric: row 1 holds '6:'")):
+                              ("4::5::6:", r"rating column 'r' is not numeric: line 3 holds '6:'")):
         path.write_text(f"u::i::r\n1::2::3\n{bad_line}\n7::8::9\n")
         with pytest.raises(ValueError, match=message):
             read_ratings(path, "u", "i", "r", chunksize=chunksize)
@@ -166,7 +166,7 @@ def test_a_chunk_pandas_types_part_numbers_part_text_is_read_again_as_text():
     hashed ids meet only when sorted at the end."""
     from sparseals.datasets import readers
 
-    encoder = readers._IdEncoder("user", "u")
+    encoder = readers._IdEncoder("user", "u", readers._parquet_row)
     encoder.encode(readers._Text(np.array([0, 1, 0]), [7, "a"]), 0)
     with pytest.raises(readers._NumbersAndText, match="user column 'u' mixes numbers and text"):
         encoder.finish()
@@ -361,7 +361,7 @@ def test_csv_boolean_ratings_are_refused(tmp_path, chunksize):
     path = tmp_path / "r.csv"
     path.write_text("userId,movieId,rating\n1,10,True\n2,20,False\n")  # read as 1.0 and 0.0
     with pytest.raises(TypeError, match=r"rating column 'rating' must hold real numbers; got "
-                                        r"dtype bool \(row 0 holds True\)"):
+                                        r"dtype bool \(line 2 holds True\)"):
         read_ratings(path, chunksize=chunksize)
 
 
@@ -374,7 +374,7 @@ def test_csv_ratings_are_numbers_as_pandas_reads_them(tmp_path, chunksize, text)
     path.write_text(f"userId,movieId,rating\n1,10, 4 \n2,20,-.5E1\n3,30,+2.\n4,40,3e-1\n"
                     f"5,50,{text}\n", encoding="utf-8")
     with pytest.raises(ValueError, match=re.escape(f"rating column 'rating' is not numeric: "
-                                                   f"row 4 holds {text!r}")):
+                                                   f"line 6 holds {text!r}")):
         read_ratings(path, chunksize=chunksize)
 
 
@@ -392,13 +392,13 @@ def test_missing_or_out_of_range_timestamps_name_their_row(tmp_path):
     path = tmp_path / "r.csv"
     for line in ("2,20,3", "2,20,3,"):  # was 'must hold integer times; got float64'
         path.write_text(f"userId,movieId,rating,ts\n1,10,4,5\n{line}\n3,30,1,7\n")
-        with pytest.raises(ValueError, match=r"timestamp column 'ts' has no time in row 1"):
+        with pytest.raises(ValueError, match=r"timestamp column 'ts' has no time in line 3"):
             read_ratings(path, timestamp="ts")
     # uint64 past 2**63 - 1 wrapped to a negative time
     path.write_text("userId,movieId,rating,ts\n1,10,4,5\n2,20,3,18446744073709551615\n")
     for chunksize in (1, 100):
         with pytest.raises(ValueError, match=r"timestamp column 'ts' holds 18446744073709551615 "
-                                             r"in row 1, past the largest time int64 holds"):
+                                             r"in line 3, past the largest time int64 holds"):
             read_ratings(path, timestamp="ts", chunksize=chunksize)
     path.write_text("userId,movieId,rating,ts\n1,10,4,5\n2,20,3,9223372036854775807\n")
     assert read_ratings(path, timestamp="ts")[1].tolist() == [5, 2**63 - 1]
@@ -425,9 +425,9 @@ def test_parquet_without_pyarrow_gives_install_hint(tmp_path, monkeypatch):
     ("", {}, "is empty"),
     ("user,item,rating\n1,2,3\n", {"rating": "score"},
      r"rating column 'score' is not in the header .*columns are \['user', 'item', 'rating'\]"),
-    ("user,item,rating\n1,2,x\n1,3,4\n", {}, r"rating column 'rating' is not numeric: row 0 "
+    ("user,item,rating\n1,2,x\n1,3,4\n", {}, r"rating column 'rating' is not numeric: line 2 "
                                             r"holds 'x'; check sep="),
-    ("user,item,rating\n1,2,3\n,3,4\n", {}, r"user column 'user' has missing ids \(first at row 1\)"),
+    ("user,item,rating\n1,2,3\n,3,4\n", {}, r"user column 'user' has missing ids \(first at line 3\)"),
     ("user,item,rating\n1,2,inf\n", {}, r"rating column 'rating' contains 1 NaN or infinite"),
     ("a b c\n", {"user": 0, "item": 1, "rating": 5}, "rating column position 5 is out of range"),
     ("1,2,3\n", {"user": "user", "header": False}, "is a name, but header=False"),
@@ -560,7 +560,7 @@ def test_header_fields_are_split_as_pandas_splits_them(tmp_path):
 def test_only_empty_fields_are_missing_and_spaces_after_a_separator_are_dropped(tmp_path):
     path = tmp_path / "n.csv"
     path.write_text("user, item, rating\nNA, a, 4\nnull, b, 3\nNone, a, nan\n")
-    with pytest.raises(ValueError, match=r"contains 1 NaN .*first at position 2"):
+    with pytest.raises(ValueError, match=r"contains 1 NaN .*first at line 4"):
         read_ratings(path, "user", "item", "rating")
     path.write_text("user, item, rating\nNA, a, 4\nnull, b, 3\nNone, a, 1\n")
     r = read_ratings(path, "user", "item", "rating")
@@ -588,8 +588,8 @@ def test_a_directory_is_named_as_one(tmp_path):
 def test_bad_rating_in_a_later_chunk_names_its_row_in_the_file(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("user,item,rating\n1,2,3\n2,2,3\n3,2,4\n4,2,nan\n5,2,1\n")
-    message = (r"contains 1 NaN or infinite value\(s\) \(first at position 3: nan\); drop or "
-               r"fill them \(counted in data rows 2 to 3, where reading stopped\)")
+    message = (r"contains 1 NaN or infinite value\(s\) \(first at line 5: nan\); drop or "
+               r"fill them \(counted from line 4 to line 5, where reading stopped\)")
     with pytest.raises(ValueError, match=message):
         read_ratings(path, "user", "item", "rating", chunksize=2)
 
@@ -792,3 +792,53 @@ def test_reading_across_many_storage_segments_equals_one_pass(tmp_path, monkeypa
     np.testing.assert_array_equal(split.by_item.indices, whole.by_item.indices)
     np.testing.assert_array_equal(split_stamps, stamps)
     np.testing.assert_array_equal(split.user_ids, whole.user_ids)
+
+
+# ---------------------------------------------------------------------- errors name file lines
+NAMES = dict(user="u", item="i", rating="r")
+POSITIONS = dict(user=0, item=1, rating=2)
+
+
+@pytest.mark.parametrize("content, kwargs, message", [
+    # 0-based data rows were named: 'row 1' for the 7th line of the file
+    ("\n\nu,i,r\n\n1,3,4\n\n1,4,x\n", NAMES, "rating column 'r' is not numeric: line 7 holds 'x'"),
+    ("u,i,r\r\n1,3,4\r\n\r\n1,4,x\r\n", NAMES, "is not numeric: line 4 holds 'x'"),  # CRLF
+    ("u,i,r\r1,3,4\r\r1,4,x\r", NAMES, "is not numeric: line 4 holds 'x'"),  # CR alone
+    ("1::2::3\n\n1::3::x\n", POSITIONS, "rating column 2 is not numeric: line 3 holds 'x'"),
+    ("u,i,r\n1,3,4\n\n,4,5\n", NAMES, "user column 'u' has missing ids (first at line 4)"),
+    ("u,i,r\n1,3,4\n\n1,4,nan\n", NAMES, "contains 1 NaN or infinite value(s) (first at line 4: "
+                                         "nan); drop or fill them (counted from line "),
+    ("u,i,r,t\n1,3,4,5\n\n1,4,5,\n", dict(NAMES, timestamp="t"),
+     "timestamp column 't' has no time in line 4"),
+    ("u,i,r\n1,3,4\n\n1,3,5\n", NAMES, "the first, (1, 3), is at line 2 and line 4"),
+    # pandas' line numbers: the blank lines before the data were counted twice without a
+    # header, and those between the header and the first data line not at all
+    ("\n\n1,2,3\n\n1,3,4\n1,4,5,6\n", POSITIONS, "line 6 has more fields than the first line"),
+    ("u,i,r\n\n1,3,4,6\n1,3,5\n", NAMES, "line 3 has more fields than the first line (4, not 3)"),
+    ("\n1::2::3\n\n1::3::4::5\n", POSITIONS, "line 4 has more fields than the first line"),
+    # a quoted field over two lines: the row is named by its number instead
+    ('u,i,r\n1,"a\nb",4\n\n1,3,x\n', NAMES, "not numeric: data row 2 (counted from 1 after "
+                                             "the header) holds 'x'"),
+])
+@pytest.mark.parametrize("chunksize", [1, 100])
+def test_errors_name_the_line_of_the_file(tmp_path, content, kwargs, message, chunksize):
+    path = tmp_path / "r.txt"
+    path.write_bytes(content.encode())
+    with pytest.raises(ValueError, match=re.escape(message)):
+        read_ratings(path, chunksize=chunksize, **kwargs)
+
+
+def test_errors_name_the_line_of_a_compressed_file(tmp_path):
+    path = tmp_path / "r.csv.gz"
+    path.write_bytes(gzip.compress(b"u,i,r\n1,3,4\n\n\n1,4,x\n"))
+    with pytest.raises(ValueError, match="is not numeric: line 5 holds 'x'"):
+        read_ratings(path, **NAMES)
+
+
+def test_parquet_errors_still_name_rows(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"u": [1, 1], "i": [3, 3], "r": [4.0, 5.0]}), tmp_path / "r.parquet")
+    with pytest.raises(ValueError, match=r"\(1, 3\), is at row 0 and row 1"):
+        read_ratings(tmp_path / "r.parquet", **NAMES)

@@ -107,6 +107,11 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
         The rating column holds booleans, dates, durations or other things that are not
         numbers.
 
+    Notes
+    -----
+    An error about one rating of a text file names its line, counted from 1 as an editor
+    counts them (the header and blank lines too); in a Parquet file, its row from 0.
+
     Examples
     --------
     >>> r = read_ratings("ratings.csv")  # doctest: +SKIP
@@ -138,17 +143,21 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     # no header by default when all columns are positions: the first line may be one
     guessed_header = (format == "csv" and header is None
                       and not any(isinstance(c, str) for c in columns.values()))
+    if format == "csv":
+        locate = _Lines(path, encoding, header if header is not None else not guessed_header)
+    else:
+        locate = _parquet_row
     text_ids = set()  # id columns to read as text, as written
     whole_sep = False  # '::' split at ':' (8× faster), until a ':' turns up inside a field
     while True:
         if format == "parquet":
             chunks = _parquet_chunks(path, columns, chunksize)
         else:
-            chunks = _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids,
-                                  whole_sep)
+            chunks = _text_chunks(path, columns, sep, header, encoding, chunksize, locate,
+                                  text_ids, whole_sep)
         try:
             return _assemble(chunks, columns, dtype, duplicates, path, format == "csv",
-                             guessed_header)
+                             locate, guessed_header)
         except _SeparatorInField:
             whole_sep = True
         except _NumbersAndText as mixed:
@@ -451,7 +460,8 @@ class _SeparatorInField(ValueError):
     has that character inside a field: it must be read with the separator itself."""
 
 
-def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=(), whole_sep=False):
+def _text_chunks(path, columns, sep, header, encoding, chunksize, locate, text_ids=(),
+                 whole_sep=False):
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is in the test extras
@@ -509,11 +519,12 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=(), w
     spaced = sep != r"\s+"
     # only an empty field is missing: an id 'NA', 'null' or 'None' is an id
     options = dict(keep_default_na=False, na_values=[""], skipinitialspace=spaced)
-    skip = blank + int(header)  # lines before the data, for the line numbers of messages
+    # lines before the stream pandas reads (it numbers lines from 1, blank ones too)
+    skip = blank + 1 if header else 0
     try:
         if usecols is not None:  # a wide file: its first lines are checked
             with _data_lines(path, compression, encoding, header) as lines:
-                _check_field_counts(pd, lines, parse_sep, skip, engine, len(fields), options)
+                _check_field_counts(pd, lines, parse_sep, locate, engine, len(fields), options)
         with _data_lines(path, compression, encoding, header) as stream, pd.read_csv(
                 stream, sep=parse_sep, header=None, usecols=usecols, chunksize=chunksize,
                 engine=engine, skip_blank_lines=True, **options,
@@ -529,7 +540,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=(), w
                         raise _SeparatorInField()
                 elif usecols is None:  # parsed whole: pandas counts the first data line
                     if frame.shape[1] > len(fields):
-                        raise ValueError(_more_fields(skip, frame.shape[1], len(fields), sep))
+                        raise ValueError(_more_fields(locate, frame.shape[1], len(fields),
+                                                      sep))
                     missing = [role for role, pos in wanted.items() if pos >= frame.shape[1]]
                     if missing:
                         raise ValueError(f"the first data line has {frame.shape[1]} fields, "
@@ -561,6 +573,38 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, text_ids=(), w
                          f"{reason}") from None
 
 
+def _parquet_row(row):
+    return f"row {row}"
+
+
+class _Lines:
+    """Names a data row (0-based, as pandas counts them) by its 1-based line in the file,
+    for error messages: blank lines and the header count, as an editor counts them.
+
+    The file is read again up to that line, which costs nothing until an error needs it.
+    A field quoted across lines is one row but several lines; rows past such a field are
+    named by their number instead.
+    """
+
+    def __init__(self, path, encoding, header):
+        self.path, self.encoding, self.header = path, encoding, bool(header)
+
+    def __call__(self, row):
+        compression, encoding = _text_format(self.path, self.encoding)
+        opener = _COMPRESSIONS[compression][1] if compression else open
+        data = -1 - int(self.header)
+        with _stream_errors(self.path, compression), opener(
+                self.path, "rt", encoding=encoding, errors="replace", newline="") as f:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    data += 1
+                    if data == row:
+                        return f"line {number}"
+                if line.count('"') % 2:  # a quoted field goes on: rows and lines part
+                    break
+        return f"data row {row + 1} (counted from 1 after the header)"
+
+
 def _text_column(pd, column):
     """An id column: numbers as an array, text hashed into :class:`_Text`."""
     if not pd.api.types.is_string_dtype(column.dtype):
@@ -588,7 +632,7 @@ def _data_lines(path, compression, encoding, header):
     return stream
 
 
-def _check_field_counts(pd, lines, sep, skip, engine, n_fields, options):
+def _check_field_counts(pd, lines, sep, locate, engine, n_fields, options):
     """Raise if one of the first data lines has more fields than the first line.
 
     Reading only some columns, pandas drops a line's extra fields without a word: a
@@ -600,11 +644,12 @@ def _check_field_counts(pd, lines, sep, skip, engine, n_fields, options):
     head = pd.read_csv(lines, sep=sep, header=None, nrows=_CHECKED_LINES, engine=engine,
                        skip_blank_lines=True, **options)
     if head.shape[1] > n_fields:
-        raise ValueError(_more_fields(skip, head.shape[1], n_fields, sep))
+        raise ValueError(_more_fields(locate, head.shape[1], n_fields, sep))
 
 
-def _more_fields(skip, found, n_fields, sep):
-    return (f"line {skip + 1} has more fields than the first line ({found}, not "
+def _more_fields(locate, found, n_fields, sep):
+    """pandas sizes a frame by its first data line: that line is the longer one."""
+    return (f"{locate(0)} has more fields than the first line ({found}, not "
             f"{n_fields}); check sep= (a decimal comma in a file separated by {sep!r}?)")
 
 
@@ -687,8 +732,9 @@ class _IdEncoder:
 
     _TABLE_SLACK = 1 << 16
 
-    def __init__(self, role, column, strip=False):
+    def __init__(self, role, column, locate, strip=False):
         self.role = role
+        self.locate = locate  # a data row's place in the words of the file ('line 12')
         self.strip = strip  # text ids lose the spaces around them
         self.name = f"{role} column {column!r}"
         self.ids = None  # the distinct ids seen, sorted
@@ -706,8 +752,8 @@ class _IdEncoder:
         if self.kind == "O":
             missing = ids.codes < 0
             if missing.any():
-                raise ValueError(f"{self.name} has missing ids (first at row "
-                                 f"{offset + int(np.argmax(missing))})")
+                raise ValueError(f"{self.name} has missing ids (first at "
+                                 f"{self.locate(offset + int(np.argmax(missing)))})")
             seen = self.seen
             codes = np.fromiter((seen.setdefault(x, len(seen)) for x in ids.uniques), np.int32,
                                 len(ids.uniques))
@@ -783,8 +829,8 @@ class _IdEncoder:
         if kind == "f":
             missing = np.isnan(ids)
             if missing.any():
-                raise ValueError(f"{self.name} has missing ids (first at row "
-                                 f"{offset + int(np.flatnonzero(missing)[0])})")
+                raise ValueError(f"{self.name} has missing ids (first at "
+                                 f"{self.locate(offset + int(np.flatnonzero(missing)[0]))})")
             whole = np.all(ids == np.round(ids))
             if self.kind != "f" and whole and np.all(np.abs(ids) < 2.0 ** 63):
                 ids, kind = ids.astype(np.int64), "i"
@@ -794,9 +840,9 @@ class _IdEncoder:
             kind = "i"
         if self.kind is not None and kind != self.kind:
             if {kind, self.kind} != {"i", "f"}:
-                raise _NumbersAndText(f"{self.name} mixes numbers and text (rows from {offset} "
-                                      "on differ from the rows before); make its ids one type",
-                                      self.role)
+                raise _NumbersAndText(f"{self.name} mixes numbers and text (from "
+                                      f"{self.locate(offset)} on, the ids differ from those "
+                                      "before); make its ids one type", self.role)
             # whole and fractional numbers: floats for all, as one chunk would have them
             if self.kind == "i":
                 self._leave_table()
@@ -850,19 +896,19 @@ class _IdEncoder:
         return ids, remap.ravel().astype(np.int32)
 
 
-def _values(raw, name, dtype, offset):
+def _values(raw, name, dtype, offset, locate):
     raw = np.asarray(raw)
     if raw.dtype.kind in "OU":  # text such as 'nan' (only empty fields are missing), decimals
-        raw = _parsed(raw, name, offset)
+        raw = _parsed(raw, name, offset, locate)
     elif raw.dtype.kind not in "iuf":  # numpy would cast dates, durations and bools
-        raise TypeError(f"{name} must hold real numbers; got dtype {raw.dtype} (row {offset} "
+        raise TypeError(f"{name} must hold real numbers; got dtype {raw.dtype} ({locate(offset)} "
                         f"holds {raw[0]}); check the column names, or convert the column "
                         "to numbers first")
     try:
-        return v.value_array(raw, name, dtype, offset=offset)
+        return v.value_array(raw, name, dtype, offset=offset, locate=locate)
     except ValueError as error:  # reading stops at the first chunk with a bad value
-        raise ValueError(f"{error} (counted in data rows {offset} to {offset + len(raw) - 1}, "
-                         "where reading stopped)") from None
+        raise ValueError(f"{error} (counted from {locate(offset)} to "
+                         f"{locate(offset + len(raw) - 1)}, where reading stopped)") from None
 
 
 # a number as pandas reads one, and 'nan' (pandas leaves it as text when only empty fields
@@ -871,22 +917,24 @@ _NUMBER = re.compile(r"\s*[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf(inity)?|nan)\s
                      re.IGNORECASE | re.ASCII)
 
 
-def _parsed(raw, name, offset):
+def _parsed(raw, name, offset, locate):
     """An object column of number texts (and Parquet decimals) as float64."""
     for row, x in enumerate(raw):
         if isinstance(x, str) or x is None:
             if x is None or not _NUMBER.fullmatch(x):
-                raise ValueError(f"{name} is not numeric: row {offset + row} holds {x!r}; "
+                raise ValueError(f"{name} is not numeric: {locate(offset + row)} holds {x!r}; "
                                  "check sep=, header= and the column names")
         elif isinstance(x, bool) or not isinstance(x, (numbers.Real, decimal.Decimal)):
-            raise TypeError(f"{name} must hold real numbers: row {offset + row} holds {x!r} "
+            raise TypeError(f"{name} must hold real numbers: {locate(offset + row)} holds {x!r} "
                             f"({type(x).__name__}); check the column names, or convert the "
                             "column to numbers first")
     return raw.astype(np.float64)
 
 
-def _assemble(chunks, columns, dtype, duplicates, path, strip_ids, guessed_header=False):
-    encoders = {role: _IdEncoder(role, columns[role], strip_ids) for role in ("user", "item")}
+def _assemble(chunks, columns, dtype, duplicates, path, strip_ids, locate,
+              guessed_header=False):
+    encoders = {role: _IdEncoder(role, columns[role], locate, strip_ids)
+                for role in ("user", "item")}
     parts = {role: _Segments() for role in ("user", "item", "rating", "timestamp")
              if role in columns}
     offset = 0
@@ -898,10 +946,10 @@ def _assemble(chunks, columns, dtype, duplicates, path, strip_ids, guessed_heade
             parts[role].append(encoders[role].encode(chunk[role], offset))
         if "rating" in columns:
             parts["rating"].append(_values(chunk["rating"], f"rating column {columns['rating']!r}",
-                                           dtype, offset))
+                                           dtype, offset, locate))
         if "timestamp" in columns:
             parts["timestamp"].append(v.times(chunk["timestamp"], f"timestamp column "
-                                              f"{columns['timestamp']!r}", offset))
+                                              f"{columns['timestamp']!r}", offset, locate))
         offset += n
     if offset == 0:
         raise ValueError(f"{path} holds no ratings")
@@ -924,7 +972,7 @@ def _assemble(chunks, columns, dtype, duplicates, path, strip_ids, guessed_heade
     # hand the only references over, so that the COO arrays can go once the CSR exists
     coo = [codes.pop("user"), codes.pop("item"), values]
     del values
-    ratings = _build_owned(coo, shape, duplicates, ids["user"], ids["item"])
+    ratings = _build_owned(coo, shape, duplicates, ids["user"], ids["item"], locate)
     return ratings if stamps is None else (ratings, stamps)
 
 
@@ -998,7 +1046,7 @@ class _Segments:
         return np.concatenate(parts)
 
 
-def _build_owned(coo, shape, duplicates, user_ids, item_ids):
+def _build_owned(coo, shape, duplicates, user_ids, item_ids, locate):
     """Ratings from the list ``[users, items, values]``, emptied as soon as the CSR is built.
 
     Peak memory is the COO arrays plus the CSR (about 1.25 times the final Ratings)
@@ -1008,7 +1056,7 @@ def _build_owned(coo, shape, duplicates, user_ids, item_ids):
     csr = sp.coo_matrix((coo[2], (coo[0], coo[1])), shape=shape).tocsr()
     if csr.nnz < len(coo[2]):
         del csr
-        return Ratings._build(*coo, shape, duplicates, user_ids, item_ids)
+        return Ratings._build(*coo, shape, duplicates, user_ids, item_ids, locate)
     coo.clear()
     by_user = Compressed(csr.indptr.astype(_indptr_dtype(csr.nnz), copy=False),
                          csr.indices.astype(np.int32, copy=False), csr.data)
