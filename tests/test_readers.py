@@ -842,3 +842,15 @@ def test_parquet_errors_still_name_rows(tmp_path):
     pq.write_table(pa.table({"u": [1, 1], "i": [3, 3], "r": [4.0, 5.0]}), tmp_path / "r.parquet")
     with pytest.raises(ValueError, match=r"\(1, 3\), is at row 0 and row 1"):
         read_ratings(tmp_path / "r.parquet", **NAMES)
+
+
+def test_titles_csv_errors_name_the_line_of_the_file(tmp_path):
+    """A title quoted over two lines, and blank lines, shifted the line named: 'line 4'
+    for the 6th."""
+    path = tmp_path / "movies.csv"
+    path.write_text('movieId,title,genres\n1,"Toy\nStory",A\n\n2,B,C\n3\n')
+    with pytest.raises(ValueError, match=r"movies.csv, line 6: expected 'movie id, title"):
+        load_movielens_titles(path)
+    path.write_text('movieId,title,genres\n1,"Toy\nStory",A\n\nx,B,C\n')
+    with pytest.raises(ValueError, match=r"movies.csv, line 5: expected 'movie id, title"):
+        load_movielens_titles(path)

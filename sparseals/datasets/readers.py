@@ -324,8 +324,7 @@ def load_movielens_titles(path):
                 if not head or head[:2] != ["movieId", "title"]:
                     raise ValueError(f"{path} is not a MovieLens movies.csv: its header is "
                                      f"{head!r}, expected 'movieId,title,genres'")
-                rows = ((line, row) for line, row in enumerate(reader, start=2) if row)
-                return _titles(rows, path)
+                return _titles(_csv_rows(reader), path)
         except UnicodeDecodeError as error:
             raise ValueError(f"{path} is not UTF-8 text, as MovieLens' movies.csv is: "
                              f"{error}") from None
@@ -342,6 +341,16 @@ def load_movielens_titles(path):
                 return _titles(rows, path)
         except UnicodeDecodeError:
             continue
+
+
+def _csv_rows(reader):
+    """(line where it starts, fields) of each non-blank row of a csv reader: a quoted title
+    may span lines, so rows and lines are counted apart."""
+    start = reader.line_num + 1
+    for row in reader:
+        if row:
+            yield start, row
+        start = reader.line_num + 1
 
 
 def _titles(rows, path):
