@@ -780,3 +780,19 @@ def test_titles_matching_no_item_are_an_error(tmp_path, shared_data, capsys):
                        "of the model's 3 item ids has a title there (its 1,682 titles are for "
                        "other ids); give the titles file of the data set the model was fitted "
                        "on")
+
+
+def test_a_file_without_a_header_read_by_the_default_names_says_to_give_positions(
+        shared_data, tmp_path, capsys):
+    """FilmTrust's ratings.txt said only that 'userId' is not among ['1', '1', '2']."""
+    err = user_error(capsys, "fit", shared_data / "filmtrust" / "ratings.txt", "-o",
+                     tmp_path / "m.npz")
+    assert err.endswith("its columns are ['1', '1', '2'], numbers, as in a line of data: if "
+                        "the file has no header, give all the columns by position (0, 1, …)")
+    status, out, err = run(capsys, "fit", shared_data / "filmtrust" / "ratings.txt", "-o",
+                           tmp_path / "m.npz", "--user", "0", "--item", "1", "--rating", "2",
+                           "--duplicates", "mean", "--iterations", "1", "--factors", "1")
+    assert status == 0 and "read 35,494 ratings of 1,508 users × 2,071 items" in out
+    data = tmp_path / "r.csv"
+    data.write_text("who,what,stars\n1,2,3\n")  # a header: no such advice
+    assert "numbers" not in user_error(capsys, "fit", data, "-o", tmp_path / "m.npz")

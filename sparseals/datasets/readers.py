@@ -464,6 +464,14 @@ def _split(line, sep):
     return [f.strip().strip('"').strip("'") for f in fields]
 
 
+def _data_not_header(fields):
+    """Advice when the 'header' is all numbers: a file without one, read by names."""
+    if not all(_NUMBER.fullmatch(f) for f in fields):
+        return ""
+    return (", numbers, as in a line of data: if the file has no header, give all the "
+            "columns by position (0, 1, …)")
+
+
 class _SeparatorInField(ValueError):
     """A file read by splitting a repeated-character separator ('::') at one character
     has that character inside a field: it must be read with the separator itself."""
@@ -498,7 +506,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, locate, text_i
                                  "column positions (0, 1, …) for a file without a header row")
             if column not in fields:
                 raise ValueError(f"{role} column {column!r} is not in the header of {path} "
-                                 f"(sep={sep!r}); its columns are {fields}")
+                                 f"(sep={sep!r}); its columns are {fields}"
+                                 + _data_not_header(fields))
             if fields.count(column) > 1:
                 raise ValueError(f"{role} column {column!r} names {fields.count(column)} columns "
                                  f"of the header of {path}; give its position instead")
