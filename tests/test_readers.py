@@ -58,7 +58,8 @@ def test_double_colon_files_with_a_colon_inside_a_field(tmp_path, chunksize):
     r = read_ratings(path, "u", "i", "r", chunksize=chunksize)
     assert dense_of(r) == {("1", "2"): 3.0, ("u:9", "tt:1"): 4.0, ("1", "2:5"): 3.0,
                            ("7", "8"): 9.0}
-    for bad_line, message in (("1:2::3", r"rating column 'r' contains 1 NaN"),
+    for bad_line, message in (("1:2::3", r"rating column 'r' has no value in line 3 \(an empty field or a "
+                                             r"short line\)"),
                               ("4::5::6:", r"rating column 'r' is not numeric: line 3 holds '6:'")):
         path.write_text(f"u::i::r\n1::2::3\n{bad_line}\n7::8::9\n")
         with pytest.raises(ValueError, match=message):
@@ -854,3 +855,21 @@ def test_titles_csv_errors_name_the_line_of_the_file(tmp_path):
     path.write_text('movieId,title,genres\n1,"Toy\nStory",A\n\nx,B,C\n')
     with pytest.raises(ValueError, match=r"movies.csv, line 5: expected 'movie id, title"):
         load_movielens_titles(path)
+
+
+@pytest.mark.parametrize("line", ["2,3", "2,3,", "2,3, "])
+@pytest.mark.parametrize("chunksize", [1, 100])
+def test_a_missing_rating_is_named_as_one_not_as_nan(tmp_path, line, chunksize):
+    """A short line or an empty field was 'contains 1 NaN or infinite value(s)'."""
+    path = tmp_path / "r.csv"
+    path.write_text(f"u,i,r\n1,2,3\n\n{line}\n")
+    with pytest.raises(ValueError, match=r"rating column 'r' has no value in line 4 \(an empty "
+                                         r"field or a short line\); fill it or drop the line"):
+        read_ratings(path, chunksize=chunksize, **NAMES)
+    path.write_text("u,i,r\nann,2,3\nbob,3,\ncy,4,nan\n")  # beside a written 'nan' (text)
+    with pytest.raises(ValueError, match=r"has no value in line 3"):
+        read_ratings(path, chunksize=chunksize, **NAMES)
+    path.write_text("u,i,r\nann,2,3\ncy,4,nan\n")
+    with pytest.raises(ValueError, match=r"contains 1 NaN or infinite value\(s\) \(first at "
+                                         r"line 3: nan\)"):
+        read_ratings(path, chunksize=chunksize, **NAMES)

@@ -914,8 +914,10 @@ class _IdEncoder:
         return ids, remap.ravel().astype(np.int32)
 
 
-def _values(raw, name, dtype, offset, locate):
+def _values(raw, name, dtype, offset, locate, text=False):
     raw = np.asarray(raw)
+    if text:
+        _check_filled(raw, name, offset, locate)
     if raw.dtype.kind in "OU":  # text such as 'nan' (only empty fields are missing), decimals
         raw = _parsed(raw, name, offset, locate)
     elif raw.dtype.kind not in "iuf":  # numpy would cast dates, durations and bools
@@ -927,6 +929,20 @@ def _values(raw, name, dtype, offset, locate):
     except ValueError as error:  # reading stops at the first chunk with a bad value
         raise ValueError(f"{error} (counted from {locate(offset)} to "
                          f"{locate(offset + len(raw) - 1)}, where reading stopped)") from None
+
+
+def _check_filled(raw, name, offset, locate):
+    """Raise for a value pandas found no text for (an empty field or a short line): it is
+    NaN, where a NaN written as 'nan' is still text."""
+    if raw.dtype.kind == "f":
+        empty = np.isnan(raw)
+    elif raw.dtype.kind == "O":
+        empty = np.fromiter((isinstance(x, float) and x != x for x in raw), bool, len(raw))
+    else:
+        return
+    if empty.any():
+        raise ValueError(f"{name} has no value in {locate(offset + int(np.argmax(empty)))} (an "
+                         "empty field or a short line); fill it or drop the line")
 
 
 # a number as pandas reads one, and 'nan' (pandas leaves it as text when only empty fields
@@ -964,7 +980,7 @@ def _assemble(chunks, columns, dtype, duplicates, path, strip_ids, locate,
             parts[role].append(encoders[role].encode(chunk[role], offset))
         if "rating" in columns:
             parts["rating"].append(_values(chunk["rating"], f"rating column {columns['rating']!r}",
-                                           dtype, offset, locate))
+                                           dtype, offset, locate, text=strip_ids))
         if "timestamp" in columns:
             parts["timestamp"].append(v.times(chunk["timestamp"], f"timestamp column "
                                               f"{columns['timestamp']!r}", offset, locate))
