@@ -873,3 +873,13 @@ def test_a_missing_rating_is_named_as_one_not_as_nan(tmp_path, line, chunksize):
     with pytest.raises(ValueError, match=r"contains 1 NaN or infinite value\(s\) \(first at "
                                          r"line 3: nan\)"):
         read_ratings(path, chunksize=chunksize, **NAMES)
+
+
+@pytest.mark.parametrize("sep", [",", ", "])  # pandas' C and Python parsers
+def test_a_short_first_data_line_is_named_not_the_next_one(tmp_path, sep):
+    """'line 4 has more fields than the first line' blamed a full line after a short one."""
+    path = tmp_path / "r.csv"
+    path.write_text(sep.join("uir") + "\n\n" + sep.join("12") + "\n" + sep.join("234") + "\n")
+    with pytest.raises(ValueError, match=r"line 3, the first data line, has 2 fields, fewer "
+                                         r"than the 3 of the first line"):
+        read_ratings(path, sep=sep, **NAMES)

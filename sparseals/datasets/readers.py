@@ -577,12 +577,14 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, locate, text_i
         raise _stream_error(path, compression, error) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
         reason = str(error).strip()
-        line = re.search(r"Expected \d+ fields in line (\d+)", reason)
-        if line:  # pandas counts from the first data line
-            line = int(line[1]) + skip
+        found = re.search(r"Expected (\d+) fields in line (\d+)", reason)
+        line = found and int(found[2]) + skip  # pandas numbers the lines of its stream
         if gaps is not None and line:  # more fields split at one character: maybe one
             raise _SeparatorInField() from None  # inside a field, so read with the whole sep
-        if line:
+        if line and int(found[1]) < len(fields):  # pandas expects the first data line's count
+            reason = (f"{locate(0)}, the first data line, has {found[1]} fields, fewer than "
+                      f"the {len(fields)} of the first line")
+        elif line:
             reason = (f"line {line} has more fields than the first line; check sep= (a "
                       f"decimal comma in a file separated by {sep!r}?)")
         if isinstance(error, UnicodeDecodeError):
