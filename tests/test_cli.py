@@ -606,6 +606,7 @@ def test_duplicate_pairs_hint_names_the_flag(tmp_path, capsys):
     assert err.endswith("pass --duplicates sum, last or mean to combine them")
     assert main(["fit", str(data), "-o", str(tmp_path / "m.npz"), "--duplicates", "mean",
                  "--factors", "2", "--iterations", "1"]) == 0
+    capsys.readouterr()  # its note: the means are all 4
     # a file with the MovieLens header: the same hint, and following it works (the
     # MovieLens path said '--duplicates applies to other files than MovieLens ones')
     data.write_text("userId,movieId,rating,timestamp\n1,10,4,100\n1,10,5,200\n2,20,3,300\n")
@@ -716,6 +717,26 @@ def test_no_counts_note_on_rating_scales_of_the_real_data(shared_data, tmp_path,
                          "--iterations", "1", "--factors", "2")
     assert status == 0, err
     assert COUNTS_NOTE not in err
+
+
+@pytest.mark.parametrize("name, argv", [
+    ("filmtrust/trust.txt", ["--user", "0", "--item", "1", "--rating", "2"]),  # all 1
+    ("hetrec2011-lastfm-2k/user_friends.dat", ["--user", "userID", "--item", "friendID",
+                                               "--rating", "none"]),
+])
+def test_explicit_model_on_one_value_for_every_pair_says_so(shared_data, tmp_path, capsys,
+                                                            name, argv):
+    """A trust list, or --rating none ('implicit feedback without values'), was fitted by
+    the default --model explicit, which can only learn the constant 1."""
+    argv = ["fit", shared_data / name, "-o", tmp_path / "m.npz", *argv, "--iterations", "1",
+            "--factors", "2"]
+    status, _, err = run(capsys, *argv)
+    assert status == 0
+    assert err.strip() == ("note: every value is 1, so --model explicit can only learn that "
+                           "constant; for implicit feedback (who rated, played or follows "
+                           "what) use --model implicit")
+    status, _, err = run(capsys, *argv, "--model", "implicit")
+    assert status == 0 and err == ""
 
 
 @pytest.mark.parametrize("values, noted", [

@@ -128,9 +128,9 @@ def _column(value, default):
 def read_data(args, dtype):
     """The ratings named by ``args.data`` and the data options, as :class:`~sparseals.Ratings`
     of ``dtype`` (the model's: a float64 fit must not read float32-rounded values); a note
-    on stderr when ``--model explicit`` is to fit what look like counts."""
+    on stderr when ``--model explicit`` is to fit what looks like implicit feedback."""
     ratings = _read_file(args, dtype)
-    notice = _counts_notice(ratings, args.model)
+    notice = _implicit_notice(ratings, args.model)
     if notice is not None:
         print(notice, file=sys.stderr)
     return ratings
@@ -177,17 +177,23 @@ _COUNT_SCALE = 100
 """Whole non-negative values past this look like counts: rating scales stop at 100."""
 
 
-def _counts_notice(ratings, model_kind):
+def _implicit_notice(ratings, model_kind):
     """A one-line note when ``--model explicit`` is to fit values that look like implicit
-    feedback counts (play counts: whole, non-negative, up to thousands), else None.
+    feedback, else None: counts (plays: whole, non-negative, up to thousands), or one value
+    for every pair (``--rating none``, a trust or friendship list), where ExplicitALS can
+    only learn that constant.
 
-    ExplicitALS fits such values as ratings and says nothing; star, thumbs and percent
-    scales (1–5, 0.5–4, −10..10, 0–100) stay silent.
+    ExplicitALS fits them as ratings and says nothing; star, thumbs and percent scales
+    (1–5, 0.5–4, −10..10, 0–100) stay silent.
     """
     values = ratings.by_user.data
     if model_kind != "explicit" or values.size == 0:
         return None
     low, high = float(values.min()), float(values.max())
+    if low == high:
+        return (f"note: every value is {low:g}, so --model explicit can only learn that "
+                "constant; for implicit feedback (who rated, played or follows what) use "
+                "--model implicit")
     if low < 0 or high <= _COUNT_SCALE or not np.all(values == np.round(values)):
         return None
     return (f"note: the values are whole numbers from {low:,.0f} to {high:,.0f}, which look "
