@@ -518,6 +518,22 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
         assert reader.stderr.read() == b""
 
 
+def test_a_closed_pipe_does_not_cost_the_fit(small_csv, tmp_path):
+    """`sparseals fit ... | head -1` lost the model: printing 'fitted ...' to the closed
+    pipe ended the command before the model was saved."""
+    model = tmp_path / "m.npz"
+    with subprocess.Popen([sys.executable, "-u", "-m", "sparseals", "fit", str(small_csv),
+                           "-o", str(model), "--user", "who", "--item", "what", "--rating",
+                           "stars", "--iterations", "1", "--factors", "2"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as fit:
+        while not fit.stdout.readline().startswith(b"read "):  # after a BLAS note, maybe
+            pass
+        fit.stdout.close()  # long before the fit ends
+        assert fit.wait(timeout=300) in (0, 1)  # 1: it found the pipe closed
+        assert b"Traceback" not in fit.stderr.read()
+    assert sa.load(model).user_factors_.shape == (40, 2)
+
+
 def test_positions_with_a_header_and_titles_for_integer_ids_only(tmp_path, capsys,
                                                                   shared_data):
     """Columns by position meant no header: the header row became a rating; '03' took

@@ -77,6 +77,11 @@ def run(args):
     start = time.perf_counter()
     _fit_model(model, ratings, args)
     seconds = time.perf_counter() - start
+    # saved before anything more is printed: a reader of stdout that went away (| head)
+    # must not cost the fit
+    model.save(args.output)
+    if args.plot is not None:
+        _plot(model, args.plot)
     done = len(getattr(model, "validation_history_", model.loss_history_))  # iterations run
     print(f"fitted {model!r}: {done} iterations in {seconds:.1f} s, final loss "
           f"{model.loss_history_[-1]:.6g}")
@@ -85,10 +90,8 @@ def run(args):
         print(f"early stopping: held-out {model.validation_metric_} "
               f"{model.validation_history_[best]:.4f} at iteration {best + 1} (of {done} run, "
               f"at most {model.iterations}); its factors are kept")
-    model.save(args.output)
     print(f"saved the model to {args.output}")
     if args.plot is not None:
-        _plot(model, args.plot)
         print(f"saved the loss plot to {args.plot}")
     return 0
 
