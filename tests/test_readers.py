@@ -58,9 +58,9 @@ def test_double_colon_files_with_a_colon_inside_a_field(tmp_path, chunksize):
     r = read_ratings(path, "u", "i", "r", chunksize=chunksize)
     assert dense_of(r) == {("1", "2"): 3.0, ("u:9", "tt:1"): 4.0, ("1", "2:5"): 3.0,
                            ("7", "8"): 9.0}
-    for bad_line, message in (("1:2::3", r"rating column 'r' has no value in line 3 \(an empty field or a "
-                                             r"short line\)"),
-                              ("4::5::6:", r"rating column 'r' is not numeric: line 3 holds '6:'")):
+    for bad_line, message in (
+            ("1:2::3", r"rating column 'r' has no value in line 3 \(an empty field or a short"),
+            ("4::5::6:", r"rating column 'r' is not numeric: line 3 holds '6:'")):
         path.write_text(f"u::i::r\n1::2::3\n{bad_line}\n7::8::9\n")
         with pytest.raises(ValueError, match=message):
             read_ratings(path, "u", "i", "r", chunksize=chunksize)
@@ -428,7 +428,8 @@ def test_parquet_without_pyarrow_gives_install_hint(tmp_path, monkeypatch):
      r"rating column 'score' is not in the header .*columns are \['user', 'item', 'rating'\]"),
     ("user,item,rating\n1,2,x\n1,3,4\n", {}, r"rating column 'rating' is not numeric: line 2 "
                                             r"holds 'x'; check sep="),
-    ("user,item,rating\n1,2,3\n,3,4\n", {}, r"user column 'user' has missing ids \(first at line 3\)"),
+    ("user,item,rating\n1,2,3\n,3,4\n", {},
+     r"user column 'user' has missing ids \(first at line 3\)"),
     ("user,item,rating\n1,2,inf\n", {}, r"rating column 'rating' contains 1 NaN or infinite"),
     ("a b c\n", {"user": 0, "item": 1, "rating": 5}, "rating column position 5 is out of range"),
     ("1,2,3\n", {"user": "user", "header": False}, "is a name, but header=False"),
@@ -883,3 +884,19 @@ def test_a_short_first_data_line_is_named_not_the_next_one(tmp_path, sep):
     with pytest.raises(ValueError, match=r"line 3, the first data line, has 2 fields, fewer "
                                          r"than the 3 of the first line"):
         read_ratings(path, sep=sep, **NAMES)
+
+
+@pytest.mark.parametrize("mode, what", [("w", "a tar archive;"),
+                                        ("w:gz", r"a tar archive \(gzip\)"),
+                                        ("w:xz", r"a tar archive \(xz\)")])
+def test_a_tar_archive_is_named_as_one(tmp_path, mode, what):
+    """A .tgz of a ratings file said 'its first bytes hold NUL characters (a binary file,
+    or pass the right encoding=)'."""
+    import tarfile
+
+    (tmp_path / "ratings.csv").write_text("userId,movieId,rating\n1,10,4\n")
+    path = tmp_path / "ratings.tar"
+    with tarfile.open(path, mode) as archive:
+        archive.add(tmp_path / "ratings.csv", arcname="ratings.csv")
+    with pytest.raises(ValueError, match=f"is not delimited text: it is {what}.*extract it"):
+        read_ratings(path)

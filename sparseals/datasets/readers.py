@@ -403,6 +403,9 @@ def _text_format(path, encoding):
     for magic, what in _NOT_TEXT.items():
         if head.startswith(magic):
             raise ValueError(f"{path} is not delimited text: it is {what}")
+    if head[257:263] in (b"ustar\x00", b"ustar "):  # POSIX and GNU tar headers
+        raise ValueError(f"{path} is not delimited text: it is a tar archive"
+                         + (f" ({compression})" if compression else "") + "; extract it first")
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
         encoding = next((name for bom, name in _BOMS if head.startswith(bom)), encoding)
     if b"\x00" in head and not encoding.lower().startswith(("utf-16", "utf-32")):
