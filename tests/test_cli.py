@@ -833,3 +833,17 @@ def test_a_file_without_a_header_read_by_the_default_names_says_to_give_position
     data = tmp_path / "r.csv"
     data.write_text("who,what,stars\n1,2,3\n")  # a header: no such advice
     assert "numbers" not in user_error(capsys, "fit", data, "-o", tmp_path / "m.npz")
+
+
+def test_a_parquet_file_without_a_parquet_name(tmp_path, capsys):
+    """'pass format='parquet' or give it a .parquet name': the first is no option here."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "ratings.dat"  # a MovieLens 1M name, too
+    pq.write_table(pa.table({"userId": [1, 2, 2], "movieId": [10, 20, 10],
+                             "rating": [4.0, 3.0, 5.0]}), data)
+    status, out, err = run(capsys, "fit", data, "-o", tmp_path / "m.npz", "--iterations", "1",
+                           "--factors", "1")
+    assert status == 0, err
+    assert "read 3 ratings of 2 users × 2 items" in out

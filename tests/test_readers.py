@@ -242,7 +242,7 @@ def test_encoding_and_compression_come_from_the_bytes(tmp_path, name, content):
 @pytest.mark.parametrize("content, message", [
     (bytes(range(256)) * 4, r"is not delimited text in utf-8: its first bytes hold NUL"),
     (b"PK\x03\x04" + bytes(40), r"is not delimited text: it is a zip archive; unzip it first"),
-    (b"PAR1" + bytes(40), r"it is a Parquet file; pass format='parquet'"),
+    (b"PAR1" + bytes(40), r"r.csv is not a readable Parquet file"),  # read as one
     (gzip.compress(("user,item,rating\n" + "".join(f"{i},{i},4\n" for i in range(5000)))
                    .encode())[:2000],
      r"its gzip stream is truncated or corrupt"),  # was an EOFError
@@ -900,3 +900,21 @@ def test_a_tar_archive_is_named_as_one(tmp_path, mode, what):
         archive.add(tmp_path / "ratings.csv", arcname="ratings.csv")
     with pytest.raises(ValueError, match=f"is not delimited text: it is {what}.*extract it"):
         read_ratings(path)
+
+
+@pytest.mark.parametrize("name", ["r.csv", "ratings.dat", "r"])
+def test_a_parquet_file_is_recognised_by_its_bytes(tmp_path, name):
+    """A Parquet file without a .parquet name was refused ('pass format='parquet''), an
+    option the command line does not have."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / name
+    pq.write_table(pa.table({"userId": [1, 2, 2], "movieId": [10, 20, 10],
+                             "rating": [4.0, 3.0, 5.0]}), path)
+    r = read_ratings(path)
+    assert r.user_ids.tolist() == [1, 2] and r.item_ids.tolist() == [10, 20]
+    np.testing.assert_array_equal(r.by_user.data, [4, 5, 3])
+    with pytest.raises(ValueError, match=r"is not delimited text: it is a Parquet file; pass "
+                                         r"format='parquet'"):
+        read_ratings(path, format="csv")

@@ -31,9 +31,10 @@ __all__ = ["read_ratings", "load_movielens", "load_movielens_titles"]
 
 _COMPRESSIONS = {"gzip": (b"\x1f\x8b", gzip.open), "bz2": (b"BZh", bz2.open),
                  "xz": (b"\xfd7zXZ\x00", lzma.open)}
+_PARQUET_MAGIC = b"PAR1"
 _NOT_TEXT = {b"PK\x03\x04": "a zip archive; unzip it first",
              b"\x28\xb5\x2f\xfd": "zstd-compressed; decompress it first",
-             b"PAR1": "a Parquet file; pass format='parquet' or give it a .parquet name"}
+             _PARQUET_MAGIC: "a Parquet file; pass format='parquet'"}
 _BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
          (b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 _SNIFFED = ("::", "\t", ",", ";", "|", " ")
@@ -52,9 +53,9 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
     Parameters
     ----------
     path : str, bytes or os.PathLike
-        The file. ``.parquet`` / ``.pq`` is Parquet (needs ``pyarrow``); anything
-        else is delimited text, optionally gzip, bz2 or xz compressed (recognised by
-        the file's first bytes, whatever its name).
+        The file. Parquet (needs ``pyarrow``) is recognised by a ``.parquet`` / ``.pq``
+        name or by its first bytes; anything else is delimited text, optionally gzip,
+        bz2 or xz compressed (recognised by the file's first bytes, whatever its name).
     user, item, rating : str or int
         Column names (read from the header row) or 0-based column positions.
         ``rating=None`` gives every pair the value 1 (implicit feedback without counts).
@@ -75,7 +76,7 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
         header and raises :class:`~sparseals.datasets.readers.HeaderAsDataError`
         instead of becoming a rating.
     format : {'csv', 'parquet'}, optional
-        Overrides the guess from the file name.
+        Overrides the guess from the file's name and first bytes.
     dtype : {'float32', 'float64'}
         Storage type of the values.
     duplicates : {'error', 'sum', 'last', 'mean'}
@@ -138,7 +139,7 @@ def read_ratings(path, user="userId", item="movieId", rating="rating", *, timest
             raise ValueError(f"{role} must be a column name or a non-negative column position; "
                              f"got {column!r}")
     if format is None:
-        format = "parquet" if path.lower().endswith(_PARQUET) else "csv"
+        format = "parquet" if path.lower().endswith(_PARQUET) or _is_parquet(path) else "csv"
     v.one_of(format, "format", {"csv", "parquet"})
     # no header by default when all columns are positions: the first line may be one
     guessed_header = (format == "csv" and header is None
@@ -363,6 +364,12 @@ def _titles(rows, path):
     if not titles:
         raise ValueError(f"{path} holds no movie titles")
     return titles
+
+
+def _is_parquet(path):
+    """Whether the file starts as Parquet files do, whatever its name."""
+    with open(path, "rb") as f:
+        return f.read(len(_PARQUET_MAGIC)) == _PARQUET_MAGIC
 
 
 def _path(path):
