@@ -77,11 +77,12 @@ def test_double_colon_files_with_a_short_first_data_line(tmp_path, bad_line):
     path = tmp_path / "ratings.dat"
     path.write_text(f"u::i::r\n1::2\n{bad_line}\n7::8::9\n")
     with pytest.raises(ValueError, match=r"could not read .* with sep='::': (line \d has more "
-                                         r"fields than the first line|the first data line has "
-                                         r"fewer)"):
+                                         r"fields than the first line|line 2, the first data "
+                                         r"line, has (\d fields, )?fewer)"):
         read_ratings(path, "u", "i", "r", chunksize=1)
     path.write_text("u::i::r\n1::2\n3::4\n")  # every data line short
-    with pytest.raises(ValueError, match=r"the first data line has fewer than the 3 fields"):
+    with pytest.raises(ValueError, match=r"line 2, the first data line, has fewer than the 3 "
+                                         r"fields"):
         read_ratings(path, "u", "i", "r")
 
 
@@ -281,8 +282,8 @@ def test_a_column_missing_from_the_data_lines_is_named(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("user,item,rating,ts\n1,5,4\n2,5,3\n")
     assert read_ratings(path, user="user", item="item", rating="rating").nnz == 2
-    with pytest.raises(ValueError, match=r"the first data line has 3 fields, fewer than the 4 "
-                                         r"of the first line: no timestamp column"):
+    with pytest.raises(ValueError, match=r"line 2, the first data line, has 3 fields, fewer "
+                                         r"than the 4 of the first line: no timestamp column"):
         read_ratings(path, user="user", item="item", rating="rating", timestamp="ts")
 
 

@@ -560,8 +560,8 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, locate, text_i
             for frame in reader:
                 if gaps is not None:
                     if frame.shape[1] < width:  # pandas counts the fields of the first row
-                        raise ValueError(f"the first data line has fewer than the {len(fields)} "
-                                         "fields of the first line")
+                        raise ValueError(f"{locate(0)}, the first data line, has fewer than "
+                                         f"the {len(fields)} fields of the first line")
                     # a ':' inside a field shifts what follows into a gap, or, on the first
                     # data line (which sizes the frame), past the last field
                     if frame.shape[1] > width or frame[gaps].notna().to_numpy().any():
@@ -572,9 +572,10 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, locate, text_i
                                                       sep))
                     missing = [role for role, pos in wanted.items() if pos >= frame.shape[1]]
                     if missing:
-                        raise ValueError(f"the first data line has {frame.shape[1]} fields, "
-                                         f"fewer than the {len(fields)} of the first line: "
-                                         f"no {missing[0]} column")
+                        raise ValueError(f"{locate(0)}, the first data line, has "
+                                         f"{frame.shape[1]} fields, fewer than the "
+                                         f"{len(fields)} of the first line: no {missing[0]} "
+                                         "column")
                 yield {role: _text_column(pd, frame[pos]) if role in ("user", "item")
                        else frame[pos].to_numpy() for role, pos in wanted.items()}
     except pd.errors.EmptyDataError:  # a header and nothing else
