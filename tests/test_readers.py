@@ -919,3 +919,22 @@ def test_a_parquet_file_is_recognised_by_its_bytes(tmp_path, name):
     with pytest.raises(ValueError, match=r"is not delimited text: it is a Parquet file; pass "
                                          r"format='parquet'"):
         read_ratings(path, format="csv")
+
+
+@pytest.mark.parametrize("chunksize", [1, 100])
+def test_a_parquet_null_rating_is_named_as_one_not_as_nan(tmp_path, chunksize):
+    """A null rating was 'contains 1 NaN or infinite value(s)'."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for values in ([4.0, 3.0, None], [4, 3, None]):
+        pq.write_table(pa.table({"u": [1, 2, 2], "i": [10, 20, 10], "r": values}),
+                       tmp_path / "r.parquet")
+        with pytest.raises(ValueError, match=r"rating column 'r' has no value in row 2 \(a "
+                                             r"null\); fill it or drop the row"):
+            read_ratings(tmp_path / "r.parquet", chunksize=chunksize, **NAMES)
+    pq.write_table(pa.table({"u": [1, 2], "i": [10, 20], "r": [4.0, float("nan")]}),
+                   tmp_path / "r.parquet")
+    with pytest.raises(ValueError, match=r"contains 1 NaN or infinite value\(s\) \(first at "
+                                         r"row 1: nan\)"):
+        read_ratings(tmp_path / "r.parquet", chunksize=chunksize, **NAMES)

@@ -708,9 +708,25 @@ def _parquet_chunks(path, columns, chunksize):
                                  f"{len(names)} columns {names}")
             wanted[role] = names[int(column)]
     read = sorted(set(wanted.values()))
+    offset = 0
     for batch in parquet.iter_batches(batch_size=chunksize, columns=read):
+        if "rating" in wanted:  # a null would be a NaN after to_numpy
+            _no_nulls(batch.column(read.index(wanted["rating"])), columns["rating"], offset)
         yield {role: _parquet_column(batch.column(read.index(name)), role in ("user", "item"))
                for role, name in wanted.items()}
+        offset += batch.num_rows
+
+
+def _no_nulls(column, name, offset):
+    """Raise for a null in a column of numbers (other types are refused as such later)."""
+    import pyarrow as pa
+
+    numbers = (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+               or pa.types.is_decimal(column.type))
+    if numbers and column.null_count:
+        first = int(np.argmax(column.is_null().to_numpy(zero_copy_only=False)))
+        raise ValueError(f"rating column {name!r} has no value in row {offset + first} (a "
+                         "null); fill it or drop the row")
 
 
 def _parquet_column(column, ids):
