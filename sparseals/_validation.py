@@ -34,15 +34,15 @@ def boolean(value, name):
 
 
 def existing_file(path, what, hint="give the file in it"):
-    """Raise unless ``path`` is a file: a folder is named as one, a pipe or device as
-    what it is, not as missing."""
+    """Raise unless ``path`` is a regular file: a folder is named as one, not as missing,
+    as is a pipe or a device, which cannot be read twice."""
     if os.path.isdir(path):
         raise IsADirectoryError(f"{what} {path!r} is a directory; {hint}")
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise ValueError(f"{what} {path!r} is not a regular file (a device, pipe or socket); "
-                         "give a file on disk")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f"{what} {path!r} does not exist")
+    if not os.path.isfile(path):  # a pipe (<(zcat ...)) would be read short the second time
+        raise ValueError(f"{what} {path!r} is not a regular file (a pipe or a device?), which "
+                         "cannot be read twice; save it to a file first")
 
 
 def positive_int(value, name, most=None):

@@ -1,6 +1,7 @@
 """Shared fixtures: where the real data sets are, and whether their absence fails."""
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,19 @@ def shared_data():
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+def fail_if_it_blocks():
+    """A TimeoutError, instead of a hang, when the test blocks for 60 s (opening a named
+    pipe without a writer blocks). POSIX only, as named pipes are."""
+    def fail(signum, frame):
+        raise TimeoutError("blocked for 60 s")
+
+    previous = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(60)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -847,3 +847,14 @@ def test_a_parquet_file_without_a_parquet_name(tmp_path, capsys):
                            "--factors", "1")
     assert status == 0, err
     assert "read 3 ratings of 2 users × 2 items" in out
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_as_data_is_refused_before_it_is_read(tmp_path, fail_if_it_blocks, capsys):
+    """`sparseals fit <(cat u.data)`: 'data file /dev/fd/63 does not exist', after the
+    MovieLens probe had read the start of the pipe."""
+    pipe = tmp_path / "u.data"
+    os.mkfifo(pipe)  # never to be opened: without a writer, that blocks
+    for argv in (["fit", pipe, "-o", tmp_path / "m.npz"], ["info", pipe]):
+        err = user_error(capsys, *argv)
+        assert f"'{pipe}' is not a regular file (a pipe or a device?)" in err

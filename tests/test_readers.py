@@ -4,6 +4,7 @@ import bz2
 import codecs
 import gzip
 import lzma
+import os
 import re
 
 import numpy as np
@@ -938,3 +939,15 @@ def test_a_parquet_null_rating_is_named_as_one_not_as_nan(tmp_path, chunksize):
     with pytest.raises(ValueError, match=r"contains 1 NaN or infinite value\(s\) \(first at "
                                          r"row 1: nan\)"):
         read_ratings(tmp_path / "r.parquet", chunksize=chunksize, **NAMES)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_pipe_is_refused_before_it_is_read(tmp_path, fail_if_it_blocks):
+    """A pipe (bash's <(zcat r.csv.gz)) 'does not exist', after a first read had consumed
+    its start."""
+    pipe = tmp_path / "r.csv"
+    os.mkfifo(pipe)  # never to be opened: without a writer, that blocks
+    for read in (read_ratings, load_movielens, load_movielens_titles):
+        with pytest.raises(ValueError, match=r"is not a regular file \(a pipe or a device\?\), "
+                                             r"which cannot be read twice; save it to a file"):
+            read(pipe)

@@ -137,13 +137,14 @@ def read_data(args, dtype):
 
 
 def _read_file(args, dtype):
+    from .. import _validation as v
     from ..datasets import load_movielens, read_ratings
     from ..datasets.readers import HeaderAsDataError, _movielens_layout
     from ..ratings import DuplicatePairsError
 
     path = args.data
-    if not os.path.exists(path):
-        raise CLIError(f"data file {path!r} does not exist")
+    if not os.path.isdir(path):  # a folder may hold a MovieLens data set
+        v.existing_file(path, "data file")
     custom = any(getattr(args, name) is not None
                  for name in ("user", "item", "rating", "sep", "header", "encoding"))
     try:
