@@ -951,3 +951,16 @@ def test_a_pipe_is_refused_before_it_is_read(tmp_path, fail_if_it_blocks):
         with pytest.raises(ValueError, match=r"is not a regular file \(a pipe or a device\?\), "
                                              r"which cannot be read twice; save it to a file"):
             read(pipe)
+
+
+def test_a_decimal_comma_is_named(tmp_path):
+    """'4,5' in a ';'-separated file said to check sep= and header=, which are right."""
+    path = tmp_path / "r.csv"
+    path.write_text("userId;movieId;rating\n1;10;3\n2;20;4,5\n")
+    with pytest.raises(ValueError, match=r"rating column 'rating' is not numeric: line 3 holds "
+                                         r"'4,5'; numbers are read with a decimal point, not a "
+                                         r"comma: convert the file first"):
+        read_ratings(path)
+    path.write_text("userId;movieId;rating\n1;10;3\n2;20;4x\n")
+    with pytest.raises(ValueError, match=r"holds '4x'; check sep=, header= and the column"):
+        read_ratings(path)

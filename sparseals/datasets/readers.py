@@ -980,13 +980,19 @@ _NUMBER = re.compile(r"\s*[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf(inity)?|nan)\s
                      re.IGNORECASE | re.ASCII)
 
 
+_DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+\s*", re.ASCII)
+
+
 def _parsed(raw, name, offset, locate):
     """An object column of number texts (and Parquet decimals) as float64."""
     for row, x in enumerate(raw):
         if isinstance(x, str) or x is None:
             if x is None or not _NUMBER.fullmatch(x):
+                comma = x is not None and _DECIMAL_COMMA.fullmatch(x)
                 raise ValueError(f"{name} is not numeric: {locate(offset + row)} holds {x!r}; "
-                                 "check sep=, header= and the column names")
+                                 + ("numbers are read with a decimal point, not a comma: "
+                                    "convert the file first" if comma else
+                                    "check sep=, header= and the column names"))
         elif isinstance(x, bool) or not isinstance(x, (numbers.Real, decimal.Decimal)):
             raise TypeError(f"{name} must hold real numbers: {locate(offset + row)} holds {x!r} "
                             f"({type(x).__name__}); check the column names, or convert the "
