@@ -823,6 +823,8 @@ POSITIONS = dict(user=0, item=1, rating=2)
     # a quoted field over two lines: the row is named by its number instead
     ('u,i,r\n1,"a\nb",4\n\n1,3,x\n', NAMES, "not numeric: data row 2 (counted from 1 after "
                                              "the header) holds 'x'"),
+    ('1,2,3\n1,"a\nb",4\n\n1,3,x\n', POSITIONS, "not numeric: data row 3 (counted from 1) "
+                                                "holds 'x'"),
 ])
 @pytest.mark.parametrize("chunksize", [1, 100])
 def test_errors_name_the_line_of_the_file(tmp_path, content, kwargs, message, chunksize):

@@ -633,7 +633,7 @@ class _Lines:
                         return f"line {number}"
                 if line.count('"') % 2:  # a quoted field goes on: rows and lines part
                     break
-        return f"data row {row + 1} (counted from 1 after the header)"
+        return f"data row {row + 1} (counted from 1{' after the header' * self.header})"
 
 
 def _text_column(pd, column):
