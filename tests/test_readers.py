@@ -966,3 +966,16 @@ def test_a_decimal_comma_is_named(tmp_path):
     path.write_text("userId;movieId;rating\n1;10;3\n2;20;4x\n")
     with pytest.raises(ValueError, match=r"holds '4x'; check sep=, header= and the column"):
         read_ratings(path)
+
+
+@pytest.mark.parametrize("compress", [bytes, gzip.compress])
+def test_bytes_not_in_the_encoding_are_named_by_line(tmp_path, compress):
+    """'can't decode byte 0xe9 in position 54603': a position in a buffer pandas read."""
+    path = tmp_path / "r.csv"
+    text = ("user,item,r\r\n\r\n" + "".join(f"u{i},{i},3\r\n" for i in range(5000))
+            + "Jos\u00e9,1,3\r\n")
+    path.write_bytes(compress(text.encode("latin-1")))
+    with pytest.raises(ValueError, match=r"with sep=',': line 5003: invalid continuation byte "
+                                         r"\(0xe9\); it is not utf-8 text: pass encoding="):
+        read_ratings(path, user="user", item="item", rating="r")
+    assert read_ratings(path, user="user", item="item", rating="r", encoding="latin-1").nnz == 5001

@@ -599,9 +599,34 @@ def _text_chunks(path, columns, sep, header, encoding, chunksize, locate, text_i
             reason = (f"line {line} has more fields than the first line; check sep= (a "
                       f"decimal comma in a file separated by {sep!r}?)")
         if isinstance(error, UnicodeDecodeError):
-            reason += f"; it is not {encoding} text: pass encoding= (e.g. 'latin-1')"
+            # the codec's position is within a buffer pandas read, not within the file
+            reason = (_undecodable(path, compression, encoding) or reason) + (
+                f"; it is not {encoding} text: pass encoding= (e.g. 'latin-1')")
         raise ValueError(f"could not read {path} as delimited text with sep={sep!r}: "
                          f"{reason}") from None
+
+
+def _undecodable(path, compression, encoding):
+    """'line 12: invalid continuation byte (0xe9)': the first bytes of the file that are
+    not ``encoding``, by line (None if it decodes after all)."""
+    opener = _COMPRESSIONS[compression][1] if compression else open
+    decoder = codecs.getincrementaldecoder(encoding)()
+    breaks = 0
+    with opener(path, "rb") as f:
+        for piece in f:  # split at b'\n', so a CRLF is never cut in two
+            try:
+                breaks += _line_breaks(decoder.decode(piece))
+            except UnicodeDecodeError as error:
+                before = error.object[:error.start].decode(encoding, errors="replace")
+                bad = error.object[error.start:error.end]
+                return (f"line {breaks + _line_breaks(before) + 1}: {error.reason} "
+                        f"({' '.join(f'0x{b:02x}' for b in bad)})")
+    return None
+
+
+def _line_breaks(text):
+    """Line ends as Python's and pandas' readers count them: CR LF, CR or LF."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
 def _parquet_row(row):
