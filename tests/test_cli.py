@@ -858,3 +858,15 @@ def test_a_pipe_as_data_is_refused_before_it_is_read(tmp_path, fail_if_it_blocks
     for argv in (["fit", pipe, "-o", tmp_path / "m.npz"], ["info", pipe]):
         err = user_error(capsys, *argv)
         assert f"'{pipe}' is not a regular file (a pipe or a device?)" in err
+
+
+@pytest.mark.parametrize("column", ["\u0663", "\u00b2"])
+def test_a_column_of_other_digits_is_a_name(tmp_path, capsys, column):
+    """'--rating ٣' read column 3 (int() takes Arabic-Indic digits); '--rating ²' was
+    'invalid literal for int()'."""
+    data = tmp_path / "r.csv"
+    data.write_text(f"u,i,{column},x\n1,2,4,9\n2,3,5,9\n", encoding="utf-8")
+    status, _, err = run(capsys, "fit", data, "-o", tmp_path / "m.npz", "--user", "u", "--item",
+                         "i", "--rating", column, "--iterations", "1", "--factors", "1")
+    assert status == 0, err
+    assert "every value is 9" not in err  # column 'x' was read

@@ -122,7 +122,8 @@ def _column(value, default):
         return default
     if value.lower() == "none":
         return None
-    return int(value) if value.isdigit() else value
+    # ASCII digits only: int() reads '٣' as 3, and '²' passes isdigit() but not int()
+    return int(value) if value.isascii() and value.isdigit() else value
 
 
 def read_data(args, dtype):
