@@ -11,11 +11,13 @@ the best iteration's arrays and records ``validation_history_``,
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 
-from .ratings import Ratings
+from .ratings import DuplicatePairsError, Ratings
 
 DEFAULT_PATIENCE = 3
 _LOWER_IS_BETTER = ("rmse", "mae")
+_VALIDATION = "validation (the held-out ratings)"  # how an error about them starts
 _VALIDATION_ATTRIBUTES = ("validation_history_", "validation_metric_", "best_iteration_")
 
 
@@ -117,12 +119,14 @@ def _held_out(validation, ratings, dtype):
     from ._base import as_ratings
 
     given = isinstance(validation, Ratings)
-    try:
-        held = as_ratings(validation, dtype, name="validation")
-    except TypeError:
+    if not (given or sp.issparse(validation) or isinstance(validation, np.ndarray)):
         raise TypeError(f"validation must be held-out ratings (a Ratings, a scipy.sparse matrix "
                         f"or a dense array with NaN for missing); got "
-                        f"{type(validation).__name__}") from None
+                        f"{type(validation).__name__}")
+    try:
+        held = as_ratings(validation, dtype, name="validation")
+    except (TypeError, ValueError) as error:  # the converters' texts name no argument
+        raise _about_validation(error) from None
     if held.shape != ratings.shape:
         raise ValueError(f"validation has shape {held.shape} but X has shape {ratings.shape}; "
                          "held-out ratings must share X's users and items (split one Ratings "
@@ -137,3 +141,10 @@ def _held_out(validation, ratings, dtype):
         return held
     # a matrix is indexed like X: give it X's id maps so the metrics accept it
     return Ratings(held.by_user, held.by_item, held.shape, ratings.user_ids, ratings.item_ids)
+
+
+def _about_validation(error):
+    """``error`` (about the held-out ratings) again, its message naming ``validation``."""
+    if isinstance(error, DuplicatePairsError):  # its message is built from what it found
+        return DuplicatePairsError(f"{_VALIDATION}: {error.found}")
+    return type(error)(f"{_VALIDATION}: {error}")

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 import sparseals as sa
 from sparseals.datasets import synthetic
@@ -185,3 +186,22 @@ def test_validation_of_another_shape_or_other_ids_is_refused(noise_split):
                             held.user_ids + 1000, held.item_ids)
     with pytest.raises(ValueError, match="validation's user ids differ from X's"):
         overfitting_model().fit(train, validation=relabelled)
+
+
+@pytest.mark.parametrize("validation, error, match", [
+    (sp.csr_matrix((200, 150)), ValueError, r"has no stored entries"),
+    (np.full((200, 150), np.nan), ValueError, r"no observed cells \(all NaN\)"),
+    (sp.csr_matrix(([np.nan], ([0], [0])), shape=(200, 150)), ValueError, r"1 NaN or infinite"),
+    (sp.coo_matrix(([1.0, 2.0], ([0, 0], [3, 3])), shape=(200, 150)), ValueError,
+     r"duplicated \(user, item\) pair.*\(0, 3\)"),
+    (np.full((200, 150), "4"), TypeError, r"must hold real numbers; got dtype <U1"),
+    (sp.bsr_matrix((200, 150)), TypeError, r"cannot tell a BSR matrix's ratings"),
+])
+def test_errors_about_the_validation_data_name_it(noise_split, validation, error, match):
+    """Bug: an empty (or NaN, duplicated, non-numeric) validation= raised the converters'
+    own message ('the sparse rating matrix (200, 150) has no stored entries'), which does
+    not say that the held-out ratings, not X, were wrong; a BSR matrix or an array of text
+    got 'validation must be held-out ratings … got ndarray', which hid the real fault."""
+    train, _ = noise_split
+    with pytest.raises(error, match=r"^validation \(the held-out ratings\): .*" + match):
+        overfitting_model().fit(train, validation=validation)
