@@ -99,8 +99,9 @@ def _referenced_rows(rows, other, referenced=None):
     return referenced, local, other[referenced]
 
 
-def _random_factors(rng, n_rows, k, dtype, chunk_rows=1 << 14):
-    """Standard normal ``n_rows × k`` factors scaled by 1/√k, in ``dtype``.
+def _random_factors(rng, n_rows, k, dtype, scale=1.0, chunk_rows=1 << 14):
+    """Standard normal ``n_rows × k`` factors scaled by ``scale``/√k (rows of norm about
+    ``scale``), in ``dtype``.
 
     Drawn in float64 so that float32 and float64 fits start from the same point, but
     ``chunk_rows`` rows at a time: a whole float64 draw beside its float32 copy was the
@@ -109,8 +110,18 @@ def _random_factors(rng, n_rows, k, dtype, chunk_rows=1 << 14):
     factors = np.empty((n_rows, k), dtype=dtype)
     for start in range(0, n_rows, chunk_rows):
         stop = min(start + chunk_rows, n_rows)
-        factors[start:stop] = rng.standard_normal((stop - start, k)) / np.sqrt(k)
+        draw = rng.standard_normal((stop - start, k)) / np.sqrt(k)
+        if scale != 1.0:
+            draw *= scale
+        factors[start:stop] = draw
     return factors
+
+
+def value_moments(values):
+    """The mean and the mean square of ``values``, in float64."""
+    values = np.asarray(values)
+    return (float(np.mean(values, dtype=np.float64)),
+            float(np.mean(np.square(values, dtype=np.float64))))
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -341,15 +352,25 @@ class ALSBase:
         resumed = self._resumable_state(ratings, dtype)
         return self._same_ids(ratings, given), resumed, list(self.loss_history_)
 
-    def _initialise(self, ratings, rng, dtype):
+    def _initialise(self, ratings, rng, dtype, moments=None):
+        """The fit's starting point. ``moments``: :func:`value_moments` of the ratings'
+        values (default: taken from ``ratings``; a Dask fit's stand-in has none)."""
         n_users, n_items = ratings.shape
         k = self.factors
-        self.user_factors_ = _random_factors(rng, n_users, k, dtype)
-        self.item_factors_ = _random_factors(rng, n_items, k, dtype)
+        if moments is None:
+            moments = value_moments(ratings.by_user.data)
+        scale = self._start_scale(*moments)
+        self.user_factors_ = _random_factors(rng, n_users, k, dtype, scale)
+        self.item_factors_ = _random_factors(rng, n_items, k, dtype, scale)
         # the structure only: a fitted model does not keep the training values alive
         self._seen = Compressed(ratings.by_user.indptr, ratings.by_user.indices, None)
         self.user_ids_ = ratings.user_ids
         self.item_ids_ = ratings.item_ids
+
+    def _start_scale(self, mean, mean_square):
+        """The norm of the random starting factor rows, from the ratings' mean and mean
+        square (1: unit rows)."""
+        return 1.0
 
     _WARM_START = ("user_factors_", "item_factors_", "user_biases_", "item_biases_")
 

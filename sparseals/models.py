@@ -3,7 +3,7 @@
 import numpy as np
 
 from . import _validation as v
-from ._base import ALSBase, _check_finite_rows, _distinct, _referenced_rows
+from ._base import ALSBase, _check_finite_rows, _distinct, _referenced_rows, value_moments
 from ._threads import kernel_threads
 from .solvers import (_CONFIDENCES, _IMPLICIT_SOLVERS, _check_confidence_values,
                       _confidence_terms, _dense_explicit_step, _explicit_step, _implicit_step,
@@ -44,7 +44,9 @@ class ExplicitALS(ALSBase):
     dtype : {'float32', 'float64'}
         Precision of factors and computation.
     random_state : None, int, Generator, SeedSequence or RandomState
-        Seed of the initial item factors.
+        Seed of the initial factors: normal, with rows of norm about √RMS of the ratings
+        (less their mean with ``biases``), so that a fit does not depend on the ratings'
+        unit (λ scaled alike).
     num_threads : int, optional
         Threads for the parallel loops (default or 0: all numba may use, and more is
         capped to that; −1 all, −2 all but one). Results do not depend on it.
@@ -116,12 +118,14 @@ class ExplicitALS(ALSBase):
         v.boolean(self.nonnegative, "nonnegative")
         super()._validate_solve_params(dtype)
 
-    def _initialise(self, ratings, rng, dtype):
-        super()._initialise(ratings, rng, dtype)
+    def _initialise(self, ratings, rng, dtype, moments=None):
+        if moments is None:
+            moments = value_moments(ratings.by_user.data)
+        super()._initialise(ratings, rng, dtype, moments)
         if self.nonnegative:
             np.abs(self.item_factors_, out=self.item_factors_)
         if self.biases:
-            self.global_mean_ = float(np.mean(ratings.by_user.data, dtype=np.float64))
+            self.global_mean_ = moments[0]
             self.user_biases_ = np.zeros(ratings.shape[0], dtype=dtype)
             self.item_biases_ = np.zeros(ratings.shape[1], dtype=dtype)
         else:
@@ -130,6 +134,15 @@ class ExplicitALS(ALSBase):
         # the shared-Gram path reads each side's values as a dense matrix: a fully observed
         # Ratings lists every row's columns in order (Ratings._check_structure)
         self._dense = ratings.is_fully_observed and not self.nonnegative
+
+    def _start_scale(self, mean, mean_square):
+        """√ of the RMS of what the factors explain (the ratings, less their mean with
+        biases): the first user step's ``u·v`` then reach the ratings' size with ‖u‖ ≈ ‖v‖,
+        whatever their unit. Unit rows instead met ratings of 10⁻³ with rows of norm 10⁻³,
+        10⁻⁶ Gram matrices beside λ on the item side, and fits far from the same fit of
+        the ratings in another unit; 1 when the ratings are all equal (or all 0)."""
+        spread = mean_square - mean * mean if self.biases else mean_square
+        return float(np.sqrt(np.sqrt(spread))) if spread > 0.0 else 1.0
 
     def _half_step(self, rows, n_other, other, other_bias, target, target_bias, reg,
                    row_losses=None):
@@ -394,8 +407,8 @@ class ImplicitALS(ALSBase):
         v.one_of(self.confidence, "confidence", _CONFIDENCES)
         super()._validate_solve_params(dtype)
 
-    def _initialise(self, ratings, rng, dtype):
-        super()._initialise(ratings, rng, dtype)
+    def _initialise(self, ratings, rng, dtype, moments=None):
+        super()._initialise(ratings, rng, dtype, moments)
         # the first user step solves from zero: the natural CG start
         self.user_factors_[:] = 0
 

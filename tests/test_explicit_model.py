@@ -856,3 +856,24 @@ def test_seen_items_set_on_a_model_are_checked_once():
     model._seen = seen._replace(indices=seen.indices + 1)  # item 4 of 4
     with pytest.raises(ValueError, match="seen items reach item index 4 but it has 4 item ids"):
         model.recommend(0)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(nonnegative=True), dict(reg_exponent=1.0)])
+@pytest.mark.parametrize("scale", [4.0 ** -8, 4.0 ** 6])
+def test_a_fit_does_not_depend_on_the_ratings_unit(options, scale):
+    """Bug: the random start had unit-norm rows whatever the ratings' size, so a fit of
+    ratings of 1.5e-5 (or 4e3), λ scaled alike (the same problem in another unit), ended
+    far from the unit fit: float32 loss 2208 instead of 1368 at 4⁻⁵ here. The start now
+    scales with the ratings' RMS; for a power of 4 the fit is the unit fit scaled, exactly."""
+    ratings = synthetic(300, 200, 6000, seed=0).csr.astype(np.float64)
+    make = dict(factors=8, regularization=0.1, iterations=10, random_state=0, **options)
+    unit = sa.ExplicitALS(dtype="float64", **make).fit(ratings)
+    make["regularization"] *= scale
+    scaled = sa.ExplicitALS(dtype="float32", **make).fit((ratings * scale).astype(np.float32))
+    assert scaled.loss_history_[-1] / scale ** 2 == pytest.approx(unit.loss_history_[-1],
+                                                                  rel=1e-4)
+    np.testing.assert_allclose(scaled.item_factors_ / np.sqrt(scale), unit.item_factors_,
+                               rtol=1e-3, atol=1e-3)
+    unit32 = sa.ExplicitALS(dtype="float32", **dict(make, regularization=0.1)).fit(
+        ratings.astype(np.float32))
+    np.testing.assert_array_equal(scaled.user_factors_, unit32.user_factors_ * np.sqrt(scale))

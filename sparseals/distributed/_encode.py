@@ -30,7 +30,8 @@ def layout_from_dataframe(client, frame, user, item, rating, dtype, n_blocks, ro
     Returns a dict with ``user`` and ``item`` (lists of block futures), ``bounds``,
     ``shape``, ``seen`` (the users' item indices, no values) and ``stand_in``: a
     :class:`Ratings` with the full seen structure, the ids and, in place of the
-    values, the mean rating alone (all the models' initialisation reads of them).
+    values, the mean rating alone, and ``moments``, the values' mean and mean square
+    (all the models' initialisation reads of them).
     Each wait for the cluster lasts at most ``timeout`` seconds (None: no limit).
     """
     for role, column in (("user", user), ("item", item), ("rating", rating)):
@@ -119,11 +120,13 @@ def _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed,
     indptr = np.zeros(shape[0] + 1, dtype=_indptr_dtype(nnz))
     np.cumsum(counts, out=indptr[1:])
     mean = sum(s[2] for s in summaries) / nnz
+    moments = (mean, sum(s[3] for s in summaries) / nnz)  # as _base.value_moments
     stand_in = Ratings(Compressed(indptr, indices, np.array([mean])), None, shape, user_ids,
                        item_ids)
     return {"user": user_blocks, "item": item_blocks, "bounds": bounds, "shape": shape,
             "workers": workers,
-            "seen": Compressed(indptr, indices, None), "stand_in": stand_in}
+            "seen": Compressed(indptr, indices, None), "stand_in": stand_in,
+            "moments": moments}
 
 
 # ---------------------------------------------------------------------- worker tasks
@@ -240,6 +243,8 @@ def item_block(pieces, offset, n_users, user_cuts, routed):
 
 
 def summary(ratings):
-    """(ratings per user, item indices, sum of values) of one user block, for the client."""
+    """(ratings per user, item indices, sum of values, sum of their squares) of one user
+    block, for the client."""
     rows = ratings.by_user
-    return np.diff(rows.indptr), rows.indices, float(np.sum(rows.data, dtype=np.float64))
+    values = rows.data.astype(np.float64)
+    return np.diff(rows.indptr), rows.indices, float(np.sum(values)), float(values @ values)

@@ -164,15 +164,16 @@ def _fit(model, data, client, user, item, rating, dtype, n_blocks, routing, dupl
         layout = layout_from_dataframe(client, data, user, item, rating, dtype, n_blocks, routed,
                                        _confidence(model), duplicates, timeout)
         ratings = layout.pop("stand_in")
+        moments = layout.pop("moments")
     else:
         _check_in_memory(data)
         ratings = as_ratings(data, dtype, name="data")
-        layout = None
+        layout = moments = None
     # the checks model.fit makes before the model changes, and its warm start
     with_ids = layout is not None or isinstance(data, Ratings)  # a matrix has none of its own
     ratings, init, history = model._prepare_fit(ratings, with_ids, dtype)
     _early_stopping.start(model, ratings, None, None, None)  # drops an earlier fit's record
-    model._initialise(ratings, rng, dtype)
+    model._initialise(ratings, rng, dtype, moments)
     if init is not None:
         model._warm_start(init)
     model.loss_history_ = list(history)  # matches the factors if building the blocks fails
