@@ -158,6 +158,26 @@ def test_nnls_matches_bounded_least_squares(dtype, n, n_free):
         assert gradient[~positive].min(initial=0) >= -tol
 
 
+@pytest.mark.parametrize("dtype, exponent", [(np.float64, -200), (np.float64, 300),
+                                             (np.float32, -120), (np.float32, 40)])
+def test_nnls_does_not_depend_on_the_problem_scale(dtype, exponent):
+    """Bug: the optimality test's tolerance had a fixed floor of 1e-30, above the whole
+    gradient of a small problem (a half-step of ratings of 1e-60 in float64, 1e-25 in
+    float32): no variable entered and the solution stayed 0. Scaling A and b by a power of
+    two leaves the solution the same, and here exactly so."""
+    rng = np.random.default_rng(5)
+    n = 9
+    a, b = nnls_problem(rng, n, dtype)
+    scale = dtype(2.0 ** exponent)
+    x, status = _nnls(a, b, n, n)
+    scaled, scaled_status = _nnls(a * scale, b * scale, n, n)
+    assert status == scaled_status == OK
+    assert 0 < (x[:n] == 0).sum() < n  # a real active set
+    np.testing.assert_array_equal(scaled, x)
+    expected = reference_nnls(a.astype(np.float64), b.astype(np.float64), n)
+    assert np.abs(scaled[:n] - expected).max() <= TOLERANCE[dtype] * 10 * np.abs(expected).max()
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_nnls_warm_start_reaches_the_same_solution(dtype):
     """Started from the solution, a perturbed solution, a random point (negative and NaN

@@ -256,7 +256,9 @@ def _most_violated(a, b, n, n_bounded, x, passive, w, relative_tol, b_max, a_max
     """The bound variable at zero, other than ``skip``, with the largest component of the
     negative gradient ``w = b − A x``, or -1 if none is above the rounding level of ``w``
     (x is optimal): ``relative_tol × max(max |b|, max a_ii × max |x|)``, the scale of its
-    two terms."""
+    two terms (at least the dtype's smallest normal number: a fixed floor of 1e-30 was
+    above the gradient of small problems, ratings of 10⁻⁶⁰ in float64, whose solution then
+    stayed 0)."""
     x_max = 0.0
     for i in range(n):
         w[i] = b[i]
@@ -270,7 +272,7 @@ def _most_violated(a, b, n, n_bounded, x, passive, w, relative_tol, b_max, a_max
             w[i] -= row[i] * xk
         for i in range(k, n):
             w[i] -= a[i, k] * xk
-    tol = relative_tol * max(b_max, a_max * x_max, 1e-30)
+    tol = relative_tol * max(b_max, a_max * x_max, np.finfo(w.dtype).tiny)
     best = -1
     best_w = tol
     for i in range(n_bounded):
