@@ -316,6 +316,31 @@ def weighted_regularization(value, name, exponent, weight_base, dtype):
                          "reg_exponent")
 
 
+def arithmetic_floor(values, name, dtype):
+    """Raise if every value is so close to 0 (but not all 0) that an explicit fit's products
+    underflow ``dtype``.
+
+    Its starting factors are about √ of the ratings' size, so its right-hand sides hold
+    ratings to the power 1.5: ratings of 1e-30 in float32 made them vanish, and every factor
+    came out 0 without a word.
+    """
+    if values.size == 0:
+        return
+    largest = float(np.max(np.abs(values)))
+    floor = smallest_rating(dtype)
+    if 0.0 < largest < floor:
+        raise ValueError(f"{name} reach only {largest:.3g}, too small for "
+                         f"{np.dtype(dtype).name} arithmetic (products underflow below "
+                         f"~{floor:.1g}); multiply them by a constant"
+                         + (" or use dtype='float64'" if np.dtype(dtype) == np.float32 else ""))
+
+
+def smallest_rating(dtype):
+    """The smallest largest-rating an explicit fit in ``dtype`` takes (see
+    :func:`arithmetic_floor`): ``100 · tiny^¾``, 4e-27 in float32."""
+    return 100.0 * float(np.finfo(dtype).tiny) ** 0.75
+
+
 def arithmetic_limit(dtype):
     """The largest rating or weight the normal equations of ``dtype`` can hold."""
     return np.sqrt(np.finfo(dtype).max) / 1e4

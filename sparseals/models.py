@@ -135,6 +135,10 @@ class ExplicitALS(ALSBase):
         # Ratings lists every row's columns in order (Ratings._check_structure)
         self._dense = ratings.is_fully_observed and not self.nonnegative
 
+    def _prepare_fit(self, ratings, given, dtype):
+        v.arithmetic_floor(ratings.by_user.data, "ratings", dtype)
+        return super()._prepare_fit(ratings, given, dtype)
+
     def _start_scale(self, mean, mean_square):
         """√ of the RMS of what the factors explain (the ratings, less their mean with
         biases): the first user step's ``u·v`` then reach the ratings' size with ‖u‖ ≈ ‖v‖,

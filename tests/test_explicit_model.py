@@ -877,3 +877,23 @@ def test_a_fit_does_not_depend_on_the_ratings_unit(options, scale):
     unit32 = sa.ExplicitALS(dtype="float32", **dict(make, regularization=0.1)).fit(
         ratings.astype(np.float32))
     np.testing.assert_array_equal(scaled.user_factors_, unit32.user_factors_ * np.sqrt(scale))
+
+
+def test_ratings_too_small_for_the_dtype_are_refused():
+    """Bug: float32 ratings of 1e-30 (λ scaled alike) fitted every factor to 0 without a
+    word (loss 12-25× the float64 fit's): the products of ratings and factors underflowed.
+    Such ratings are refused; ratings of 1e-26 still fit as the float64 reference does."""
+    ratings = synthetic(100, 80, 1500, seed=0).csr.astype(np.float64)
+    make = dict(factors=4, regularization=0.1, iterations=5, random_state=0)
+    with pytest.raises(ValueError, match=r"^ratings reach only 5e-30, too small for float32 "
+                                         r"arithmetic .* multiply them by a constant or use "
+                                         r"dtype='float64'"):
+        sa.ExplicitALS(**dict(make, regularization=1e-31)).fit((ratings * 1e-30).astype(np.float32))
+    reference = sa.ExplicitALS(dtype="float64", **make).fit(ratings)
+    small = sa.ExplicitALS(**dict(make, regularization=0.1 * 1e-26)).fit(
+        (ratings * 1e-26).astype(np.float32))
+    assert small.loss_history_[-1] / 1e-52 == pytest.approx(reference.loss_history_[-1], rel=1e-4)
+    tiny64 = sa.ExplicitALS(dtype="float64", **dict(make, regularization=1e-31)).fit(ratings * 1e-30)
+    assert tiny64.loss_history_[-1] / 1e-60 == pytest.approx(reference.loss_history_[-1], rel=1e-9)
+    zeros = sp.csr_matrix((np.zeros(3), ([0, 1, 2], [0, 1, 2])), shape=(3, 3))
+    assert sa.ExplicitALS(**make).fit(zeros).loss_history_[-1] == 0.0  # nothing to underflow
