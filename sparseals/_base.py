@@ -117,11 +117,18 @@ def _random_factors(rng, n_rows, k, dtype, scale=1.0, chunk_rows=1 << 14):
     return factors
 
 
-def value_moments(values):
-    """The mean and the mean square of ``values``, in float64."""
+def value_moments(values, chunk=1 << 16):
+    """The mean and the mean square of ``values``, in float64 (``chunk`` values at a time:
+    a whole float64 copy of a float32 fit's ratings would be its largest allocation);
+    0 and 0 for none (a Ratings without entries, whose mean was NaN)."""
     values = np.asarray(values)
-    return (float(np.mean(values, dtype=np.float64)),
-            float(np.mean(np.square(values, dtype=np.float64))))
+    if values.size == 0:
+        return 0.0, 0.0
+    squares = 0.0
+    for start in range(0, len(values), chunk):
+        part = values[start:start + chunk].astype(np.float64)
+        squares += float(part @ part)
+    return float(np.mean(values, dtype=np.float64)), squares / max(len(values), 1)
 
 
 class NotFittedError(ValueError, AttributeError):

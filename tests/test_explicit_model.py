@@ -897,3 +897,21 @@ def test_ratings_too_small_for_the_dtype_are_refused():
     assert tiny64.loss_history_[-1] / 1e-60 == pytest.approx(reference.loss_history_[-1], rel=1e-9)
     zeros = sp.csr_matrix((np.zeros(3), ([0, 1, 2], [0, 1, 2])), shape=(3, 3))
     assert sa.ExplicitALS(**make).fit(zeros).loss_history_[-1] == 0.0  # nothing to underflow
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("biases", [False, True])
+def test_a_ratings_without_entries_fits_to_zero(biases):
+    """Bug: a Ratings without entries (built from its arrays) fitted with biases got the
+    mean of no ratings, NaN, as global_mean_ (and a RuntimeWarning), so every prediction
+    was NaN; μ is now 0, as the zero factors and biases are."""
+    from sparseals.ratings import Compressed
+
+    def empty(n_rows):
+        return Compressed(np.zeros(n_rows + 1, np.int32), np.zeros(0, np.int32),
+                          np.zeros(0, np.float32))
+
+    model = sa.ExplicitALS(factors=2, biases=biases, iterations=2, random_state=0)
+    model.fit(sa.Ratings(empty(3), empty(2), (3, 2)))
+    assert model.global_mean_ == 0.0 and model.loss_history_ == [0.0, 0.0]
+    np.testing.assert_array_equal(model.predict([0, 2], [1, 0]), [0.0, 0.0])
