@@ -139,12 +139,14 @@ class ExplicitALS(ALSBase):
         v.arithmetic_floor(ratings.by_user.data, "ratings", dtype)
         return super()._prepare_fit(ratings, given, dtype)
 
-    def _start_scale(self, mean, mean_square):
+    def _start_scale(self, ratings, moments):
         """√ of the RMS of what the factors explain (the ratings, less their mean with
         biases): the first user step's ``u·v`` then reach the ratings' size with ‖u‖ ≈ ‖v‖,
         whatever their unit. Unit rows instead met ratings of 10⁻³ with rows of norm 10⁻³,
         10⁻⁶ Gram matrices beside λ on the item side, and fits far from the same fit of
-        the ratings in another unit; 1 when the ratings are all equal (or all 0)."""
+        the ratings in another unit; 1 when the ratings are all equal (or all 0).
+        ``moments`` are always given here (:meth:`_initialise` takes them first)."""
+        mean, mean_square = moments
         spread = mean_square - mean * mean if self.biases else mean_square
         return float(np.sqrt(np.sqrt(spread))) if spread > 0.0 else 1.0
 
