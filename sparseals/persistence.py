@@ -15,10 +15,13 @@ The format (owned here; the models call :func:`save`, and :func:`load` builds th
 
 Files are written atomically (a temporary file in the same folder, then
 ``os.replace``) and read with ``allow_pickle=False``; any problem with a file
-raises :class:`ModelFileError` saying what is wrong.
+raises :class:`ModelFileError` saying what is wrong. A replaced file's owner, group
+and mode pass to the new one, as ``open(path, 'w')`` would keep them; a target that
+replacing cannot treat as ``open`` would (write-protected, hard-linked, or owned by
+someone this process cannot give the new file to) is refused before any work.
 """
 
-import contextlib
+import errno
 import json
 import numbers
 import os
@@ -50,8 +53,9 @@ def save(model, path):
     model : fitted ExplicitALS or ImplicitALS
     path : str or os.PathLike
         Written as given (no suffix is added); an existing file is replaced only
-        once the new one is complete, and keeps its mode (a new one gets 0o666 less
-        the umask); a symlink is followed (its target is written), as by ``open``.
+        once the new one is complete, and the new file keeps its owner, group and mode
+        (a new one gets 0o666 less the umask); a symlink is followed (its target is
+        written), as by ``open``.
 
     Raises
     ------
@@ -60,10 +64,17 @@ def save(model, path):
     IsADirectoryError, FileNotFoundError
         ``path`` is a directory, or its directory does not exist (checked before
         anything is written).
+    PermissionError
+        ``path`` is write-protected (not writable for this process, or without any write
+        permission bit, as after ``chmod 444``, even for root), or it belongs to another
+        user or group and this process may not give the new file to them (checked
+        before anything is written).
     ValueError
         ``path`` is a device, pipe or socket (saving would replace it with a regular
-        file); a text id ends with a NUL character (fixed-width unicode would drop it
-        and merge the id with another).
+        file); ``path`` has other hard links (the replacing file would not be seen
+        through them: remove it first, or save to another name); a text id ends with
+        a NUL character (fixed-width unicode would drop it and merge the id with
+        another).
 
     Examples
     --------
@@ -329,10 +340,61 @@ def check_target(path):
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot save the model to {path!r}: the directory "
                                 f"{directory!r} does not exist")
+    existing = _existing(path)
+    if existing is not None:
+        _check_replaceable(path, existing)
     # a real write: os.access says yes to root for a read-only file system or /sys
     fd, probe = _temporary_file(path)
     os.close(fd)
-    os.unlink(probe)
+    try:
+        _take_over(probe, existing, path)  # may this process give it the old owner?
+    finally:
+        os.unlink(probe)
+
+
+def _existing(path):
+    """The status of the file a save to ``path`` replaces (a symlink's target), or None."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:  # a dangling symlink included: its target is created
+        return None
+
+
+def _check_replaceable(path, existing):
+    """Refuse what ``open(path, 'w')`` would refuse, and what an atomic replace would do
+    differently from it: a write-protected file, and a file with other hard links (they
+    would keep the old model while this name got the new one)."""
+    writable = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+    if not existing.st_mode & writable or not os.access(path, os.W_OK):
+        # no write bit at all: protected on purpose, which root's os.access ignores
+        raise PermissionError(errno.EACCES, f"cannot save the model to {path!r}: the file is "
+                              f"write-protected (mode {stat.filemode(existing.st_mode)}); make "
+                              "it writable (chmod u+w) or remove it first")
+    if existing.st_nlink > 1:
+        raise ValueError(f"cannot save the model to {path!r}: the file has "
+                         f"{existing.st_nlink} hard links; saving replaces it with a new file "
+                         "(atomically), which the other names would not see (they would keep "
+                         "the old model): remove it first, or save to another name")
+
+
+def _take_over(temporary, existing, path):
+    """Give ``temporary`` the owner, group and mode of the file it will replace (as
+    ``open(path, 'w')`` keeps them), before any data is written to it."""
+    if existing is None:
+        return
+    mine = os.stat(temporary)
+    if hasattr(os, "chown") and (mine.st_uid, mine.st_gid) != (existing.st_uid,
+                                                               existing.st_gid):
+        try:
+            os.chown(temporary, existing.st_uid, existing.st_gid)
+        except PermissionError:
+            raise PermissionError(errno.EPERM, f"cannot save the model to {path!r}: it belongs "
+                                  f"to user {existing.st_uid}, group {existing.st_gid}, and "
+                                  "saving replaces it with a new file (atomically), which this "
+                                  f"process cannot give to them (it would belong to user "
+                                  f"{mine.st_uid}, group {mine.st_gid}): remove it first, or "
+                                  "save to another name") from None
+    os.chmod(temporary, stat.S_IMODE(existing.st_mode))
 
 
 def _temporary_file(path):
@@ -361,14 +423,14 @@ def _temporary_file(path):
 def _atomic_savez(path, arrays):
     """Write ``arrays`` to ``path``; a symlink is followed, as open() does: its target is
     replaced, and the link stays."""
+    existing = _existing(path)
     fd, temporary = _temporary_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
+            _take_over(temporary, existing, path)  # first: a private model is never exposed
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        with contextlib.suppress(FileNotFoundError):  # as open(): a file replaced keeps its mode
-            os.chmod(temporary, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(temporary, os.path.realpath(path))
     except BaseException:
         if os.path.exists(temporary):

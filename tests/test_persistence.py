@@ -156,11 +156,114 @@ def test_the_file_mode_follows_the_umask(model, tmp_path, umask):
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
-def test_a_replaced_file_keeps_its_mode(model, saved):
-    """As open(path, 'w'): a model file made private stays private when saved over."""
+def test_a_replaced_file_keeps_its_mode(model, saved, monkeypatch):
+    """As open(path, 'w'): a model file made private stays private when saved over, and
+    its new content is never readable under a wider mode (save wrote the temporary file
+    with 0o666 less the umask, and narrowed it only once it was complete)."""
     saved.chmod(0o600)
+    modes, real_savez = [], np.savez
+
+    def savez(file, **arrays):
+        modes.append(stat.S_IMODE(os.fstat(file.fileno()).st_mode))
+        real_savez(file, **arrays)
+
+    monkeypatch.setattr(np, "savez", savez)
     model.save(saved)
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert modes == [0o600]
+
+
+def unchanged(path):
+    """A check that ``path`` still holds what it holds now, alone in its folder."""
+    before, listing = path.read_bytes(), sorted(os.listdir(path.parent))
+    status = path.stat()
+
+    def check():
+        assert path.read_bytes() == before and sorted(os.listdir(path.parent)) == listing
+        now = path.stat()
+        assert (now.st_ino, now.st_mode, now.st_uid, now.st_gid) == (
+            status.st_ino, status.st_mode, status.st_uid, status.st_gid)
+    return check
+
+
+def refused(model, path, error, match):
+    """Both ways in (check_target, as ``sparseals fit -o`` calls it first, and save)
+    refuse ``path`` with ``error``, and leave it as it was."""
+    from sparseals.persistence import check_target
+
+    check = unchanged(path)
+    for call in (lambda: check_target(str(path)), lambda: model.save(path)):
+        with pytest.raises(error, match=match):
+            call()
+        check()
+
+
+def test_a_write_protected_file_is_refused(model, saved, tmp_path):
+    """save replaced a chmod 444 file (os.replace ignores the target's mode), where
+    open(path, 'w') refuses it; a write-protected file is refused even for root, who
+    may write anything, and so is one through a symlink."""
+    saved.chmod(0o444)
+    (tmp_path / "link.npz").symlink_to(saved)
+    for path in (saved, tmp_path / "link.npz"):
+        refused(model, path, PermissionError,
+                r"cannot save the model to '.*(model|link)\.npz': the file is write-protected "
+                r"\(mode -r--r--r--\); make it writable \(chmod u\+w\) or remove it first")
+
+
+def test_a_file_this_process_may_not_write_is_refused(model, saved, monkeypatch):
+    """Write bits that are another user's (or an ACL's) count as write-protected; tests
+    may run as root, for whom os.access says yes, so it answers no here."""
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kwargs: (
+        False if os.fspath(path) == str(saved) and mode & os.W_OK
+        else real_access(path, mode, **kwargs)))
+    refused(model, saved, PermissionError, r"the file is write-protected \(mode -rw-")
+
+
+def test_a_hard_linked_file_is_refused(model, saved, tmp_path):
+    """save replaced the name it was given with a new file: the other hard links kept
+    the old model, unlike open(path, 'w'). Writing in place would not be atomic, so such
+    a file is refused, and the error says how to replace this name alone."""
+    other = tmp_path / "other.npz"
+    os.link(saved, other)
+    refused(model, saved, ValueError, r"cannot save the model to '.*model\.npz': the file "
+                                      r"has 2 hard links; .* remove it first, or save to "
+                                      r"another name")
+    assert os.path.samefile(saved, other)
+    saved.unlink()  # as advised
+    model.save(saved)
+    assert_same_behaviour(model, sa.load(saved))
+
+
+needs_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                                reason="only root can make a file another user's")
+
+
+@needs_root
+def test_a_replaced_file_keeps_its_owner_and_group(model, saved):
+    """As open(path, 'w'): root saving over a user's model left it root's (with the
+    user's mode 0o600 copied, the user could no longer read it)."""
+    os.chown(saved, 4321, 8765)
+    saved.chmod(0o600)
+    model.save(saved)
+    status = saved.stat()
+    assert (status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)) == (4321, 8765, 0o600)
+    assert_same_behaviour(model, sa.load(saved))
+
+
+@needs_root
+def test_a_file_whose_owner_cannot_be_kept_is_refused(model, saved, monkeypatch):
+    """A process that may write another user's file but not give a file away (a
+    group-writable file, say) would make the replaced file its own: refused."""
+    os.chown(saved, 4321, 8765)
+
+    def not_permitted(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chown", not_permitted)
+    refused(model, saved, PermissionError, r"cannot save the model to '.*model\.npz': it "
+                                           r"belongs to user 4321, group 8765, .* remove it "
+                                           r"first, or save to another name")
 
 
 @pytest.mark.parametrize("existing", [True, False])
