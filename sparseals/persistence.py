@@ -141,6 +141,12 @@ def load(path):
         The file is truncated or corrupt, carries pickled objects, is not a sparseals
         model, was written by a newer format version, or holds inconsistent arrays.
     """
+    return _load(path)[0]
+
+
+def _load(path):
+    """The model saved at ``path`` and the file's header (:func:`read_metadata`), from
+    one read of the file; raises as :func:`load`."""
     path = _file_name(path)
     arrays = _read_file(path)
     meta = _meta(path, arrays.pop(_META))
@@ -165,7 +171,7 @@ def load(path):
         setattr(model, name, value)
     for name, value in arrays.items():
         setattr(model, name, value)
-    return model
+    return model, meta
 
 
 _MODELS = {  # model class: the fitted attributes it must have (an array or a stored value)

@@ -186,6 +186,29 @@ def test_info(ml100k_model, capsys):
     assert info["params"]["biases"] is True and len(info["loss_history"]) == 3
 
 
+def test_info_reads_the_file_once(ml100k_model, capsys, monkeypatch):
+    """info read and validated the whole file twice: load, then read_metadata."""
+    from sparseals import persistence
+
+    reads, real_read = [], persistence._read
+    monkeypatch.setattr(persistence, "_read", lambda path: reads.append(path) or real_read(path))
+    status, out, _ = run(capsys, "info", ml100k_model, "--json")
+    assert status == 0 and json.loads(out)["library_version"] == sa.__version__
+    assert reads == [str(ml100k_model)]
+
+
+def test_fit_refuses_a_write_protected_output_before_fitting(small_csv, tmp_path, capsys):
+    """A chmod 444 model file was replaced by the fit's result."""
+    output = tmp_path / "kept.npz"
+    output.write_bytes(b"a model to keep")
+    output.chmod(0o444)
+    status, out, err = run(capsys, "fit", small_csv, "-o", output, "--user", "who", "--item",
+                           "what", "--rating", "stars", "--iterations", "1")
+    assert status == 2 and out == ""  # nothing read nor fitted
+    assert f"cannot save the model to '{output}': the file is write-protected" in err
+    assert output.read_bytes() == b"a model to keep"
+
+
 def test_evaluate_split_and_kfold(small_csv, capsys):
     columns = ["--user", "who", "--item", "what", "--rating", "stars", "--factors", "3",
                "--iterations", "3", "--random-state", "0"]

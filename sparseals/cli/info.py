@@ -16,10 +16,9 @@ def add_parser(commands):
 
 
 def run(args):
-    from ..persistence import load, read_metadata
+    from ..persistence import _load
 
-    model = load(args.model)  # validates the whole file first
-    meta = read_metadata(args.model)
+    model, meta = _load(args.model)  # validates the whole file first
     report = {
         "file": args.model, "bytes": os.path.getsize(args.model), "model": meta["model"],
         "format_version": meta["format_version"], "library_version": meta["library_version"],
