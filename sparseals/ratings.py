@@ -185,12 +185,14 @@ class Ratings:
         v.one_of(duplicates, "duplicates", _DUPLICATES)
         for role, column in (("user", user), ("item", item), ("rating", rating),
                              ("timestamp", timestamp)):
-            if column is not None and column not in df.columns:
+            if column is None and role in ("rating", "timestamp"):  # None: not given
+                continue
+            if column not in df.columns:  # the id columns take no None
                 raise ValueError(
                     f"{role} column {column!r} is not in the DataFrame; its columns are "
                     f"{list(df.columns)}"
                 )
-            if column is not None and list(df.columns).count(column) > 1:
+            if list(df.columns).count(column) > 1:
                 raise ValueError(f"{role} column {column!r} appears "
                                  f"{list(df.columns).count(column)} times in the DataFrame")
         if len(df) == 0:

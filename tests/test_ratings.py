@@ -276,6 +276,9 @@ def _edited(matrix, **arrays):
     (lambda: Ratings.from_dense(sp.eye(2, format="csr")), TypeError, r"use Ratings.from_sparse for a scipy.sparse matrix"),
     (lambda: Ratings.from_dataframe(pd.DataFrame([[1, 2, 3.0]], columns=["userId", "userId", "rating"]), item="userId"), ValueError, r"user column 'userId' appears 2 times"),
     (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1], "i": [2], "r": [3.0]}), "u", "i", "r", timestamp="ts"), ValueError, r"timestamp column 'ts' is not in the DataFrame; its columns are \['u', 'i', 'r'\]"),
+    # a None id column raised a bare KeyError: None
+    (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1], "i": [2]}), user=None, item="i", rating=None), ValueError, r"user column None is not in the DataFrame; its columns are \['u', 'i'\]"),
+    (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1], "i": [2]}), user="u", item=None, rating=None), ValueError, r"item column None is not in the DataFrame; its columns are \['u', 'i'\]"),
     (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1, 2], "i": [2, 2], "r": [3.0, 1.0], "t": pd.array([5, None], dtype="Int64")}), "u", "i", "r", timestamp="t"), ValueError, r"timestamp column 't' has missing times \(first at row 1\); fill them or drop those rows"),
     (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1, 2], "i": [2, 2], "r": [3.0, 1.0], "t": pd.to_datetime([5, None], unit="s")}), "u", "i", "r", timestamp="t"), ValueError, r"timestamp column 't' has missing times \(first at row 1\)"),
     (lambda: Ratings.from_dataframe(pd.DataFrame({"u": [1, 2], "i": [2, 2], "r": [3.0, 1.0], "t": [5.5, 6.0]}), "u", "i", "r", timestamp="t"), ValueError, r"timestamp column 't' must hold integer times; got float64"),
