@@ -282,6 +282,9 @@ def test_parameters_are_validated(client):
         sd.fit(sa.ExplicitALS(), X, client, blocks=0)
     with pytest.raises(ValueError, match=r"blocks must be an int or a pair"):
         sd.fit(sa.ExplicitALS(), X, client, blocks=(1, 2, 3))
+    with pytest.raises(ValueError, match=r"blocks must be one integer, or a tuple or list of "
+                                         r"two .*; got array\(\[2, 3\]\)"):
+        sd.fit(sa.ExplicitALS(), X, client, blocks=np.array([2, 3]))
     with pytest.raises(TypeError, match="model must be an ExplicitALS or ImplicitALS"):
         sd.fit("als", X, client)
     with pytest.raises(TypeError, match="client must be a dask.distributed.Client"):

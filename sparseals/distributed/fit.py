@@ -1,6 +1,7 @@
 """``fit(model, data, client)``: the single-machine fit loop, run over blocks on a Dask cluster."""
 
 import contextlib
+import numbers
 import operator
 import time
 import traceback
@@ -192,6 +193,9 @@ def _block_counts(blocks, client):
             raise ValueError(f"blocks must be an int or a pair (user blocks, item blocks); got "
                              f"{blocks!r}")
         return tuple(v.positive_int(b, "blocks") for b in blocks)
+    if not isinstance(blocks, numbers.Integral):  # positive_int's message would hide the pair
+        raise ValueError(f"blocks must be one integer, or a tuple or list of two (user blocks, "
+                         f"item blocks); got {blocks!r}")
     return (v.positive_int(blocks, "blocks"),) * 2
 
 
