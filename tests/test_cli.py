@@ -893,3 +893,26 @@ def test_a_column_of_other_digits_is_a_name(tmp_path, capsys, column):
                          "i", "--rating", column, "--iterations", "1", "--factors", "1")
     assert status == 0, err
     assert "every value is 9" not in err  # column 'x' was read
+
+
+def test_a_cluster_without_workers_is_refused_not_waited_for(tmp_path, capsys):
+    """--scheduler on a cluster with 0 workers printed '(0 workers)' and waited for ever."""
+    import threading
+
+    from dask.distributed import LocalCluster
+
+    data = tmp_path / "ratings.csv"
+    data.write_text("userId,movieId,rating\n0,0,1\n1,1,2\n")
+    result = {}
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        argv = ["fit", str(data), "-o", str(tmp_path / "m.npz"), "--scheduler",
+                cluster.scheduler_address]
+        # in a thread: the old code never returned, and the test must fail, not hang
+        thread = threading.Thread(target=lambda: result.update(status=main(argv)), daemon=True)
+        thread.start()
+        thread.join(60)
+        assert not thread.is_alive(), "sparseals fit waited for workers that never came"
+    err = capsys.readouterr().err.strip()
+    assert result["status"] == 2
+    assert f"the Dask cluster at {cluster.scheduler_address} has no workers" in err
+    assert "\n" not in err

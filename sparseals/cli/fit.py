@@ -136,7 +136,10 @@ def _fit_on_cluster(model, ratings, args):
     except (OSError, TimeoutError) as error:
         raise CLIError(f"cannot reach the Dask scheduler at {args.scheduler}: {error}") from None
     with client:
-        n_workers = len(client.scheduler_info().get("workers", {}))
+        n_workers = len(client.nthreads())  # scheduler_info() lists at most 5 on some releases
+        if n_workers == 0:  # Dask would wait for a worker for ever
+            raise CLIError(f"the Dask cluster at {args.scheduler} has no workers; start some "
+                           f"(dask worker {args.scheduler}) and try again")
         print(f"fitting on the Dask cluster at {args.scheduler} ({n_workers} workers)")
         return distributed.fit(model, ratings, client, blocks=args.blocks,
                                routing=args.routing or "broadcast")
