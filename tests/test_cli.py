@@ -916,3 +916,17 @@ def test_a_cluster_without_workers_is_refused_not_waited_for(tmp_path, capsys):
     assert result["status"] == 2
     assert f"the Dask cluster at {cluster.scheduler_address} has no workers" in err
     assert "\n" not in err
+
+
+def test_a_refused_data_file_prints_only_the_error(tmp_path, capsys, monkeypatch):
+    """The OpenBLAS advice came on stdout before the error about a missing file."""
+    from sparseals.cli import fit
+
+    monkeypatch.setattr(fit, "blas_advice", lambda: "ADVICE")
+    status, out, err = run(capsys, "fit", tmp_path / "missing.csv", "-o", tmp_path / "m.npz")
+    assert status == 2 and out == ""
+    assert "missing.csv' does not exist" in err
+    data = tmp_path / "ratings.csv"
+    data.write_text("userId,movieId,rating\n0,0,1\n1,1,2\n")
+    status, out, _ = run(capsys, "fit", data, "-o", tmp_path / "m.npz", "--iterations", "1")
+    assert status == 0 and out.count("note: ADVICE") == 1  # still given once the data is read

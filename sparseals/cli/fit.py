@@ -67,13 +67,13 @@ def run(args):
             raise CLIError("--plot and -o name the same file; choose two paths")
         _check_plot_format(args.plot)
     model = build_model(args)
-    advice = blas_advice()
-    if advice:
-        print(f"note: {advice}")
     start = time.perf_counter()
     ratings = read_data(args, model.dtype)
     print(f"read {ratings.nnz:,} ratings of {ratings.shape[0]:,} users × "
           f"{ratings.shape[1]:,} items from {args.data} ({time.perf_counter() - start:.1f} s)")
+    advice = blas_advice()  # once the data is read: a command refused on its input says only why
+    if advice:
+        print(f"note: {advice}")
     start = time.perf_counter()
     _fit_model(model, ratings, args)
     seconds = time.perf_counter() - start
