@@ -1,6 +1,7 @@
 """What several subcommands share: model options, reading a data file, ids, titles, output."""
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -81,15 +82,36 @@ def build_model(args):
                            f"{args.model}")
         params[name] = value
     model = cls(**params)
-    try:  # fail before reading a large file, not after
+    with options_named():  # fail before reading a large file, not after
         model._validate_params()
-    except ValueError as error:  # its message names the parameter: name the option
-        name, _, rest = str(error).partition(" ")
-        option = next((o for n, o, *_ in MODEL_OPTIONS if n == name), None)
-        if option is None:
-            raise
-        raise CLIError(f"{option} {rest}") from None
     return model
+
+
+_OPTIONS = {name: option for name, option, *_ in MODEL_OPTIONS}
+# a parameter as the model's messages name it: with a value ('regularization=1e+30'), first
+# ('factors must be ...'), or anywhere when its name is no plain word ('lower reg_exponent')
+_PARAMETER = re.compile(r"\b(\w+)=|^(\w+)\b|\b(regularization|\w+_\w+)\b")
+
+
+@contextlib.contextmanager
+def options_named():
+    """Re-raise a model's ValueError (its checks up front, or those of its fit) naming the
+    command line's options (``--reg-exponent 1``) instead of the parameters
+    (``reg_exponent=1``)."""
+    try:
+        yield
+    except ValueError as error:
+        message = _PARAMETER.sub(_option_of, str(error))
+        if message == str(error):
+            raise
+        raise CLIError(message) from None
+
+
+def _option_of(match):
+    name = next(group for group in match.groups() if group is not None)
+    if name not in _OPTIONS:
+        return match.group(0)
+    return _OPTIONS[name] + (" " if match.group(0).endswith("=") else "")
 
 
 # ---------------------------------------------------------------------- data

@@ -5,7 +5,8 @@ import time
 
 from .._threads import blas_advice
 from ..persistence import check_target
-from ._common import CLIError, add_data_options, add_model_options, build_model, read_data
+from ._common import (CLIError, add_data_options, add_model_options, build_model, options_named,
+                      read_data)
 
 
 def add_parser(commands):
@@ -75,7 +76,8 @@ def run(args):
     if advice:
         print(f"note: {advice}")
     start = time.perf_counter()
-    _fit_model(model, ratings, args)
+    with options_named():  # the model's checks during the fit name its parameters
+        _fit_model(model, ratings, args)
     seconds = time.perf_counter() - start
     # saved before anything more is printed: a reader of stdout that went away (| head)
     # must not cost the fit
