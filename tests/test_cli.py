@@ -943,3 +943,6 @@ def test_an_error_of_the_fit_names_the_options(tmp_path, capsys):
                           "--reg-exponent 1 is too large for float32"), err
     assert err.endswith("lower --reg-exponent") and "reg_exponent" not in err
     assert "regularization=" not in err
+    err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz", "--validation", "0.2",
+                     "--patience", "0")
+    assert err.startswith("sparseals fit: error: --patience must be a positive integer"), err

@@ -94,24 +94,25 @@ _PARAMETER = re.compile(r"\b(\w+)=|^(\w+)\b|\b(regularization|\w+_\w+)\b")
 
 
 @contextlib.contextmanager
-def options_named():
+def options_named(more=None):
     """Re-raise a model's ValueError (its checks up front, or those of its fit) naming the
     command line's options (``--reg-exponent 1``) instead of the parameters
-    (``reg_exponent=1``)."""
+    (``reg_exponent=1``); ``more`` maps other parameters to their options."""
+    options = {**_OPTIONS, **(more or {})}
+
+    def option_of(match):
+        name = next(group for group in match.groups() if group is not None)
+        if name not in options:
+            return match.group(0)
+        return options[name] + (" " if match.group(0).endswith("=") else "")
+
     try:
         yield
     except ValueError as error:
-        message = _PARAMETER.sub(_option_of, str(error))
+        message = _PARAMETER.sub(option_of, str(error))
         if message == str(error):
             raise
         raise CLIError(message) from None
-
-
-def _option_of(match):
-    name = next(group for group in match.groups() if group is not None)
-    if name not in _OPTIONS:
-        return match.group(0)
-    return _OPTIONS[name] + (" " if match.group(0).endswith("=") else "")
 
 
 # ---------------------------------------------------------------------- data

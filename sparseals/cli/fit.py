@@ -76,7 +76,8 @@ def run(args):
     if advice:
         print(f"note: {advice}")
     start = time.perf_counter()
-    with options_named():  # the model's checks during the fit name its parameters
+    # the model's checks during the fit name its parameters
+    with options_named({"metric": "--metric", "patience": "--patience"}):
         _fit_model(model, ratings, args)
     seconds = time.perf_counter() - start
     # saved before anything more is printed: a reader of stdout that went away (| head)
