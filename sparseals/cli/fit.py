@@ -70,11 +70,12 @@ def run(args):
     model = build_model(args)
     start = time.perf_counter()
     ratings = read_data(args, model.dtype)
-    print(f"read {ratings.nnz:,} ratings of {ratings.shape[0]:,} users × "
-          f"{ratings.shape[1]:,} items from {args.data} ({time.perf_counter() - start:.1f} s)")
+    seconds = time.perf_counter() - start
     advice = blas_advice()  # once the data is read: a command refused on its input says only why
     if advice:
         print(f"note: {advice}")
+    print(f"read {ratings.nnz:,} ratings of {ratings.shape[0]:,} users × "
+          f"{ratings.shape[1]:,} items from {args.data} ({seconds:.1f} s)")
     start = time.perf_counter()
     # the model's checks during the fit name its parameters
     with options_named({"metric": "--metric", "patience": "--patience"}):
