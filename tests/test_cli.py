@@ -918,6 +918,19 @@ def test_a_cluster_without_workers_is_refused_not_waited_for(tmp_path, capsys):
     assert "\n" not in err
 
 
+def test_a_bad_block_count_names_the_option(tmp_path, capsys):
+    """--blocks 0 was refused as 'blocks must be a positive integer'."""
+    from dask.distributed import LocalCluster
+
+    data = tmp_path / "ratings.csv"
+    data.write_text("userId,movieId,rating\n0,0,1\n1,1,2\n")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz", "--scheduler",
+                         cluster.scheduler_address, "--blocks", "0")
+    assert err == "sparseals fit: error: --blocks must be a positive integer; got 0"
+
+
 def test_a_refused_data_file_prints_only_the_error(tmp_path, capsys, monkeypatch):
     """The OpenBLAS advice came on stdout before the error about a missing file."""
     from sparseals.cli import fit

@@ -78,7 +78,7 @@ def run(args):
           f"{ratings.shape[1]:,} items from {args.data} ({seconds:.1f} s)")
     start = time.perf_counter()
     # the model's checks during the fit name its parameters
-    with options_named({"metric": "--metric", "patience": "--patience"}):
+    with options_named({"metric": "--metric", "patience": "--patience", "blocks": "--blocks"}):
         _fit_model(model, ratings, args)
     seconds = time.perf_counter() - start
     # saved before anything more is printed: a reader of stdout that went away (| head)
