@@ -945,17 +945,21 @@ def test_a_refused_data_file_prints_only_the_error(tmp_path, capsys, monkeypatch
     assert status == 0 and out.count("note: ADVICE") == 1  # still given once the data is read
 
 
-def test_an_error_of_the_fit_names_the_options(tmp_path, capsys):
+@pytest.mark.parametrize("command", ["fit", "evaluate"])
+def test_an_error_of_the_fit_names_the_options(tmp_path, capsys, command):
     """The model's checks during fit named its parameters (regularization=, reg_exponent)."""
     data = tmp_path / "ratings.csv"
     rows = "".join(f"0,{i},{1 + i % 5}\n" for i in range(100))  # one user of 100 ratings
     data.write_text("userId,movieId,rating\n" + rows)
-    err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz", "--regularization", "1e30",
+    output = ["-o", tmp_path / "m.npz"] if command == "fit" else []
+    err = user_error(capsys, command, data, *output, "--regularization", "1e30",
                      "--reg-exponent", "1")
-    assert err.startswith("sparseals fit: error: --regularization 1e+30 weighted by "
+    assert err.startswith(f"sparseals {command}: error: --regularization 1e+30 weighted by "
                           "--reg-exponent 1 is too large for float32"), err
     assert err.endswith("lower --reg-exponent") and "reg_exponent" not in err
     assert "regularization=" not in err
+    if command == "evaluate":
+        return
     err = user_error(capsys, "fit", data, "-o", tmp_path / "m.npz", "--validation", "0.2",
                      "--patience", "0")
     assert err.startswith("sparseals fit: error: --patience must be a positive integer"), err

@@ -2,8 +2,8 @@
 
 import time
 
-from ._common import (CLIError, add_data_options, add_model_options, build_model, print_json,
-                      print_table, read_data)
+from ._common import (CLIError, add_data_options, add_model_options, build_model, options_named,
+                      print_json, print_table, read_data)
 
 _DEFAULT_METRICS = {"explicit": "rmse,mae", "implicit": "precision,recall,ndcg,map,hit_rate"}
 
@@ -59,10 +59,11 @@ def run(args):
     if model.random_state is None:  # an evaluation is repeatable: the same command, the same scores
         model.set_params(random_state=args.seed)
     ratings = read_data(args, model.dtype)
-    if args.kfold is not None:
-        scores = _kfold(model, ratings, args, metrics, clip)
-    else:
-        scores = _split(model, ratings, args, metrics, clip)
+    with options_named():  # the model's checks during its fits name its parameters
+        if args.kfold is not None:
+            scores = _kfold(model, ratings, args, metrics, clip)
+        else:
+            scores = _split(model, ratings, args, metrics, clip)
     report = {"data": args.data, "ratings": ratings.nnz, "shape": list(ratings.shape),
               "model": type(model).__name__, "params": _params(model), **scores}
     if args.json:
