@@ -361,11 +361,11 @@ class ALSBase:
 
     def _initialise(self, ratings, rng, dtype, moments=None):
         """The fit's starting point. ``moments``: :func:`value_moments` of the ratings'
-        values, for a model whose start depends on them (default: taken from ``ratings``
-        when needed; a Dask fit's stand-in has no values)."""
+        values, for a model whose start depends on them (a model that needs them takes
+        them from ``ratings`` when not given; a Dask fit's stand-in has no values)."""
         n_users, n_items = ratings.shape
         k = self.factors
-        scale = self._start_scale(ratings, moments)
+        scale = self._start_scale(moments)
         self.user_factors_ = _random_factors(rng, n_users, k, dtype, scale)
         self.item_factors_ = _random_factors(rng, n_items, k, dtype, scale)
         # the structure only: a fitted model does not keep the training values alive
@@ -373,9 +373,9 @@ class ALSBase:
         self.user_ids_ = ratings.user_ids
         self.item_ids_ = ratings.item_ids
 
-    def _start_scale(self, ratings, moments):
-        """The norm of the random starting factor rows (1: unit rows), from the ratings or
-        their ``moments`` (:func:`value_moments`, None if not yet taken)."""
+    def _start_scale(self, moments):
+        """The norm of the random starting factor rows (1: unit rows), from the ratings'
+        ``moments`` (:func:`value_moments`; None when not taken)."""
         return 1.0
 
     _WARM_START = ("user_factors_", "item_factors_", "user_biases_", "item_biases_")

@@ -139,7 +139,7 @@ class ExplicitALS(ALSBase):
         v.arithmetic_floor(ratings.by_user.data, "ratings", dtype)
         return super()._prepare_fit(ratings, given, dtype)
 
-    def _start_scale(self, ratings, moments):
+    def _start_scale(self, moments):
         """√ of the RMS of what the factors explain (the ratings, less their mean with
         biases): the first user step's ``u·v`` then reach the ratings' size with ‖u‖ ≈ ‖v‖,
         whatever their unit. Unit rows instead met ratings of 10⁻³ with rows of norm 10⁻³,
@@ -276,14 +276,14 @@ class ExplicitALS(ALSBase):
             other, other_bias, reg = self.item_factors_, self.item_biases_, self._reg_users
         else:
             other, other_bias, reg = self.user_factors_, self.user_biases_, self._reg_items
-        fetched = None
-        if not isinstance(other, np.ndarray):  # left on a Dask cluster (gather=False)
-            fetched, rows, other = _referenced_rows(rows, other)  # only the rows read
-            other_bias = None if other_bias is None else other_bias[fetched]
-        referenced = _distinct(rows.indices, len(other))  # the other side's rows read
-        _check_finite_rows([other[referenced]] + ([] if other_bias is None
-                                                 else [other_bias[referenced]]),
-                           _OTHER_SIDE[side], referenced if fetched is None else fetched)
+        if isinstance(other, np.ndarray):
+            referenced = _distinct(rows.indices, len(other))  # the other side's rows read
+            read = [other[referenced]] + ([] if other_bias is None else [other_bias[referenced]])
+        else:  # left on a Dask cluster (gather=False): only the rows read come here
+            referenced, rows, other = _referenced_rows(rows, other)
+            other_bias = None if other_bias is None else other_bias[referenced]
+            read = [other] + ([] if other_bias is None else [other_bias])
+        _check_finite_rows(read, _OTHER_SIDE[side], referenced)
         return _explicit_step(rows, other, other_bias, self.global_mean_, target, target_bias,
                               reg, float(self.reg_exponent), self.nonnegative, self.num_threads)
 

@@ -39,6 +39,25 @@ class Compressed(NamedTuple):
     data: np.ndarray
 
 
+def _check_columns(frame, named):
+    """Raise unless each ``(role, column)`` of ``named`` is the label of exactly one column
+    of ``frame`` (a pandas or Dask DataFrame). A None column is skipped for the roles that
+    may be left out (rating, timestamp); the id columns take none. A list of labels, or
+    another unhashable, is named as missing too (``list.count`` compares, never hashes).
+    """
+    labels = list(frame.columns)
+    for role, column in named:
+        if column is None and role in ("rating", "timestamp"):  # None: not given
+            continue
+        found = labels.count(column)
+        if found == 0:
+            raise ValueError(f"{role} column {column!r} is not in the DataFrame; its columns "
+                             f"are {labels}")
+        if found > 1:
+            raise ValueError(f"{role} column {column!r} appears {found} times in the "
+                             "DataFrame")
+
+
 class Ratings:
     """A sparse users × items rating matrix, validated once and stored both ways.
 
@@ -183,18 +202,8 @@ class Ratings:
             raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
         dtype = v.float_dtype(dtype)
         v.one_of(duplicates, "duplicates", _DUPLICATES)
-        for role, column in (("user", user), ("item", item), ("rating", rating),
-                             ("timestamp", timestamp)):
-            if column is None and role in ("rating", "timestamp"):  # None: not given
-                continue
-            if column not in df.columns:  # the id columns take no None
-                raise ValueError(
-                    f"{role} column {column!r} is not in the DataFrame; its columns are "
-                    f"{list(df.columns)}"
-                )
-            if list(df.columns).count(column) > 1:
-                raise ValueError(f"{role} column {column!r} appears "
-                                 f"{list(df.columns).count(column)} times in the DataFrame")
+        _check_columns(df, (("user", user), ("item", item), ("rating", rating),
+                           ("timestamp", timestamp)))
         if len(df) == 0:
             raise ValueError("no ratings given: the DataFrame is empty")
         codes = {}

@@ -16,8 +16,9 @@ import uuid
 import numpy as np
 
 from .. import _validation as v
-from ..ratings import (Compressed, DuplicatePairsError, Ratings, _duplicate_message,
-                       _indptr_dtype, _one_kind_of_ids)
+from .._base import value_moments
+from ..ratings import (Compressed, DuplicatePairsError, Ratings, _check_columns,
+                       _duplicate_message, _indptr_dtype, _one_kind_of_ids)
 from ..solvers import _check_confidence_values
 from . import _blocks
 from ._wait import within
@@ -34,10 +35,7 @@ def layout_from_dataframe(client, frame, user, item, rating, dtype, n_blocks, ro
     (all the models' initialisation reads of them).
     Each wait for the cluster lasts at most ``timeout`` seconds (None: no limit).
     """
-    for role, column in (("user", user), ("item", item), ("rating", rating)):
-        if not (role == "rating" and column is None) and not _is_column(frame, column):
-            raise ValueError(f"{role} column {column!r} is not in the DataFrame; its columns "
-                             f"are {list(frame.columns)}")
+    _check_columns(frame, (("user", user), ("item", item), ("rating", rating)))
     # each column once: a column named for two roles would be two columns of one label
     columns = list(dict.fromkeys([user, item] + ([] if rating is None else [rating])))
     token = uuid.uuid4().hex[:8]
@@ -49,13 +47,6 @@ def layout_from_dataframe(client, frame, user, item, rating, dtype, n_blocks, ro
         client.cancel(made, force=True)
         raise
 
-
-def _is_column(frame, name):
-    """Whether ``name`` is one column's label (a list of labels, unhashable, is not)."""
-    try:
-        return name in frame.columns
-    except TypeError:
-        return False
 
 
 def _layout(client, frame, columns, user, item, rating, dtype, n_blocks, routed, confidence,
@@ -246,5 +237,6 @@ def summary(ratings):
     """(ratings per user, item indices, sum of values, sum of their squares) of one user
     block, for the client."""
     rows = ratings.by_user
-    values = rows.data.astype(np.float64)
-    return np.diff(rows.indptr), rows.indices, float(np.sum(values)), float(values @ values)
+    mean, mean_square = value_moments(rows.data)
+    n = len(rows.data)
+    return np.diff(rows.indptr), rows.indices, mean * n, mean_square * n
